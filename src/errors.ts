@@ -1,0 +1,72 @@
+/**
+ * Every error crewstate raises on purpose is a `CrewstateError` with a `code` from this closed
+ * list. Guards compare `code` (see `isCrewstateError`), never `instanceof`, so errors stay
+ * recognisable across duplicated copies of the package.
+ */
+export type ErrorCode =
+  | "INVALID_DEFINITION" // an Agent, Task or Crew that cannot run as written
+  | "MISSING_INPUT" // a {placeholder} with no value in the inputs
+  | "INVALID_INPUT" // an input that is malformed (bad key=value, unreadable @file…)
+  | "INVALID_RUN_ID" // a run ID that is not a safe identifier
+  | "RUN_NOT_FOUND"
+  | "TASK_NOT_FOUND"
+  | "RUN_MISMATCH" // a stored run that belongs to another crew
+  | "RUN_EXISTS" // importing over an existing run without --overwrite
+  | "UNKNOWN_STORE" // a store URL with an unknown scheme or a malformed body
+  | "STORE_UNAVAILABLE" // the store cannot be reached or opened
+  | "STORE_LOCKED" // another process holds the store
+  | "CORRUPT_STATE" // stored bytes that do not parse or do not check out
+  | "UNSUPPORTED_SCHEMA_VERSION"
+  | "PAYLOAD_TOO_LARGE"
+  | "NOT_JSON" // a value that JSON cannot carry exactly (BigInt, NaN, a cycle, a Date…)
+  | "FENCED_OUT" // a commit or heartbeat carrying a stale fencing token
+  | "LEASE_HELD" // the task is claimed by another worker
+  | "UNKNOWN_MODEL"
+  | "MISSING_API_KEY"
+  | "MODEL_ERROR" // the model provider failed
+  | "TOOL_ERROR"
+  | "OUTPUT_INVALID" // structured output that failed its schema
+  | "TASK_FAILED"
+  | "BUDGET_EXCEEDED"
+  | "REPLAY_MISS" // a cassette replay met a call it has no answer for
+  | "INVALID_MODULE"; // a crew module without a Crew export
+
+export interface ErrorContext {
+  readonly runId?: string;
+  readonly task?: string;
+  readonly store?: string;
+  readonly path?: string;
+  readonly [key: string]: unknown;
+}
+
+export class CrewstateError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CrewstateError";
+    this.code = code;
+    this.context = Object.freeze({ ...context });
+  }
+}
+
+export class FencedOutError extends CrewstateError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super("FENCED_OUT", message, context);
+    this.name = "FencedOutError";
+  }
+}
+
+export function isCrewstateError(error: unknown, code?: ErrorCode): error is CrewstateError {
+  if (typeof error !== "object" || error === null) return false;
+  const candidate = error as { code?: unknown; context?: unknown; name?: unknown };
+  if (typeof candidate.code !== "string" || typeof candidate.context !== "object") return false;
+  return code === undefined || candidate.code === code;
+}
+
+/** The message of any thrown value, on one line. */
+export function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}

@@ -1,0 +1,142 @@
+import { CrewstateError } from "../errors.js";
+import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
+import type {
+  BeginRun,
+  CallRecord,
+  CommitOptions,
+  NewEvent,
+  Run,
+  RunDump,
+  RunEvent,
+  RunStatus,
+  RunSummary,
+  Store,
+  TaskRecord,
+} from "./store.js";
+
+/**
+ * Checks every argument once, for every store, so that all stores refuse the same bad input with
+ * the same error; back ends implement the `do*` primitives and may assume valid arguments.
+ */
+export abstract class BaseStore implements Store {
+  abstract readonly location: string;
+
+  protected abstract doBeginRun(init: BeginRun, now: string): Promise<Run>;
+  protected abstract doGetRun(runId: string): Promise<Run | undefined>;
+  protected abstract doListRuns(): Promise<RunSummary[]>;
+  protected abstract doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void>;
+  protected abstract doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void>;
+  protected abstract doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean>;
+  protected abstract doEvents(runId: string): Promise<RunEvent[]>;
+  protected abstract doRecordCall(runId: string, call: CallRecord): Promise<void>;
+  protected abstract doCalls(runId: string, task: string): Promise<CallRecord[]>;
+  protected abstract doClearCalls(runId: string, task: string): Promise<void>;
+  protected abstract doImportRun(dump: RunDump, overwrite: boolean): Promise<void>;
+  abstract close(): Promise<void>;
+
+  /** The clock that stamps records; stores with a server clock override it. */
+  protected now(): string {
+    return new Date().toISOString();
+  }
+
+  async beginRun(init: BeginRun): Promise<Run> {
+    checkRunId(init.runId);
+    if (typeof init.crew !== "string" || init.crew.length === 0) {
+      throw new CrewstateError("INVALID_DEFINITION", "a run needs a crew name", { runId: init.runId });
+    }
+    checkInputs(init.inputs, init.runId);
+    return this.doBeginRun(init, this.now());
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    return this.doGetRun(checkRunId(runId));
+  }
+
+  async listRuns(): Promise<RunSummary[]> {
+    return this.doListRuns();
+  }
+
+  async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<void> {
+    checkRunId(runId);
+    checkTaskRecord(task);
+    encodeJson(event.data ?? null, `event data of task "${task.name}"`);
+    return this.doSaveTask(runId, task, event, this.now(), options);
+  }
+
+  async setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void> {
+    checkRunId(runId);
+    encodeJson(event.data ?? null, "event data");
+    return this.doSetRunStatus(runId, status, error, event, this.now());
+  }
+
+  async removeTask(runId: string, task: string, event: NewEvent): Promise<boolean> {
+    return this.doRemoveTask(checkRunId(runId), checkTaskName(task), event, this.now());
+  }
+
+  async events(runId: string): Promise<RunEvent[]> {
+    return this.doEvents(checkRunId(runId));
+  }
+
+  async recordCall(runId: string, call: CallRecord): Promise<void> {
+    checkRunId(runId);
+    checkTaskName(call.task);
+    encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
+    return this.doRecordCall(runId, call);
+  }
+
+  async calls(runId: string, task: string): Promise<CallRecord[]> {
+    return this.doCalls(checkRunId(runId), checkTaskName(task));
+  }
+
+  async clearCalls(runId: string, task: string): Promise<void> {
+    return this.doClearCalls(checkRunId(runId), checkTaskName(task));
+  }
+
+  async importRun(dump: RunDump, options: { overwrite?: boolean } = {}): Promise<void> {
+    checkRunId(dump.run.runId);
+    checkInputs(dump.run.inputs, dump.run.runId);
+    for (const task of dump.run.tasks) checkTaskRecord(task);
+    for (const call of dump.calls) {
+      checkTaskName(call.task);
+      encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
+    }
+    return this.doImportRun(dump, options.overwrite === true);
+  }
+
+  async exportRun(runId: string): Promise<RunDump | undefined> {
+    const run = await this.getRun(runId);
+    if (!run) return undefined;
+    const events = await this.events(runId);
+    const calls: CallRecord[] = [];
+    for (const task of run.tasks) calls.push(...(await this.calls(runId, task.name)));
+    return { run, events, calls };
+  }
+}
+
+function checkInputs(inputs: unknown, runId: string): void {
+  if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
+    throw new CrewstateError("INVALID_INPUT", `inputs of run "${runId}" must be an object of strings`, { runId });
+  }
+  for (const [key, value] of Object.entries(inputs)) {
+    if (typeof value !== "string") {
+      throw new CrewstateError("INVALID_INPUT", `input "${key}" of run "${runId}" must be a string, got ${typeof value}`, { runId });
+    }
+  }
+  encodeJson(inputs, `inputs of run "${runId}"`);
+}
+
+function checkTaskRecord(task: TaskRecord): void {
+  checkTaskName(task.name);
+  encodeJson(task.output, `output of task "${task.name}"`);
+  encodeJson(task.structured, `structured output of task "${task.name}"`);
+}
+
+/** Turns a full run into its summary row. */
+export function summarize(run: Run): RunSummary {
+  const { tasks, inputs: _inputs, ...rest } = run;
+  return {
+    ...rest,
+    taskCount: tasks.length,
+    completedCount: tasks.filter((t) => t.status === "completed").length,
+  };
+}

@@ -1,0 +1,60 @@
+import { CrewstateError } from "../errors.js";
+import { MemoryStore } from "./memory-store.js";
+import type { Store } from "./store.js";
+
+export const DEFAULT_STORE_URL = "sqlite:.crewstate/state.db";
+
+/** The store URL in force: the one given, else `CREWSTATE_STORE`, else the SQLite default. */
+export function storeUrlFrom(given?: string): string {
+  return given ?? process.env.CREWSTATE_STORE ?? DEFAULT_STORE_URL;
+}
+
+/** A store URL with its password masked, fit for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@");
+}
+
+/**
+ * Opens the store a URL names:
+ * `memory:`, `sqlite:<path>`, `json:<path>`, `postgres://…[?schema=name]`, `redis://…[?prefix=p]`.
+ * Drivers of the server back ends are loaded only when their scheme is used.
+ */
+export async function openStore(url: string = storeUrlFrom()): Promise<Store> {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  const shown = redactUrl(url);
+  const body = scheme ? url.slice(scheme.length + 1) : "";
+  const needPath = () => {
+    if (body.length === 0) {
+      throw new CrewstateError("UNKNOWN_STORE", `store URL "${shown}" names no file: write ${scheme}:<path>`, { store: shown });
+    }
+    return body;
+  };
+  switch (scheme) {
+    case "memory":
+      return new MemoryStore();
+    case "sqlite": {
+      const { SqliteStore } = await import("./sqlite-store.js");
+      return SqliteStore.open(needPath());
+    }
+    case "json": {
+      const { JsonFileStore } = await import("./json-file-store.js");
+      return JsonFileStore.open(needPath());
+    }
+    case "postgres":
+    case "postgresql": {
+      const { PostgresStore } = await import("./postgres-store.js");
+      return PostgresStore.open(url);
+    }
+    case "redis":
+    case "rediss": {
+      const { RedisStore } = await import("./redis-store.js");
+      return RedisStore.open(url);
+    }
+    default:
+      throw new CrewstateError(
+        "UNKNOWN_STORE",
+        `store URL "${shown}" has ${scheme ? `unknown scheme "${scheme}:"` : "no scheme"}; use sqlite:<path>, json:<path>, postgres://…, redis://… or memory:`,
+        { store: shown },
+      );
+  }
+}

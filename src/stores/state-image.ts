@@ -1,0 +1,179 @@
+import { CrewstateError, FencedOutError } from "../errors.js";
+import { summarize } from "./base-store.js";
+import type { BeginRun, CallRecord, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+
+/**
+ * An in-memory image of a store's runs, changed only by applying `StoreOp`s. The memory store is
+ * this image alone; the JSON file store journals each op before applying it and replays the
+ * journal on open, so both share one set of semantics.
+ */
+export type StoreOp =
+  | { op: "beginRun"; init: BeginRun; at: string }
+  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number }
+  | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
+  | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
+  | { op: "recordCall"; runId: string; call: CallRecord }
+  | { op: "clearCalls"; runId: string; task: string }
+  | { op: "importRun"; dump: RunDump; overwrite: boolean };
+
+export interface RunImage {
+  run: Omit<Run, "tasks">;
+  tasks: Map<string, TaskRecord>;
+  events: RunEvent[];
+  calls: Map<string, CallRecord[]>;
+}
+
+export class StateImage {
+  readonly runs = new Map<string, RunImage>();
+
+  constructor(private readonly storeName: string) {}
+
+  /** Throws what applying `op` would refuse, changing nothing; returns false for a no-op. */
+  check(op: StoreOp): boolean {
+    switch (op.op) {
+      case "beginRun": {
+        const existing = this.runs.get(op.init.runId);
+        if (existing && existing.run.crew !== op.init.crew && existing.run.crew !== "") {
+          throw new CrewstateError(
+            "RUN_MISMATCH",
+            `run "${op.init.runId}" belongs to crew "${existing.run.crew}", not "${op.init.crew}"; use another run ID`,
+            { runId: op.init.runId, store: this.storeName },
+          );
+        }
+        return true;
+      }
+      case "saveTask": {
+        const image = this.require(op.runId);
+        const current = image.tasks.get(op.task.name);
+        if (op.fencingToken !== undefined && (current?.fencingToken ?? 0) !== op.fencingToken) {
+          throw new FencedOutError(
+            `commit of task "${op.task.name}" in run "${op.runId}" carries fencing token ${op.fencingToken}, but the current token is ${current?.fencingToken ?? 0}`,
+            { runId: op.runId, task: op.task.name, store: this.storeName },
+          );
+        }
+        return true;
+      }
+      case "setRunStatus":
+        this.require(op.runId);
+        return true;
+      case "removeTask":
+        return this.require(op.runId).tasks.has(op.task);
+      case "recordCall":
+      case "clearCalls":
+        this.require(op.runId);
+        return true;
+      case "importRun":
+        if (this.runs.has(op.dump.run.runId) && !op.overwrite) {
+          throw new CrewstateError(
+            "RUN_EXISTS",
+            `run "${op.dump.run.runId}" already exists in ${this.storeName}; pass --overwrite to replace it`,
+            { runId: op.dump.run.runId, store: this.storeName },
+          );
+        }
+        return true;
+    }
+  }
+
+  /** Applies an op that `check` accepted. */
+  apply(op: StoreOp): void {
+    switch (op.op) {
+      case "beginRun": {
+        const { runId, crew, inputs } = op.init;
+        const existing = this.runs.get(runId);
+        if (existing) {
+          Object.assign(existing.run, { crew, inputs: { ...inputs }, status: "running", error: null, updatedAt: op.at });
+          existing.run.attempts += 1;
+        } else {
+          this.runs.set(runId, {
+            run: { runId, crew, inputs: { ...inputs }, status: "running", attempts: 1, error: null, createdAt: op.at, updatedAt: op.at },
+            tasks: new Map(),
+            events: [],
+            calls: new Map(),
+          });
+        }
+        this.addEvent(runId, { type: "run_started", data: { attempt: this.runs.get(runId)!.run.attempts } }, op.at);
+        return;
+      }
+      case "saveTask": {
+        const image = this.runs.get(op.runId)!;
+        image.tasks.set(op.task.name, structuredClone(op.task));
+        image.run.updatedAt = op.at;
+        this.addEvent(op.runId, { task: op.task.name, ...op.event }, op.at);
+        return;
+      }
+      case "setRunStatus": {
+        const image = this.runs.get(op.runId)!;
+        Object.assign(image.run, { status: op.status, error: op.error, updatedAt: op.at });
+        this.addEvent(op.runId, op.event, op.at);
+        return;
+      }
+      case "removeTask": {
+        const image = this.runs.get(op.runId)!;
+        image.tasks.delete(op.task);
+        image.calls.delete(op.task);
+        image.run.updatedAt = op.at;
+        this.addEvent(op.runId, { task: op.task, ...op.event }, op.at);
+        return;
+      }
+      case "recordCall": {
+        const journal = this.runs.get(op.runId)!.calls;
+        const list = journal.get(op.call.task) ?? [];
+        const kept = list.filter((c) => c.position !== op.call.position);
+        kept.push(structuredClone(op.call));
+        kept.sort((a, b) => a.position - b.position);
+        journal.set(op.call.task, kept);
+        return;
+      }
+      case "clearCalls":
+        this.runs.get(op.runId)!.calls.delete(op.task);
+        return;
+      case "importRun": {
+        const { run, events, calls } = structuredClone(op.dump);
+        const { tasks, ...meta } = run;
+        const callMap = new Map<string, CallRecord[]>();
+        for (const call of calls) callMap.set(call.task, [...(callMap.get(call.task) ?? []), call]);
+        for (const list of callMap.values()) list.sort((a, b) => a.position - b.position);
+        this.runs.set(run.runId, {
+          run: meta,
+          tasks: new Map(tasks.map((t) => [t.name, t])),
+          events: events.map((e, i) => ({ ...e, seq: i + 1, runId: run.runId })),
+          calls: callMap,
+        });
+        return;
+      }
+    }
+  }
+
+  getRun(runId: string): Run | undefined {
+    const image = this.runs.get(runId);
+    if (!image) return undefined;
+    return structuredClone({ ...image.run, tasks: [...image.tasks.values()] });
+  }
+
+  listRuns(): RunSummary[] {
+    return [...this.runs.keys()]
+      .map((id) => summarize(this.getRun(id)!))
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.runId < b.runId ? 1 : -1));
+  }
+
+  events(runId: string): RunEvent[] {
+    return structuredClone(this.runs.get(runId)?.events ?? []);
+  }
+
+  calls(runId: string, task: string): CallRecord[] {
+    return structuredClone(this.runs.get(runId)?.calls.get(task) ?? []);
+  }
+
+  private require(runId: string): RunImage {
+    const image = this.runs.get(runId);
+    if (!image) {
+      throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.storeName}`, { runId, store: this.storeName });
+    }
+    return image;
+  }
+
+  private addEvent(runId: string, event: NewEvent, at: string): void {
+    const image = this.runs.get(runId)!;
+    image.events.push({ seq: image.events.length + 1, runId, task: event.task ?? null, type: event.type, at, data: event.data ?? null });
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The store contract: where runs, task records, the event log and the call journal live.
+ *
+ * Covered here: creating and resuming runs, committing one task record together with its event
+ * (atomically, O(1) in the size of the run), the append-only event log, the per-task journal of
+ * model and tool calls, invalidating a task, copying whole runs between stores, and fencing a
+ * commit by a claim's token. Every store passes the one conformance suite in
+ * `test/stores/conformance.ts`.
+ *
+ * Left out: planning and hashing (pure, in `src/engine`), queues (a capability of the
+ * multi-worker back ends), and anything about how a model is called.
+ *
+ * Payloads (inputs, outputs, structured outputs, event data, call responses) are stored as JSON
+ * text made by `encodeJson`, so every store round-trips every string byte-exactly — NUL, lone
+ * surrogates and all — or refuses it with the same typed error.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export type RunStatus = "running" | "completed" | "failed" | "paused";
+export type TaskStatus = "pending" | "running" | "completed" | "failed";
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** What a store keeps of one task within one run. Timestamps are ISO-8601 UTC strings. */
+export interface TaskRecord {
+  name: string;
+  status: TaskStatus;
+  /** SHA-256 of everything that determines the result; null for a record imported without one. */
+  inputHash: string | null;
+  output: string | null;
+  structured: JsonValue | null;
+  /** SHA-256 of the output, computed once at commit; what downstream input hashes fold in. */
+  outputHash: string | null;
+  startedAt: string | null;
+  completedAt: string | null;
+  attempts: number;
+  error: string | null;
+  usage: TokenUsage | null;
+  model: string | null;
+  /** The worker that holds (or last held) the task's lease. */
+  worker: string | null;
+  /** Grows with every claim of this (run, task); 0 when never claimed. */
+  fencingToken: number;
+  leaseExpiresAt: string | null;
+}
+
+export interface Run {
+  runId: string;
+  crew: string;
+  inputs: Record<string, string>;
+  status: RunStatus;
+  /** How many times the run was kicked off (the tutorial's `run_count`). */
+  attempts: number;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** In the order each task was first recorded. */
+  tasks: TaskRecord[];
+}
+
+export type RunSummary = Omit<Run, "tasks" | "inputs"> & {
+  taskCount: number;
+  completedCount: number;
+};
+
+export type EventType =
+  | "run_started"
+  | "run_completed"
+  | "run_failed"
+  | "run_paused"
+  | "task_started"
+  | "task_completed"
+  | "task_reused"
+  | "task_stale"
+  | "task_failed"
+  | "task_retry"
+  | "task_invalidated"
+  | "task_edited"
+  | "run_imported";
+
+export interface RunEvent {
+  /** Increases with every event of the run, starting at 1. */
+  seq: number;
+  runId: string;
+  task: string | null;
+  type: EventType;
+  at: string;
+  data: { [key: string]: JsonValue } | null;
+}
+
+export interface NewEvent {
+  type: EventType;
+  task?: string | null;
+  data?: { [key: string]: JsonValue } | null;
+}
+
+/** One model or tool call inside a task, journaled the moment it answered. */
+export interface CallRecord {
+  task: string;
+  /** 0-based position of the call in the task's agent loop. */
+  position: number;
+  kind: "model" | "tool";
+  requestHash: string;
+  response: JsonValue;
+  usage: TokenUsage | null;
+  at: string;
+}
+
+/** A whole run as it travels between stores (`crewstate export` / `import`). */
+export interface RunDump {
+  run: Run;
+  events: RunEvent[];
+  calls: CallRecord[];
+}
+
+export interface BeginRun {
+  runId: string;
+  crew: string;
+  inputs: Record<string, string>;
+}
+
+export interface CommitOptions {
+  /**
+   * The fencing token of the claim this commit is made under. When given, the store refuses the
+   * commit with `FENCED_OUT` unless it equals the task's current token.
+   */
+  fencingToken?: number;
+}
+
+export interface Store {
+  /** Where the state lives, for people: a path or a URL without its password. */
+  readonly location: string;
+
+  /**
+   * Creates the run (attempts 1) or, when it exists, sets it `running` again with attempts + 1,
+   * the given inputs and no error. Appends `run_started`. Refuses a run of another crew with
+   * `RUN_MISMATCH`.
+   */
+  beginRun(init: BeginRun): Promise<Run>;
+  getRun(runId: string): Promise<Run | undefined>;
+  /** Newest first. */
+  listRuns(): Promise<RunSummary[]>;
+
+  /** Upserts one task record and appends its event, atomically. */
+  saveTask(runId: string, task: TaskRecord, event: NewEvent, options?: CommitOptions): Promise<void>;
+  /** Sets the run's status and error and appends the event, atomically. */
+  setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void>;
+  /** Deletes a task's record and its call journal and appends the event, atomically; false if absent. */
+  removeTask(runId: string, task: string, event: NewEvent): Promise<boolean>;
+
+  events(runId: string): Promise<RunEvent[]>;
+
+  /** Journals one call; a call at an existing (task, position) replaces it. */
+  recordCall(runId: string, call: CallRecord): Promise<void>;
+  /** The task's journal, by position. */
+  calls(runId: string, task: string): Promise<CallRecord[]>;
+  clearCalls(runId: string, task: string): Promise<void>;
+
+  /** Writes a whole run; refuses an existing run ID with `RUN_EXISTS` unless `overwrite`. */
+  importRun(dump: RunDump, options?: { overwrite?: boolean }): Promise<void>;
+  exportRun(runId: string): Promise<RunDump | undefined>;
+
+  close(): Promise<void>;
+}
+
+export function newTaskRecord(name: string): TaskRecord {
+  return {
+    name,
+    status: "pending",
+    inputHash: null,
+    output: null,
+    structured: null,
+    outputHash: null,
+    startedAt: null,
+    completedAt: null,
+    attempts: 0,
+    error: null,
+    usage: null,
+    model: null,
+    worker: null,
+    fencingToken: 0,
+    leaseExpiresAt: null,
+  };
+}
