@@ -74,6 +74,7 @@ export type EventType =
   | "run_completed"
   | "run_failed"
   | "run_paused"
+  | "run_planned"
   | "task_started"
   | "task_completed"
   | "task_reused"

@@ -1,0 +1,319 @@
+import { randomBytes } from "node:crypto";
+import { CrewstateError, messageOf } from "../errors.js";
+import { defaultLogger, type Logger } from "../log.js";
+import type { Crew } from "../model/crew.js";
+import { checkRunId } from "../stores/codec.js";
+import { openStore, storeUrlFrom } from "../stores/open.js";
+import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import { runAgentLoop } from "./agent-loop.js";
+import { addUsage, emptyUsage, TaskJournal } from "./journal.js";
+import {
+  decide,
+  describeDecision,
+  EMPTY_DIGEST,
+  foldUpstream,
+  inputHashOf,
+  outputHashOf,
+  partsFrom,
+  type Decision,
+  type HashParts,
+} from "./plan.js";
+import { prepareTasks, type PreparedTask } from "./prepare.js";
+import { backoffDelay, isRetryable } from "./retry.js";
+
+export interface KickoffOptions {
+  /** Values for the `{placeholder}`s of the crew's tasks and agents. */
+  inputs?: Record<string, string>;
+  /** Resume this run if it exists, else start it under this ID. Default: a new generated ID. */
+  runId?: string;
+  /** Overrides the crew's store. */
+  store?: Store | string;
+  /** Overrides every agent's model, e.g. `demo` or `openai:gpt-4o-mini`. */
+  model?: string;
+  logger?: Logger;
+  /** Called as each task is planned, starts, finishes or fails. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
+  retryDelayMs?: number;
+  signal?: AbortSignal;
+}
+
+export type TaskOutcome = "reused" | "ran" | "rerun";
+
+export interface ProgressEvent {
+  runId: string;
+  task: string;
+  /** 1-based position of the task in the crew. */
+  index: number;
+  total: number;
+  state: "reused" | "running" | "done" | "retrying" | "failed";
+  /** Why it runs or is reused, in words. */
+  detail: string;
+  isDemoModel: boolean;
+}
+
+export interface TaskResult {
+  name: string;
+  outcome: TaskOutcome;
+  /** Why it ran (new, stale because …) or was reused. */
+  reason: string;
+  output: string;
+  structured: JsonValue | null;
+  outputHash: string;
+  usage: TokenUsage | null;
+  model: string | null;
+}
+
+export interface KickoffResult {
+  runId: string;
+  crew: string;
+  status: "completed";
+  /** Where the state lives. */
+  store: string;
+  tasks: TaskResult[];
+  /** The last task's output. */
+  output: string;
+  outputs: Record<string, string>;
+  /** Tokens spent by the model calls this kickoff made. */
+  usage: TokenUsage;
+  calls: { made: number; replayed: number };
+  /** Stored tasks the crew no longer has: kept, not used. */
+  orphaned: string[];
+  isDemoModel: boolean;
+}
+
+/** Runs a crew: reuses every completed task whose input hash still matches, runs the rest. */
+export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise<KickoffResult> {
+  const inputs = { ...(options.inputs ?? {}) };
+  const runId = options.runId === undefined ? generateRunId(crew.name) : checkRunId(options.runId);
+  const prepared = await prepareTasks(crew, inputs, options.model);
+  const storeSpec = options.store ?? crew.store ?? storeUrlFrom();
+  const store = typeof storeSpec === "string" ? await openStore(storeSpec) : storeSpec;
+  try {
+    return await new Kickoff(crew, prepared, store, runId, inputs, options).run();
+  } finally {
+    if (typeof storeSpec === "string") await store.close();
+  }
+}
+
+class Kickoff {
+  private readonly log: Logger;
+  private readonly results: TaskResult[] = [];
+  private readonly usage = emptyUsage();
+  private readonly calls = { made: 0, replayed: 0 };
+  private events: RunEvent[] | undefined;
+
+  constructor(
+    private readonly crew: Crew,
+    private readonly tasks: PreparedTask[],
+    private readonly store: Store,
+    private readonly runId: string,
+    private readonly inputs: Record<string, string>,
+    private readonly options: KickoffOptions,
+  ) {
+    this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name });
+  }
+
+  async run(): Promise<KickoffResult> {
+    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs });
+    this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
+    const stored = new Map(run.tasks.map((t) => [t.name, t]));
+    const names = new Set(this.tasks.map((t) => t.name));
+    const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
+    if (orphaned.length > 0) {
+      await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: { tasks: [...names], orphaned } });
+      this.log.warn({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
+    }
+
+    let digest = EMPTY_DIGEST;
+    const outputHashes: string[] = [];
+    for (const task of this.tasks) {
+      const upstream = task.context === null ? digest : task.context.reduce((d, i) => foldUpstream(d, this.tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
+      const parts: HashParts = { ...task.parts, upstream };
+      const result = await this.runTask(task, parts, stored.get(task.name));
+      this.results.push(result);
+      outputHashes.push(result.outputHash);
+      digest = foldUpstream(digest, task.name, result.outputHash);
+    }
+
+    await this.store.setRunStatus(this.runId, "completed", null, {
+      type: "run_completed",
+      data: { made: this.calls.made, replayed: this.calls.replayed },
+    });
+    this.log.info({ calls: this.calls }, "run completed");
+    const last = this.results[this.results.length - 1]!;
+    return {
+      runId: this.runId,
+      crew: this.crew.name,
+      status: "completed",
+      store: this.store.location,
+      tasks: this.results,
+      output: last.output,
+      outputs: Object.fromEntries(this.results.map((r) => [r.name, r.output])),
+      usage: this.usage,
+      calls: this.calls,
+      orphaned,
+      isDemoModel: this.tasks.some((t) => t.model.isDemo),
+    };
+  }
+
+  private async runTask(task: PreparedTask, parts: HashParts, stored: TaskRecord | undefined): Promise<TaskResult> {
+    const inputHash = inputHashOf(parts);
+    const storedParts = stored?.status === "completed" && stored.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
+    const decision = decide(stored, inputHash, storedParts, parts);
+    const detail = describeDecision(decision);
+    const log = this.log.child({ task: task.name });
+
+    if (decision.action === "reuse") {
+      const record = { ...stored!, inputHash };
+      await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } });
+      log.info({ adopted: decision.adopted }, "task reused");
+      this.progress(task, "reused", detail);
+      return this.resultOf(record, "reused", detail);
+    }
+    if (decision.reason === "stale") {
+      log.info({ changed: decision.changed }, "task stale");
+    }
+    return this.execute(task, parts, inputHash, stored, decision, detail);
+  }
+
+  private async execute(
+    task: PreparedTask,
+    parts: HashParts,
+    inputHash: string,
+    stored: TaskRecord | undefined,
+    decision: Extract<Decision, { action: "run" }>,
+    detail: string,
+  ): Promise<TaskResult> {
+    const log = this.log.child({ task: task.name });
+    // A task interrupted with the same inputs resumes its journal; anything else starts afresh.
+    const resumeJournal = stored?.status === "running" && stored.inputHash === inputHash;
+    if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
+    const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : []);
+
+    let record: TaskRecord = {
+      ...(stored ?? newTaskRecord(task.name)),
+      status: "running",
+      inputHash,
+      startedAt: new Date().toISOString(),
+      completedAt: null,
+      error: null,
+      model: task.model.id,
+    };
+    const event = decision.reason === "stale" ? "task_stale" : "task_started";
+    for (let attempt = 1; ; attempt++) {
+      record = { ...record, attempts: record.attempts + 1 };
+      await this.store.saveTask(this.runId, record, {
+        type: attempt === 1 ? event : "task_retry",
+        data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed },
+      });
+      log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
+      this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
+      try {
+        const answer = await runAgentLoop(task, this.contextText(task), journal, this.options.signal);
+        const usage = addUsage(emptyUsage(), journal.stats.usage);
+        record = {
+          ...record,
+          status: "completed",
+          output: answer.output,
+          structured: answer.structured,
+          outputHash: outputHashOf(answer.output, answer.structured),
+          completedAt: new Date().toISOString(),
+          error: null,
+          usage,
+        };
+        const changedOutput = stored?.outputHash != null && stored.outputHash !== record.outputHash;
+        await this.store.saveTask(this.runId, record, {
+          type: "task_completed",
+          data: { parts: parts as unknown as JsonValue, calls: journal.stats.called, replayed: journal.stats.replayed, outputChanged: changedOutput },
+        });
+        this.collect(journal);
+        log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
+        this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
+        return this.resultOf(record, stored?.status === "completed" ? "rerun" : "ran", detail);
+      } catch (error) {
+        const message = messageOf(error);
+        const retry = attempt <= task.task.retries && isRetryable(error) && !this.options.signal?.aborted;
+        record = { ...record, status: retry ? "running" : "failed", error: message };
+        if (!retry) {
+          this.collect(journal);
+          await this.store.saveTask(this.runId, record, { type: "task_failed", data: { attempt: record.attempts, error: message } });
+          await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, {
+            type: "run_failed",
+            task: task.name,
+            data: { error: message },
+          });
+          log.error({ err: error, attempt: record.attempts }, "task failed");
+          this.progress(task, "failed", message);
+          throw new CrewstateError(
+            "TASK_FAILED",
+            `task "${task.name}" of run "${this.runId}" failed after ${attempt} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
+            { runId: this.runId, task: task.name, store: this.store.location },
+            { cause: error },
+          );
+        }
+        const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
+        log.warn({ err: error, attempt: record.attempts, waitMs: wait }, "task attempt failed; retrying");
+        this.progress(task, "retrying", `${message} (retrying in ${wait} ms)`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** The outputs a task sees: its context tasks', or every earlier task's. */
+  private contextText(task: PreparedTask): string {
+    const indexes = task.context ?? this.results.map((_, i) => i);
+    return indexes.map((i) => this.results[i]!.output).join("\n\n");
+  }
+
+  private async storedParts(name: string): Promise<HashParts | undefined> {
+    this.events ??= await this.store.events(this.runId);
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const event = this.events[i]!;
+      if (event.task === name && event.type === "task_completed") return partsFrom(event.data?.parts);
+    }
+    return undefined;
+  }
+
+  private collect(journal: TaskJournal): void {
+    this.calls.made += journal.stats.called;
+    this.calls.replayed += journal.stats.replayed;
+    addUsage(this.usage, journal.stats.usage);
+  }
+
+  private resultOf(record: TaskRecord, outcome: TaskOutcome, reason: string): TaskResult {
+    return {
+      name: record.name,
+      outcome,
+      reason,
+      output: record.output ?? "",
+      structured: record.structured,
+      outputHash: record.outputHash ?? outputHashOf(record.output ?? "", record.structured),
+      usage: record.usage,
+      model: record.model,
+    };
+  }
+
+  private progress(task: PreparedTask, state: ProgressEvent["state"], detail: string): void {
+    this.options.onProgress?.({
+      runId: this.runId,
+      task: task.name,
+      index: task.index + 1,
+      total: this.tasks.length,
+      state,
+      detail,
+      isDemoModel: task.model.isDemo,
+    });
+  }
+}
+
+/** `<crew>-<yyyymmddThhmmss>-<4 hex>`, a valid run ID whatever the crew's name. */
+export function generateRunId(crewName: string, now = new Date()): string {
+  const slug = crewName.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "run";
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "");
+  return `${slug}-${stamp}-${randomBytes(2).toString("hex")}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

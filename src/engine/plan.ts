@@ -1,0 +1,104 @@
+import type { JsonValue, TaskRecord } from "../stores/store.js";
+import { hashOf, sha256 } from "./hash.js";
+
+/**
+ * Planning: what a kickoff does with each task and why. Pure — no I/O, no clock.
+ *
+ * A task's input hash covers everything that determines its result, kept as separate parts so
+ * that a stale result can say which one changed. Upstream tasks enter through the hashes of
+ * their *outputs*, folded into one running digest, so a rerun that reproduces its output leaves
+ * its dependents valid (early cutoff), and hashing a long chain stays linear.
+ */
+export interface HashParts {
+  /** The task's templates: description and expected output before interpolation. */
+  prompt: string;
+  /** sha256 of each input value the task's templates (and its agent's) use. */
+  inputs: Record<string, string>;
+  /** The structured-output schema, or null. */
+  schema: string | null;
+  /** Role, goal, backstory templates, model id and tool names. */
+  agent: string;
+  /** Digest of the upstream tasks' names and output hashes. */
+  upstream: string;
+}
+
+export type RunReason =
+  | "new" // never ran
+  | "stale" // completed, but its input hash changed
+  | "failed" // failed last time
+  | "interrupted" // was running when the last process stopped
+  | "upstream"; // depends on a task that is about to run (plan only: it may yet be reused)
+
+export type Decision =
+  | { action: "reuse"; adopted: boolean }
+  | { action: "run"; reason: RunReason; changed: string[] };
+
+export const EMPTY_DIGEST = "";
+
+/** Folds one upstream task's output into a context digest. */
+export function foldUpstream(digest: string, name: string, outputHash: string): string {
+  return sha256(`${digest}\n${name}\n${outputHash}`);
+}
+
+export function inputHashOf(parts: HashParts): string {
+  return hashOf({ v: 1, ...parts });
+}
+
+export function outputHashOf(output: string, structured: JsonValue | null): string {
+  return hashOf({ output, structured });
+}
+
+/**
+ * Reuse a completed result whose input hash still matches; adopt one stored without a hash (the
+ * tutorial's file); run everything else.
+ */
+export function decide(stored: TaskRecord | undefined, inputHash: string, storedParts: HashParts | undefined, parts: HashParts): Decision {
+  if (!stored) return { action: "run", reason: "new", changed: [] };
+  if (stored.status === "completed") {
+    if (stored.inputHash === null) return { action: "reuse", adopted: true };
+    if (stored.inputHash === inputHash) return { action: "reuse", adopted: false };
+    return { action: "run", reason: "stale", changed: changedParts(storedParts, parts) };
+  }
+  if (stored.status === "failed") return { action: "run", reason: "failed", changed: [] };
+  if (stored.status === "running") return { action: "run", reason: "interrupted", changed: [] };
+  return { action: "run", reason: "new", changed: [] };
+}
+
+/** Which parts differ, in words: "prompt", "input notes", "output schema", "agent", "upstream output". */
+export function changedParts(before: HashParts | undefined, after: HashParts): string[] {
+  if (!before) return ["unknown (no record of the previous inputs)"];
+  const changed: string[] = [];
+  if (before.prompt !== after.prompt) changed.push("prompt");
+  const keys = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
+  for (const key of [...keys].sort()) if (before.inputs[key] !== after.inputs[key]) changed.push(`input ${key}`);
+  if (before.schema !== after.schema) changed.push("output schema");
+  if (before.agent !== after.agent) changed.push("agent");
+  if (before.upstream !== after.upstream) changed.push("upstream output");
+  return changed;
+}
+
+/** Parts as stored in a task_completed event, or undefined when they are missing or malformed. */
+export function partsFrom(data: JsonValue | undefined): HashParts | undefined {
+  if (!data || typeof data !== "object" || Array.isArray(data)) return undefined;
+  const { prompt, inputs, schema, agent, upstream } = data as Record<string, JsonValue>;
+  if (typeof prompt !== "string" || typeof agent !== "string" || typeof upstream !== "string") return undefined;
+  if (schema !== null && typeof schema !== "string") return undefined;
+  if (!inputs || typeof inputs !== "object" || Array.isArray(inputs)) return undefined;
+  return { prompt, inputs: inputs as Record<string, string>, schema, agent, upstream };
+}
+
+export function describeDecision(decision: Decision): string {
+  if (decision.action === "reuse") return decision.adopted ? "reuse (stored without a hash; adopted)" : "reuse";
+  switch (decision.reason) {
+    case "new":
+      return "run: new";
+    case "failed":
+      return "run: failed last time";
+    case "interrupted":
+      return "run: interrupted last time (resumes from its journal)";
+    case "upstream":
+      return `run: ${decision.changed.join(", ")} will run first (reused if its output comes out the same)`;
+    case "stale":
+      return `rerun: stale because ${decision.changed.join(", ")} changed`;
+  }
+}

@@ -1,0 +1,28 @@
+export { Agent, type AgentConfig } from "./model/agent.js";
+export { Task, type TaskConfig } from "./model/task.js";
+export { Crew, isCrew, type CrewConfig, type Process } from "./model/crew.js";
+export type { KickoffOptions, KickoffResult, ProgressEvent, TaskOutcome, TaskResult } from "./engine/kickoff.js";
+export { openStore, storeUrlFrom, redactUrl, DEFAULT_STORE_URL } from "./stores/open.js";
+export { MemoryStore } from "./stores/memory-store.js";
+export { BaseStore } from "./stores/base-store.js";
+export {
+  SCHEMA_VERSION,
+  type BeginRun,
+  type CallRecord,
+  type CommitOptions,
+  type EventType,
+  type JsonValue,
+  type NewEvent,
+  type Run,
+  type RunDump,
+  type RunEvent,
+  type RunStatus,
+  type RunSummary,
+  type Store,
+  type TaskRecord,
+  type TaskStatus,
+  type TokenUsage,
+} from "./stores/store.js";
+export { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode, type ErrorContext } from "./errors.js";
+export { resolveModel, type ResolvedModel } from "./llm/resolve-model.js";
+export { createDemoModel, DEMO_LABEL } from "./llm/demo-model.js";

@@ -1,0 +1,87 @@
+import type { LanguageModel } from "ai";
+import { kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
+import { CrewstateError } from "../errors.js";
+import type { Store } from "../stores/store.js";
+import { Agent } from "./agent.js";
+import { Task } from "./task.js";
+
+export type Process = "sequential";
+
+export interface CrewConfig {
+  /** Names the crew in stored runs; a run of one crew is never resumed by another. */
+  name: string;
+  tasks: Task[];
+  agents?: Agent[];
+  process?: Process;
+  /** A store, or a store URL; default `CREWSTATE_STORE` or `sqlite:.crewstate/state.db`. */
+  store?: Store | string;
+  /** Model for agents that name none; default `CREWSTATE_MODEL`. */
+  model?: string | LanguageModel;
+}
+
+const CREW_BRAND = Symbol.for("crewstate.Crew");
+
+/** Agents working through tasks in order; every finished task is checkpointed in the store. */
+export class Crew {
+  readonly name: string;
+  readonly tasks: readonly Task[];
+  readonly agents: readonly Agent[];
+  readonly process: Process;
+  readonly store: Store | string | undefined;
+  readonly model: string | LanguageModel | undefined;
+  readonly [CREW_BRAND] = true;
+
+  constructor(config: CrewConfig) {
+    if (typeof config?.name !== "string" || config.name.trim() === "" || config.name.length > 200) {
+      throw new CrewstateError("INVALID_DEFINITION", "a Crew needs a \"name\" of 1-200 characters");
+    }
+    const where = `crew "${config.name}"`;
+    if (config.process !== undefined && config.process !== "sequential") {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} has process "${String(config.process)}"; supported: "sequential"`);
+    }
+    if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} needs at least one task`);
+    }
+    const seen = new Set<Task>();
+    const names = new Set<string>();
+    for (const task of config.tasks) {
+      if (!(task instanceof Task)) throw new CrewstateError("INVALID_DEFINITION", `${where} lists something that is not a Task`);
+      if (names.has(task.name)) {
+        throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named "${task.name}"; task names must be unique`, { task: task.name });
+      }
+      if (!task.agent) {
+        throw new CrewstateError("INVALID_DEFINITION", `task "${task.name}" of ${where} has no agent`, { task: task.name });
+      }
+      for (const upstream of task.context ?? []) {
+        if (!seen.has(upstream)) {
+          const why = config.tasks.includes(upstream) ? "comes later in the crew" : "is not a task of this crew";
+          throw new CrewstateError(
+            "INVALID_DEFINITION",
+            `task "${task.name}" has "${upstream?.name}" in its context, but that task ${why}`,
+            { task: task.name },
+          );
+        }
+      }
+      seen.add(task);
+      names.add(task.name);
+    }
+    const agents = [...(config.agents ?? [])];
+    for (const task of config.tasks) if (!agents.includes(task.agent!)) agents.push(task.agent!);
+    this.name = config.name;
+    this.tasks = [...config.tasks];
+    this.agents = agents;
+    this.process = config.process ?? "sequential";
+    this.store = config.store;
+    this.model = config.model;
+  }
+
+  /** Runs the crew, resuming the run if `runId` names one that exists. */
+  kickoff(options: KickoffOptions = {}): Promise<KickoffResult> {
+    return kickoff(this, options);
+  }
+}
+
+/** True for a Crew, even one made by another copy of this package. */
+export function isCrew(value: unknown): value is Crew {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[CREW_BRAND] === true;
+}
