@@ -1,0 +1,33 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { editTaskOutput } from "../../engine/operator.js";
+import { CrewstateError, messageOf } from "../../errors.js";
+import { withStore } from "../with-store.js";
+
+export function registerEdit(program: Command): void {
+  program
+    .command("edit")
+    .description("replace a completed task's output with your own (tasks that read it rerun on the next run)")
+    .argument("<run-id>")
+    .argument("<task>")
+    .option("--text <text>", "the new output")
+    .option("--file <path>", "read the new output from a file")
+    .option("--store <url>", "where state lives")
+    .action(async (runId: string, task: string, options: { text?: string; file?: string; store?: string }) => {
+      if ((options.text === undefined) === (options.file === undefined)) {
+        throw new CrewstateError("INVALID_INPUT", "edit needs exactly one of --text <text> or --file <path>");
+      }
+      let output = options.text;
+      if (options.file !== undefined) {
+        try {
+          output = readFileSync(options.file, "utf8");
+        } catch (error) {
+          throw new CrewstateError("INVALID_INPUT", `file "${options.file}" cannot be read: ${messageOf(error)}`, { path: options.file });
+        }
+      }
+      await withStore(options.store, async (store) => {
+        await editTaskOutput(store, runId, task, output!);
+        process.stdout.write(`edited the output of task ${task} of run ${runId}; tasks that read it rerun on the next run\n`);
+      });
+    });
+}

@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { planRun } from "../../engine/plan-run.js";
+import { table } from "../format.js";
+import { parseInputs } from "../inputs.js";
+import { loadCrew } from "../load-crew.js";
+import { withStore } from "../with-store.js";
+
+interface PlanOptions {
+  runId: string;
+  input?: string[];
+  inputs?: string;
+  store?: string;
+  model?: string;
+  json?: boolean;
+}
+
+export function registerPlan(program: Command): void {
+  program
+    .command("plan")
+    .description("say what `run` would do for each task, and why, without running anything")
+    .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
+    .requiredOption("--run-id <id>", "the run to plan a resume of")
+    .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", (v: string, p: string[]) => [...p, v], [])
+    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--store <url>", "where state lives")
+    .option("--model <spec>", "model for every agent, as `run` would use")
+    .option("--json", "print JSON")
+    .action(async (module: string, options: PlanOptions) => {
+      const inputs = parseInputs(options.input, options.inputs);
+      const crew = await loadCrew(module);
+      const url = options.store ?? (typeof crew.store === "string" ? crew.store : undefined);
+      const plan = await withStore(url, (store) => planRun(crew, store, { runId: options.runId, inputs, model: options.model }));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        `plan for run ${plan.runId}${plan.exists ? "" : " (new run)"}:`,
+        table(["TASK", "ACTION"], plan.tasks.map((t) => [t.name, t.explanation])),
+      ];
+      if (plan.orphaned.length > 0) lines.push(`stored but no longer in the crew (kept, unused): ${plan.orphaned.join(", ")}`);
+      process.stdout.write(`${lines.join("\n")}\n`);
+    });
+}

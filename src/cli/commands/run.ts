@@ -1,0 +1,89 @@
+import type { Command } from "commander";
+import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
+import { DEMO_LABEL } from "../../llm/demo-model.js";
+import { openStore, storeUrlFrom } from "../../stores/open.js";
+import { parseInputs } from "../inputs.js";
+import { loadCrew } from "../load-crew.js";
+
+interface RunOptions {
+  runId?: string;
+  input?: string[];
+  inputs?: string;
+  store?: string;
+  model?: string;
+  json?: boolean;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run a crew, or resume the run --run-id names")
+    .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
+    .option("--run-id <id>", "resume this run if it exists, else start it under this ID")
+    .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", collect, [])
+    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--store <url>", "where state lives (default: the crew's store, CREWSTATE_STORE, or sqlite:.crewstate/state.db)")
+    .option("--model <spec>", "model for every agent: demo, or openai:<model>")
+    .option("--json", "print the result as JSON instead of progress")
+    .action(async (module: string, options: RunOptions) => {
+      const inputs = parseInputs(options.input, options.inputs);
+      const crew = await loadCrew(module);
+      const crewStore = typeof crew.store === "string" ? crew.store : undefined;
+      const store = options.store === undefined && crew.store !== undefined && typeof crew.store !== "string"
+        ? crew.store
+        : await openStore(options.store ?? crewStore ?? storeUrlFrom());
+      const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
+      let announced = false;
+      try {
+        const result = await kickoff(crew, {
+          inputs,
+          runId: options.runId,
+          store,
+          model: options.model,
+          onProgress: (event) => {
+            if (!announced) {
+              announced = true;
+              say(`crew ${crew.name} · run ${event.runId} · ${event.total} task(s) · state in ${store.location}`);
+              if (event.isDemoModel) say(`model: ${DEMO_LABEL}`);
+            }
+            say(progressLine(event));
+          },
+        });
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+          return;
+        }
+        const counts = (outcome: string) => result.tasks.filter((t) => t.outcome === outcome).length;
+        say(
+          `run ${result.runId} completed: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused · ` +
+            `${result.calls.made} model/tool call(s) made, ${result.calls.replayed} replayed · ` +
+            `tokens in ${result.usage.inputTokens} / out ${result.usage.outputTokens}`,
+        );
+        if (result.orphaned.length > 0) say(`kept but unused (no longer in the crew): ${result.orphaned.join(", ")}`);
+        say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${options.store}` : ""}`);
+        say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
+      } finally {
+        if (store !== crew.store) await store.close();
+      }
+    });
+}
+
+function progressLine(event: ProgressEvent): string {
+  const where = `[${event.index}/${event.total}] ${event.task}`;
+  switch (event.state) {
+    case "reused":
+      return `${where}: reused`;
+    case "running":
+      return `${where}: running (${event.detail})`;
+    case "done":
+      return `${where}: done (${event.detail})`;
+    case "retrying":
+      return `${where}: failed, retrying: ${event.detail}`;
+    case "failed":
+      return `${where}: failed: ${event.detail}`;
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { isCrewstateError, messageOf } from "../errors.js";
+import { registerEdit } from "./commands/edit.js";
+import { registerInvalidate } from "./commands/invalidate.js";
+import { registerOutput } from "./commands/output.js";
+import { registerPlan } from "./commands/plan.js";
+import { registerRun } from "./commands/run.js";
+import { registerRuns } from "./commands/runs.js";
+import { registerShow } from "./commands/show.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const HELP_AFTER = `
+Environment:
+  CREWSTATE_STORE      default store URL (else sqlite:.crewstate/state.db)
+                       sqlite:<path> | json:<path> | postgres://… | redis://… | memory:
+  CREWSTATE_MODEL      default model for agents that name none: demo | openai:<model>
+  OPENAI_API_KEY       key for openai:<model>
+  OPENAI_BASE_URL      OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp…)
+  CREWSTATE_LOG_LEVEL  pino log level on stderr (default warn; info logs every state change)
+
+Examples:
+  crewstate run examples/claims-triage/crew.ts --run-id claim-123 --input notes=@examples/claims-triage/case-notes.txt
+  crewstate plan examples/claims-triage/crew.ts --run-id claim-123 --input notes=@examples/claims-triage/case-notes.txt
+  crewstate show claim-123
+  crewstate invalidate claim-123 analyze_task
+  crewstate output claim-123 draft_task`;
+
+export function buildProgram(): Command {
+  const program = new Command("crewstate")
+    .description("Run CrewAI-style crews whose every task is checkpointed, and inspect or steer their runs.")
+    .version(version)
+    .addHelpText("after", HELP_AFTER)
+    .showSuggestionAfterError()
+    .exitOverride();
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerEdit]) {
+    register(program);
+  }
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI; every failure ends as one line on stderr and a non-zero exit code. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  // A closed pipe (`crewstate show … | head`) is the reader's choice, not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its message (or the help / version).
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const message = isCrewstateError(error) ? error.message : `unexpected error: ${messageOf(error)}`;
+    process.stderr.write(`crewstate: ${message}\n`);
+    if (process.env.CREWSTATE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,68 @@
+import { CrewstateError } from "../errors.js";
+import { checkTaskName } from "../stores/codec.js";
+import type { JsonValue, Run, Store, TaskRecord } from "../stores/store.js";
+import { outputHashOf } from "./plan.js";
+
+/**
+ * What an operator does to a stored run between kickoffs. Each is one store commit with its event,
+ * so the event log says who changed what.
+ */
+
+export async function requireRun(store: Store, runId: string): Promise<Run> {
+  const run = await store.getRun(runId);
+  if (!run) {
+    throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${store.location}; \`crewstate runs\` lists the runs there`, {
+      runId,
+      store: store.location,
+    });
+  }
+  return run;
+}
+
+export function requireTask(run: Run, task: string, store: Store): TaskRecord {
+  checkTaskName(task);
+  const record = run.tasks.find((t) => t.name === task);
+  if (!record) {
+    const known = run.tasks.map((t) => t.name);
+    throw new CrewstateError(
+      "TASK_NOT_FOUND",
+      `run "${run.runId}" has no task "${task}"${known.length ? `; its tasks: ${known.join(", ")}` : " (no task has run yet)"}`,
+      { runId: run.runId, task, store: store.location },
+    );
+  }
+  return record;
+}
+
+/** Removes one task's result, so the next kickoff reruns exactly that task. */
+export async function invalidateTask(store: Store, runId: string, task: string): Promise<TaskRecord> {
+  const run = await requireRun(store, runId);
+  const record = requireTask(run, task, store);
+  await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status } });
+  return record;
+}
+
+/**
+ * Replaces a task's result with an operator's text (and structured value). The task stays
+ * completed under its input hash, so the next kickoff keeps the edit; tasks that read its output
+ * see a new output hash and rerun.
+ */
+export async function editTaskOutput(
+  store: Store,
+  runId: string,
+  task: string,
+  output: string,
+  structured: JsonValue | null = null,
+): Promise<TaskRecord> {
+  const run = await requireRun(store, runId);
+  const record = requireTask(run, task, store);
+  if (record.status !== "completed") {
+    throw new CrewstateError(
+      "INVALID_INPUT",
+      `task "${task}" of run "${runId}" is ${record.status}; only a completed task's output can be edited (let it complete, or invalidate it)`,
+      { runId, task },
+    );
+  }
+  const edited: TaskRecord = { ...record, output, structured, outputHash: outputHashOf(output, structured) };
+  await store.saveTask(runId, edited, { type: "task_edited", data: { previousOutputHash: record.outputHash } });
+  return edited;
+}

@@ -1,0 +1,71 @@
+import type { Crew } from "../model/crew.js";
+import { checkRunId } from "../stores/codec.js";
+import type { RunEvent, Store } from "../stores/store.js";
+import { changedParts, decide, describeDecision, EMPTY_DIGEST, foldUpstream, inputHashOf, outputHashOf, partsFrom, type Decision, type HashParts } from "./plan.js";
+import { prepareTasks } from "./prepare.js";
+
+export interface PlannedTask {
+  name: string;
+  decision: Decision;
+  /** The decision in words: "reuse", "run: new", "rerun: stale because input notes changed"… */
+  explanation: string;
+}
+
+export interface RunPlan {
+  runId: string;
+  exists: boolean;
+  tasks: PlannedTask[];
+  /** Stored tasks the crew no longer has. */
+  orphaned: string[];
+}
+
+/**
+ * What a kickoff of `runId` would do for each task, and why — without running anything. A task
+ * downstream of one that will run can only be judged once that output exists; it is reported as
+ * depending on it.
+ */
+export async function planRun(crew: Crew, store: Store, options: { runId: string; inputs?: Record<string, string>; model?: string }): Promise<RunPlan> {
+  const runId = checkRunId(options.runId);
+  const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model);
+  const run = await store.getRun(runId);
+  const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
+  const lastParts = partsByTask(run ? await store.events(runId) : []);
+
+  let digest: string | null = EMPTY_DIGEST;
+  const outputHashes: (string | null)[] = [];
+  const planned: PlannedTask[] = [];
+  for (const task of tasks) {
+    const upstreamIdx = task.context ?? tasks.slice(0, task.index).map((t) => t.index);
+    const pending = upstreamIdx.filter((i) => outputHashes[i] === null).map((i) => tasks[i]!.name);
+    const record = stored.get(task.name);
+    let decision: Decision;
+    let outputHash: string | null = null;
+    if (pending.length === 0) {
+      const upstream = task.context === null ? digest! : task.context.reduce((d, i) => foldUpstream(d, tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
+      const parts: HashParts = { ...task.parts, upstream };
+      decision = decide(record, inputHashOf(parts), lastParts.get(task.name), parts);
+    } else if (record?.status === "completed" && record.inputHash !== null) {
+      const before = lastParts.get(task.name);
+      const changed = before ? changedParts(before, { ...task.parts, upstream: before.upstream }) : [];
+      decision = changed.length > 0 ? { action: "run", reason: "stale", changed } : { action: "run", reason: "upstream", changed: pending };
+    } else {
+      decision = decide(record, "", undefined, { ...task.parts, upstream: "" });
+    }
+    if (decision.action === "reuse") outputHash = record!.outputHash ?? outputHashOf(record!.output ?? "", record!.structured);
+    outputHashes.push(outputHash);
+    digest = digest !== null && outputHash !== null ? foldUpstream(digest, task.name, outputHash) : null;
+    planned.push({ name: task.name, decision, explanation: describeDecision(decision) });
+  }
+  const names = new Set(tasks.map((t) => t.name));
+  return { runId, exists: run !== undefined, tasks: planned, orphaned: (run?.tasks ?? []).map((t) => t.name).filter((n) => !names.has(n)) };
+}
+
+function partsByTask(events: RunEvent[]): Map<string, HashParts> {
+  const parts = new Map<string, HashParts>();
+  for (const event of events) {
+    if (event.type !== "task_completed" || event.task === null) continue;
+    const found = partsFrom(event.data?.parts);
+    if (found) parts.set(event.task, found);
+  }
+  return parts;
+}
