@@ -122,7 +122,7 @@ class Kickoff {
     const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
     if (orphaned.length > 0) {
       await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: { tasks: [...names], orphaned } });
-      this.log.warn({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
+      this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
     }
 
     let digest = EMPTY_DIGEST;
@@ -186,8 +186,8 @@ class Kickoff {
     detail: string,
   ): Promise<TaskResult> {
     const log = this.log.child({ task: task.name });
-    // A task interrupted with the same inputs resumes its journal; anything else starts afresh.
-    const resumeJournal = stored?.status === "running" && stored.inputHash === inputHash;
+    // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts afresh.
+    const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
     if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
     const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : []);
 

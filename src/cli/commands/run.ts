@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
+import { defaultLogger } from "../../log.js";
 import { openStore, storeUrlFrom } from "../../stores/open.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
@@ -40,6 +41,8 @@ export function registerRun(program: Command): void {
           runId: options.runId,
           store,
           model: options.model,
+          // Progress lines already say what happens; logs only when asked for.
+          logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
           onProgress: (event) => {
             if (!announced) {
               announced = true;

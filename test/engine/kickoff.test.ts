@@ -1,0 +1,242 @@
+import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult } from "@ai-sdk/provider";
+import { APICallError, tool } from "ai";
+import { MockLanguageModelV3 } from "ai/test";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
+import { invalidateTask, editTaskOutput } from "../../src/engine/operator.js";
+import { planRun } from "../../src/engine/plan-run.js";
+
+const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 5, text: 5, reasoning: 0 } };
+
+function text(answer: string): LanguageModelV3GenerateResult {
+  return { content: [{ type: "text", text: answer }], finishReason: { unified: "stop", raw: "stop" }, usage, warnings: [] };
+}
+
+function toolCall(id: string, name: string, input: unknown): LanguageModelV3GenerateResult {
+  return {
+    content: [{ type: "tool-call", toolCallId: id, toolName: name, input: JSON.stringify(input) }],
+    finishReason: { unified: "tool-calls", raw: "tool_calls" },
+    usage,
+    warnings: [],
+  };
+}
+
+function lastUserText(options: LanguageModelV3CallOptions): string {
+  const users = options.prompt.filter((m) => m.role === "user");
+  const last = users[users.length - 1];
+  return last && typeof last.content !== "string" ? last.content.map((p) => ("text" in p ? p.text : "")).join("") : "";
+}
+
+/** A model that answers each task from `answers` by a substring of its prompt, counting calls per task. */
+function scriptedModel(answers: Record<string, () => string>) {
+  const calls: Record<string, number> = {};
+  const model = new MockLanguageModelV3({
+    doGenerate: async (options) => {
+      const prompt = lastUserText(options);
+      const key = Object.keys(answers).find((k) => prompt.includes(k));
+      if (!key) throw new Error(`no scripted answer for prompt: ${prompt.slice(0, 80)}`);
+      calls[key] = (calls[key] ?? 0) + 1;
+      return text(answers[key]!());
+    },
+  });
+  return { model, calls };
+}
+
+function threeTaskCrew(model: MockLanguageModelV3, store: Store) {
+  const agent = new Agent({ role: "Analyst", goal: "Be right", backstory: "Careful.", model });
+  const extract = new Task({ name: "extract", description: "EXTRACT from {notes}", expectedOutput: "facts", agent });
+  const classify = new Task({ name: "classify", description: "CLASSIFY the facts", expectedOutput: "a class", agent, context: [extract] });
+  const report = new Task({ name: "report", description: "REPORT on the class", expectedOutput: "a report", agent, context: [classify] });
+  return new Crew({ name: "chain", tasks: [extract, classify, report], store });
+}
+
+describe("kickoff", () => {
+  it("checkpoints every task and reuses them all on a rerun", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts-1", CLASSIFY: () => "class-A", REPORT: () => "report-A" });
+    const crew = threeTaskCrew(model, store);
+    const first = await crew.kickoff({ runId: "r1", inputs: { notes: "n1" } });
+    expect(first.tasks.map((t) => t.outcome)).toEqual(["ran", "ran", "ran"]);
+    expect(first.output).toBe("report-A");
+    const second = await crew.kickoff({ runId: "r1", inputs: { notes: "n1" } });
+    expect(second.tasks.map((t) => t.outcome)).toEqual(["reused", "reused", "reused"]);
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1 });
+    const run = await store.getRun("r1");
+    expect(run?.attempts).toBe(2);
+    expect(run?.status).toBe("completed");
+  });
+
+  it("stops at an unchanged output (early cutoff) and reruns past a changed one", async () => {
+    const store = new MemoryStore();
+    let classAnswer = "class-A";
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => classAnswer, REPORT: () => "report" });
+    const crew = threeTaskCrew(model, store);
+    await crew.kickoff({ runId: "r", inputs: { notes: "n1" } });
+
+    // New notes: extract reruns but says the same thing, so classify and report stay valid.
+    const cutoff = await crew.kickoff({ runId: "r", inputs: { notes: "n2" } });
+    expect(cutoff.tasks.map((t) => t.outcome)).toEqual(["rerun", "reused", "reused"]);
+    expect(cutoff.tasks[0]!.reason).toBe("rerun: stale because input notes changed");
+    expect(calls).toEqual({ EXTRACT: 2, CLASSIFY: 1, REPORT: 1 });
+
+    // Invalidate classify; it reruns and now answers differently, so report reruns too.
+    await invalidateTask(store, "r", "classify");
+    classAnswer = "class-B";
+    const changed = await crew.kickoff({ runId: "r", inputs: { notes: "n2" } });
+    expect(changed.tasks.map((t) => t.outcome)).toEqual(["reused", "ran", "rerun"]);
+    expect(changed.tasks[2]!.reason).toBe("rerun: stale because upstream output changed");
+    expect(calls).toEqual({ EXTRACT: 2, CLASSIFY: 2, REPORT: 2 });
+  });
+
+  it("keeps completed work when a task fails, and resumes at the failed task", async () => {
+    const store = new MemoryStore();
+    let fail = true;
+    const { model, calls } = scriptedModel({
+      EXTRACT: () => "facts",
+      CLASSIFY: () => {
+        if (fail) throw new APICallError({ message: "bad request", url: "http://x", requestBodyValues: {}, statusCode: 400, isRetryable: false });
+        return "class";
+      },
+      REPORT: () => "report",
+    });
+    const crew = threeTaskCrew(model, store);
+    await expect(crew.kickoff({ runId: "f", inputs: { notes: "n" } })).rejects.toMatchObject({ code: "TASK_FAILED", context: { task: "classify" } });
+    const failed = await store.getRun("f");
+    expect(failed?.status).toBe("failed");
+    expect(failed?.tasks.map((t) => [t.name, t.status])).toEqual([["extract", "completed"], ["classify", "failed"]]);
+    expect(failed?.tasks[1]!.error).toMatch(/bad request/);
+    fail = false;
+    const resumed = await crew.kickoff({ runId: "f", inputs: { notes: "n" } });
+    expect(resumed.tasks.map((t) => t.outcome)).toEqual(["reused", "ran", "ran"]);
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 2, REPORT: 1 });
+  });
+
+  it("retries a rate-limited call with backoff and records each attempt", async () => {
+    const store = new MemoryStore();
+    let failures = 1;
+    const { model } = scriptedModel({
+      EXTRACT: () => {
+        if (failures-- > 0) throw new APICallError({ message: "rate limited", url: "http://x", requestBodyValues: {}, statusCode: 429, isRetryable: true });
+        return "facts";
+      },
+      CLASSIFY: () => "c",
+      REPORT: () => "r",
+    });
+    await threeTaskCrew(model, store).kickoff({ runId: "retry", inputs: { notes: "n" }, retryDelayMs: 1 });
+    const run = await store.getRun("retry");
+    expect(run?.tasks[0]).toMatchObject({ name: "extract", status: "completed", attempts: 2, error: null });
+    const types = (await store.events("retry")).filter((e) => e.task === "extract").map((e) => e.type);
+    expect(types).toEqual(["task_started", "task_retry", "task_completed"]);
+  });
+
+  it("resumes a task's agent loop from its journal without repeating answered calls", async () => {
+    const store = new MemoryStore();
+    let modelCalls = 0;
+    let broken = true;
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => {
+        modelCalls++;
+        const toolResults = options.prompt.filter((m) => m.role === "tool").length;
+        if (toolResults < 2) return toolCall(`call-${toolResults}`, "lookup", { id: toolResults });
+        if (broken) throw new APICallError({ message: "invalid", url: "http://x", requestBodyValues: {}, statusCode: 400, isRetryable: false });
+        return text("done after 2 lookups");
+      },
+    });
+    let executions = 0;
+    const lookup = tool({
+      description: "look something up",
+      inputSchema: z.object({ id: z.number() }),
+      execute: async ({ id }) => {
+        executions++;
+        return { id, value: `v${id}` };
+      },
+    });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
+    const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look up two things", expectedOutput: "x", agent })], store });
+
+    await expect(crew.kickoff({ runId: "j" })).rejects.toMatchObject({ code: "TASK_FAILED" });
+    expect([modelCalls, executions]).toEqual([3, 2]);
+    expect((await store.calls("j", "look")).map((c) => c.kind)).toEqual(["model", "tool", "model", "tool"]);
+
+    broken = false;
+    const resumed = await crew.kickoff({ runId: "j" });
+    expect(resumed.output).toBe("done after 2 lookups");
+    expect([modelCalls, executions]).toEqual([4, 2]);
+    expect(resumed.calls).toEqual({ made: 1, replayed: 4 });
+  });
+
+  it("validates structured output with a zod schema", async () => {
+    const store = new MemoryStore();
+    const model = new MockLanguageModelV3({ doGenerate: async () => text('{"policy":"HO-1","amount":12}') });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model });
+    const task = new Task({ name: "facts", description: "d", expectedOutput: "e", agent, output: z.object({ policy: z.string(), amount: z.number() }) });
+    const result = await new Crew({ name: "s", tasks: [task], store }).kickoff({ runId: "s" });
+    expect(result.tasks[0]!.structured).toEqual({ policy: "HO-1", amount: 12 });
+  });
+
+  it("re-asks a structured answer that fails its schema, with the validation error", async () => {
+    const store = new MemoryStore();
+    const prompts: string[] = [];
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => {
+        prompts.push(lastUserText(options));
+        return text(prompts.length === 1 ? '{"amount":"twelve"}' : '{"amount":12}');
+      },
+    });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model });
+    const task = new Task({ name: "facts", description: "d", expectedOutput: "e", agent, output: z.object({ amount: z.number() }) });
+    const result = await new Crew({ name: "s", tasks: [task], store }).kickoff({ runId: "s" });
+    expect(result.tasks[0]!.structured).toEqual({ amount: 12 });
+    expect(prompts[1]).toMatch(/did not match the required JSON schema/);
+  });
+
+  it("raises a missing input before any model call", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "x" });
+    await expect(threeTaskCrew(model, store).kickoff({ runId: "m" })).rejects.toMatchObject({ code: "MISSING_INPUT" });
+    expect(calls).toEqual({});
+    expect(await store.getRun("m")).toBeUndefined();
+  });
+
+  it("refuses to resume another crew's run", async () => {
+    const store = new MemoryStore();
+    const { model } = scriptedModel({ EXTRACT: () => "x", CLASSIFY: () => "y", REPORT: () => "z" });
+    await threeTaskCrew(model, store).kickoff({ runId: "x", inputs: { notes: "n" } });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model });
+    const other = new Crew({ name: "other", tasks: [new Task({ name: "t", description: "d", expectedOutput: "e", agent })], store });
+    await expect(other.kickoff({ runId: "x" })).rejects.toMatchObject({ code: "RUN_MISMATCH" });
+  });
+
+  it("handles tasks by name when the crew changes: new ones run, vanished ones are kept unused", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "x", CLASSIFY: () => "y", REPORT: () => "z", EXTRA: () => "w" });
+    await threeTaskCrew(model, store).kickoff({ runId: "c", inputs: { notes: "n" } });
+    const agent = new Agent({ role: "Analyst", goal: "Be right", backstory: "Careful.", model });
+    const extract = new Task({ name: "extract", description: "EXTRACT from {notes}", expectedOutput: "facts", agent });
+    const extra = new Task({ name: "extra", description: "EXTRA work", expectedOutput: "w", agent, context: [extract] });
+    const crew = new Crew({ name: "chain", tasks: [extract, extra], store });
+    const plan = await planRun(crew, store, { runId: "c", inputs: { notes: "n" } });
+    expect(plan.tasks.map((t) => t.explanation)).toEqual(["reuse", "run: new"]);
+    expect(plan.orphaned).toEqual(["classify", "report"]);
+    const result = await crew.kickoff({ runId: "c", inputs: { notes: "n" } });
+    expect(result.tasks.map((t) => t.outcome)).toEqual(["reused", "ran"]);
+    expect(result.orphaned).toEqual(["classify", "report"]);
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1, EXTRA: 1 });
+    expect((await store.getRun("c"))?.tasks.map((t) => t.name)).toEqual(["extract", "classify", "report", "extra"]);
+  });
+
+  it("keeps an operator's edit and reruns the tasks that read it", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => "class", REPORT: () => "report" });
+    const crew = threeTaskCrew(model, store);
+    await crew.kickoff({ runId: "e", inputs: { notes: "n" } });
+    await editTaskOutput(store, "e", "classify", "class (corrected by a person)");
+    const plan = await planRun(crew, store, { runId: "e", inputs: { notes: "n" } });
+    expect(plan.tasks.map((t) => t.explanation)).toEqual(["reuse", "reuse", "rerun: stale because upstream output changed"]);
+    const result = await crew.kickoff({ runId: "e", inputs: { notes: "n" } });
+    expect(result.tasks.map((t) => t.outcome)).toEqual(["reused", "reused", "rerun"]);
+    expect(result.outputs.classify).toBe("class (corrected by a person)");
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 2 });
+  });
+});
