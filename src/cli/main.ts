@@ -8,6 +8,7 @@ import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerShow } from "./commands/show.js";
+import { registerTransfer } from "./commands/transfer.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -25,7 +26,9 @@ Examples:
   crewstate plan examples/claims-triage/crew.ts --run-id claim-123 --input notes=@examples/claims-triage/case-notes.txt
   crewstate show claim-123
   crewstate invalidate claim-123 analyze_task
-  crewstate output claim-123 draft_task`;
+  crewstate output claim-123 draft_task
+  crewstate export --all --store json:crew_state.json > runs.jsonl
+  crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app`;
 
 export function buildProgram(): Command {
   const program = new Command("crewstate")
@@ -34,7 +37,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerEdit]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerEdit, registerTransfer]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();
