@@ -10,24 +10,45 @@ import { hashOf } from "./hash.js";
  * while the position and request hash match, so nothing that already answered is paid for twice.
  */
 export class TaskJournal {
-  private position = 0;
+  private position: number;
   private readonly toolPositions = new Map<string, number>();
   private readonly recorded: Map<number, CallRecord>;
-  readonly stats = { called: 0, replayed: 0, usage: emptyUsage(), savedUsage: emptyUsage() };
+  private readonly cassette: Map<number, CallRecord> | undefined;
+  readonly stats: { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
 
+  /**
+   * `recorded` is this task's own journal so far. With a `cassette` (another run's journal of the
+   * same task), answers come only from the two, and a call neither holds fails with REPLAY_MISS:
+   * nothing reaches a model or a tool.
+   */
   constructor(
     private readonly store: Store,
     private readonly runId: string,
     private readonly task: string,
-    recorded: CallRecord[],
+    recorded: CallRecord[] | Map<number, CallRecord>,
+    cassette?: CallRecord[] | Map<number, CallRecord>,
+    private readonly basePosition = 0,
+    stats?: TaskJournal["stats"],
   ) {
-    this.recorded = new Map(recorded.map((call) => [call.position, call]));
+    this.position = basePosition;
+    this.recorded = recorded instanceof Map ? recorded : new Map(recorded.map((call) => [call.position, call]));
+    this.cassette = cassette instanceof Map || cassette === undefined ? cassette : new Map(cassette.map((call) => [call.position, call]));
+    this.stats = stats ?? { called: 0, replayed: 0, usage: emptyUsage(), savedUsage: emptyUsage() };
   }
 
-  /** Starts the loop over from position 0; answers journaled so far stay available. */
+  /** Starts the loop over from its first position; answers journaled so far stay available. */
   restart(): void {
-    this.position = 0;
+    this.position = this.basePosition;
     this.toolPositions.clear();
+  }
+
+  /**
+   * A journal for a loop nested in the call at `position` (a coworker's work delegated by a
+   * manager): its positions live in a range of their own, so replaying the outer call whole
+   * never shifts the positions of the outer loop.
+   */
+  nested(position: number): TaskJournal {
+    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, (position + 1) * NESTED_RANGE, this.stats);
   }
 
   readonly middleware: LanguageModelV3Middleware = {
@@ -35,25 +56,14 @@ export class TaskJournal {
     wrapGenerate: async ({ doGenerate, params }) => {
       const position = this.position++;
       const requestHash = hashOf(requestOf(params));
-      const hit = this.lookup(position, "model", requestHash);
+      const hit = await this.answer(position, "model", requestHash);
       let result: LanguageModelV3GenerateResult;
       if (hit) {
         result = reviveModelResponse(hit.response);
-        this.stats.replayed += 1;
-        addUsage(this.stats.savedUsage, hit.usage);
       } else {
         result = await doGenerate();
         const usage = usageOf(result);
-        await this.store.recordCall(this.runId, {
-          task: this.task,
-          position,
-          kind: "model",
-          requestHash,
-          response: storableModelResponse(result),
-          usage,
-          at: new Date().toISOString(),
-        });
-        this.stats.called += 1;
+        await this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
         addUsage(this.stats.usage, usage);
       }
       for (const part of result.content) {
@@ -62,6 +72,16 @@ export class TaskJournal {
       return result;
     },
   };
+
+  /** The position a tool call was given when the model asked for it. */
+  positionOf(toolCallId: string): number {
+    let position = this.toolPositions.get(toolCallId);
+    if (position === undefined) {
+      position = this.position++;
+      this.toolPositions.set(toolCallId, position);
+    }
+    return position;
+  }
 
   /** The agent's tools, each execution journaled like a model call. */
   wrapTools(tools: ToolSet): ToolSet {
@@ -75,24 +95,12 @@ export class TaskJournal {
       wrapped[name] = {
         ...tool,
         execute: async (input: unknown, options: { toolCallId: string }) => {
-          const position = this.toolPositions.get(options.toolCallId) ?? this.position++;
+          const position = this.positionOf(options.toolCallId);
           const requestHash = hashOf({ tool: name, input });
-          const hit = this.lookup(position, "tool", requestHash);
-          if (hit) {
-            this.stats.replayed += 1;
-            return hit.response;
-          }
+          const hit = await this.answer(position, "tool", requestHash);
+          if (hit) return hit.response;
           const output = await (execute as (input: unknown, options: unknown) => unknown)(input, options);
-          await this.store.recordCall(this.runId, {
-            task: this.task,
-            position,
-            kind: "tool",
-            requestHash,
-            response: toJson(output, `output of tool "${name}"`),
-            usage: null,
-            at: new Date().toISOString(),
-          });
-          this.stats.called += 1;
+          await this.record({ position, kind: "tool", requestHash, response: toJson(output, `output of tool "${name}"`), usage: null });
           return output;
         },
       } as typeof tool;
@@ -100,11 +108,40 @@ export class TaskJournal {
     return wrapped;
   }
 
-  private lookup(position: number, kind: CallRecord["kind"], requestHash: string): CallRecord | undefined {
-    const call = this.recorded.get(position);
-    return call && call.kind === kind && call.requestHash === requestHash ? call : undefined;
+  /** The recorded answer to this call, if any; from a cassette, copied into this run's journal. */
+  private async answer(position: number, kind: CallRecord["kind"], requestHash: string): Promise<CallRecord | undefined> {
+    const matches = (call: CallRecord | undefined) => call !== undefined && call.kind === kind && call.requestHash === requestHash;
+    const own = this.recorded.get(position);
+    if (matches(own)) {
+      this.stats.replayed += 1;
+      addUsage(this.stats.savedUsage, own!.usage);
+      return own;
+    }
+    if (!this.cassette) return undefined;
+    const taped = this.cassette.get(position);
+    if (!matches(taped)) {
+      throw new CrewstateError(
+        "REPLAY_MISS",
+        `task "${this.task}" has no recorded answer for its ${kind} call at position ${position}${taped ? " (the recording made a different request there)" : ""}; a replay makes no live calls`,
+        { task: this.task, position },
+      );
+    }
+    await this.record({ position, kind, requestHash, response: taped!.response, usage: taped!.usage }, false);
+    this.stats.replayed += 1;
+    addUsage(this.stats.savedUsage, taped!.usage);
+    return taped;
+  }
+
+  private async record(call: Omit<CallRecord, "task" | "at">, live = true): Promise<void> {
+    const record: CallRecord = { task: this.task, ...call, at: new Date().toISOString() };
+    await this.store.recordCall(this.runId, record);
+    this.recorded.set(call.position, record);
+    if (live) this.stats.called += 1;
   }
 }
+
+/** Each nested loop's positions start at (outer position + 1) × this. */
+const NESTED_RANGE = 1_000_000;
 
 export function emptyUsage(): TokenUsage {
   return { inputTokens: 0, outputTokens: 0 };

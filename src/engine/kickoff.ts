@@ -36,6 +36,12 @@ export interface KickoffOptions {
   /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
   retryDelayMs?: number;
   signal?: AbortSignal;
+  /**
+   * Rerun offline from another run's recorded answers (a cassette): every model and tool call is
+   * answered from that run's journal, in the same store; a call it has no answer for fails with
+   * REPLAY_MISS. No model or tool is ever called.
+   */
+  replayFrom?: string;
 }
 
 export type TaskOutcome = "reused" | "ran" | "rerun";
@@ -86,10 +92,17 @@ export interface KickoffResult {
 export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise<KickoffResult> {
   const inputs = { ...(options.inputs ?? {}) };
   const runId = options.runId === undefined ? generateRunId(crew.name) : checkRunId(options.runId);
-  const prepared = await prepareTasks(crew, inputs, options.model);
+  const replayFrom = options.replayFrom === undefined ? undefined : checkRunId(options.replayFrom);
+  const prepared = await prepareTasks(crew, inputs, options.model, { offline: replayFrom !== undefined });
   const storeSpec = options.store ?? crew.store ?? storeUrlFrom();
   const store = typeof storeSpec === "string" ? await openStore(storeSpec) : storeSpec;
   try {
+    if (replayFrom !== undefined && !(await store.getRun(replayFrom))) {
+      throw new CrewstateError("RUN_NOT_FOUND", `run "${replayFrom}" to replay from not found in ${store.location}`, {
+        runId: replayFrom,
+        store: store.location,
+      });
+    }
     return await new Kickoff(crew, prepared, store, runId, inputs, options).run();
   } finally {
     if (typeof storeSpec === "string") await store.close();
@@ -189,7 +202,8 @@ class Kickoff {
     // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts afresh.
     const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
     if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
-    const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : []);
+    const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
+    const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : [], cassette);
 
     let record: TaskRecord = {
       ...(stored ?? newTaskRecord(task.name)),

@@ -28,14 +28,19 @@ export interface PreparedTask {
  * Everything that can be checked before any model is called: every placeholder has an input,
  * every model spec resolves (API key included).
  */
-export async function prepareTasks(crew: Crew, inputs: Record<string, string>, modelOverride?: string): Promise<PreparedTask[]> {
+export async function prepareTasks(
+  crew: Crew,
+  inputs: Record<string, string>,
+  modelOverride?: string,
+  options: { offline?: boolean } = {},
+): Promise<PreparedTask[]> {
   const models = new Map<Agent, ResolvedModel>();
   const schemas = await Promise.all(crew.tasks.map((task) => (task.output ? schemaJson(task) : null)));
   return crew.tasks.map((task, index) => {
     const agent = task.agent!;
     let model = models.get(agent);
     if (!model) {
-      model = resolveModel(modelOverride ?? agent.model ?? crew.model);
+      model = resolveModel(modelOverride ?? agent.model ?? crew.model, process.env, options);
       models.set(agent, model);
     }
     const where = `task "${task.name}"`;

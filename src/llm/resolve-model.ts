@@ -18,7 +18,11 @@ const SUPPORTED = 'use "openai:<model>" (Chat Completions at OPENAI_BASE_URL) or
  * A model from an agent's `model`, else the crew's, else `CREWSTATE_MODEL`, else the demo model.
  * Fails before any call: an unknown spec or a missing API key is named in the error.
  */
-export function resolveModel(spec: string | LanguageModel | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedModel {
+export function resolveModel(
+  spec: string | LanguageModel | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { offline?: boolean } = {},
+): ResolvedModel {
   const chosen = spec ?? (env.CREWSTATE_MODEL?.trim() || "demo");
   if (typeof chosen !== "string") {
     if (typeof chosen !== "object" || chosen === null || typeof (chosen as { doGenerate?: unknown }).doGenerate !== "function") {
@@ -29,6 +33,9 @@ export function resolveModel(spec: string | LanguageModel | undefined, env: Node
   }
   if (chosen === "demo") return { model: createDemoModel(), id: "demo", isDemo: true };
   const match = /^([a-z][a-z0-9-]*):(.+)$/i.exec(chosen.trim());
+  if (match?.[1] === "openai" && options.offline) {
+    return { model: offlineModel(chosen), id: `openai:${match[2]}`, isDemo: false };
+  }
   if (match?.[1] === "openai") {
     const baseURL = env.OPENAI_BASE_URL?.trim() || undefined;
     const apiKey = env.OPENAI_API_KEY?.trim();
@@ -43,4 +50,12 @@ export function resolveModel(spec: string | LanguageModel | undefined, env: Node
     return { model: provider.chat(match[2]!), id: `openai:${match[2]}`, isDemo: false };
   }
   throw new CrewstateError("UNKNOWN_MODEL", `unknown model "${chosen}"; ${SUPPORTED}`, { model: chosen });
+}
+
+/** Stands in for a remote model during a replay, where every answer comes from a recording. */
+function offlineModel(spec: string): LanguageModelObject {
+  const refuse = async (): Promise<never> => {
+    throw new CrewstateError("REPLAY_MISS", `model "${spec}" was asked for an answer during an offline replay`, { model: spec });
+  };
+  return { specificationVersion: "v3", provider: "crewstate-offline", modelId: spec, supportedUrls: {}, doGenerate: refuse, doStream: refuse };
 }

@@ -1,7 +1,7 @@
 import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult } from "@ai-sdk/provider";
 import { APICallError, tool } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
 import { invalidateTask, editTaskOutput } from "../../src/engine/operator.js";
@@ -238,5 +238,41 @@ describe("kickoff", () => {
     expect(result.tasks.map((t) => t.outcome)).toEqual(["reused", "reused", "rerun"]);
     expect(result.outputs.classify).toBe("class (corrected by a person)");
     expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 2 });
+  });
+});
+
+describe("cassette replay", () => {
+  it("reruns a crew from another run's recorded answers without calling the model", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => "class", REPORT: () => "report" });
+    const crew = threeTaskCrew(model, store);
+    const original = await crew.kickoff({ runId: "tape", inputs: { notes: "n" } });
+    const replay = await crew.kickoff({ runId: "replay", inputs: { notes: "n" }, replayFrom: "tape" });
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1 });
+    expect(replay.outputs).toEqual(original.outputs);
+    expect(replay.calls).toEqual({ made: 0, replayed: 3 });
+    expect((await store.calls("replay", "extract")).length).toBe(1);
+  });
+
+  it("fails on a call the recording has no answer for, naming the task and position", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => "class", REPORT: () => "report" });
+    const crew = threeTaskCrew(model, store);
+    await crew.kickoff({ runId: "tape", inputs: { notes: "n" } });
+    await expect(crew.kickoff({ runId: "replay2", inputs: { notes: "other" }, replayFrom: "tape" })).rejects.toThrow(
+      /task "extract" has no recorded answer for its model call at position 0/,
+    );
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1 });
+  });
+
+  it("needs no API key to replay a run recorded on a remote model", async () => {
+    vi.stubEnv("OPENAI_API_KEY", "");
+    vi.stubEnv("OPENAI_BASE_URL", "");
+    const store = new MemoryStore();
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model: "openai:gpt-4o-mini" });
+    const crew = new Crew({ name: "remote", tasks: [new Task({ name: "t", description: "d", expectedOutput: "e", agent })], store });
+    await expect(crew.kickoff({ runId: "x" })).rejects.toMatchObject({ code: "MISSING_API_KEY" });
+    await expect(crew.kickoff({ runId: "x", replayFrom: "missing" })).rejects.toMatchObject({ code: "RUN_NOT_FOUND" });
+    vi.unstubAllEnvs();
   });
 });

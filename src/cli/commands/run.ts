@@ -13,6 +13,7 @@ interface RunOptions {
   store?: string;
   model?: string;
   json?: boolean;
+  replayFrom?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -25,6 +26,7 @@ export function registerRun(program: Command): void {
     .option("--inputs <file.json>", "inputs from a JSON object of strings")
     .option("--store <url>", "where state lives (default: the crew's store, CREWSTATE_STORE, or sqlite:.crewstate/state.db)")
     .option("--model <spec>", "model for every agent: demo, or openai:<model>")
+    .option("--replay-from <run-id>", "answer every model and tool call from that run's recording (same store); no live calls")
     .option("--json", "print the result as JSON instead of progress")
     .action(async (module: string, options: RunOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
@@ -41,6 +43,7 @@ export function registerRun(program: Command): void {
           runId: options.runId,
           store,
           model: options.model,
+          replayFrom: options.replayFrom,
           // Progress lines already say what happens; logs only when asked for.
           logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
           onProgress: (event) => {
