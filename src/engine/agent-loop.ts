@@ -1,8 +1,10 @@
-import { generateText, NoObjectGeneratedError, Output, stepCountIs, wrapLanguageModel, type ModelMessage } from "ai";
+import { generateText, NoObjectGeneratedError, Output, stepCountIs, wrapLanguageModel, type ModelMessage, type ToolSet } from "ai";
+import type { z } from "zod";
 import { CrewstateError, messageOf } from "../errors.js";
 import type { JsonValue } from "../stores/store.js";
+import { delegationTools } from "./delegation.js";
 import type { TaskJournal } from "./journal.js";
-import type { PreparedTask } from "./prepare.js";
+import type { PreparedAgent, PreparedTask } from "./prepare.js";
 
 /** How many times a structured answer that fails its schema is re-asked within one attempt. */
 const SCHEMA_REASKS = 2;
@@ -13,8 +15,8 @@ export interface TaskAnswer {
 }
 
 /** The system prompt of an agent, as CrewAI words it. */
-export function systemPrompt(task: PreparedTask): string {
-  return `You are ${task.role}. ${task.backstory}\nYour personal goal is: ${task.goal}`;
+export function systemPrompt(agent: PreparedAgent): string {
+  return `You are ${agent.role}. ${agent.backstory}\nYour personal goal is: ${agent.goal}`;
 }
 
 /** The user prompt of a task, with the outputs of its context tasks. */
@@ -29,34 +31,51 @@ export function taskPrompt(task: PreparedTask, context: string): string {
   return parts.join("\n\n");
 }
 
-/** One attempt at a task: the agent's model-and-tools loop, every call going through the journal. */
+/**
+ * One attempt at a task: its agent's model-and-tools loop (in a hierarchical crew, the manager's,
+ * with tools to delegate to coworkers), every call going through the journal.
+ */
 export async function runAgentLoop(task: PreparedTask, context: string, journal: TaskJournal, signal?: AbortSignal): Promise<TaskAnswer> {
   journal.restart();
-  const model = wrapLanguageModel({ model: task.model.model as Parameters<typeof wrapLanguageModel>[0]["model"], middleware: journal.middleware });
-  const tools = journal.wrapTools(task.agent.tools);
-  const messages: ModelMessage[] = [{ role: "user", content: taskPrompt(task, context) }];
-  const schema = task.task.output;
+  const delegation = task.coworkers
+    ? delegationTools(task.coworkers, journal, (coworker, prompt, nested) => agentTurn(coworker, prompt, nested, {}, undefined, task.name, signal))
+    : {};
+  return agentTurn(task.agent, taskPrompt(task, context), journal, delegation, task.task.output, task.name, signal);
+}
+
+/** An agent answering one prompt, with its tools (plus `extraTools`), re-asked on schema failures. */
+async function agentTurn(
+  agent: PreparedAgent,
+  prompt: string,
+  journal: TaskJournal,
+  extraTools: ToolSet,
+  schema: z.ZodType | undefined,
+  taskName: string,
+  signal: AbortSignal | undefined,
+): Promise<TaskAnswer> {
+  const model = wrapLanguageModel({ model: agent.model.model as Parameters<typeof wrapLanguageModel>[0]["model"], middleware: journal.middleware });
+  const tools = journal.wrapTools({ ...agent.agent.tools, ...extraTools });
+  const messages: ModelMessage[] = [{ role: "user", content: prompt }];
   for (let ask = 0; ; ask++) {
     try {
       const result = await generateText({
         model,
-        system: systemPrompt(task),
+        system: systemPrompt(agent),
         messages,
         tools: Object.keys(tools).length > 0 ? tools : undefined,
-        stopWhen: stepCountIs(task.agent.maxSteps),
+        stopWhen: stepCountIs(agent.agent.maxSteps),
         maxRetries: 0,
         abortSignal: signal,
         ...(schema ? { output: Output.object({ schema }) } : {}),
       });
-      if (!schema) return { output: result.text, structured: null };
-      return { output: result.text, structured: result.output as JsonValue };
+      return { output: result.text, structured: schema ? (result.output as JsonValue) : null };
     } catch (error) {
       if (!schema || !NoObjectGeneratedError.isInstance(error)) throw error;
       if (ask >= SCHEMA_REASKS) {
         throw new CrewstateError(
           "OUTPUT_INVALID",
-          `task "${task.name}" answered ${ask + 1} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
-          { task: task.name },
+          `task "${taskName}" answered ${ask + 1} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
+          { task: taskName },
           { cause: error },
         );
       }

@@ -166,7 +166,7 @@ class Kickoff {
       usage: this.usage,
       calls: this.calls,
       orphaned,
-      isDemoModel: this.tasks.some((t) => t.model.isDemo),
+      isDemoModel: this.tasks.some((t) => t.agent.model.isDemo || (t.coworkers ?? []).some((c) => c.model.isDemo)),
     };
   }
 
@@ -212,7 +212,7 @@ class Kickoff {
       startedAt: new Date().toISOString(),
       completedAt: null,
       error: null,
-      model: task.model.id,
+      model: task.agent.model.id,
     };
     const event = decision.reason === "stale" ? "task_stale" : "task_started";
     for (let attempt = 1; ; attempt++) {
@@ -316,7 +316,7 @@ class Kickoff {
       total: this.tasks.length,
       state,
       detail,
-      isDemoModel: task.model.isDemo,
+      isDemoModel: task.agent.model.isDemo,
     });
   }
 }

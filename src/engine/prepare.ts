@@ -7,18 +7,28 @@ import type { Task } from "../model/task.js";
 import { canonicalJson, hashOf, sha256 } from "./hash.js";
 import type { HashParts } from "./plan.js";
 
-/** A task with its inputs filled in, its model resolved and its own hash parts computed. */
-export interface PreparedTask {
-  name: string;
-  index: number;
-  task: Task;
+/** An agent with its inputs filled in and its model resolved. */
+export interface PreparedAgent {
   agent: Agent;
   role: string;
   goal: string;
   backstory: string;
+  model: ResolvedModel;
+  /** What of the agent enters a task's input hash. */
+  fingerprint: string;
+}
+
+/** A task with its inputs filled in, its agents prepared and its own hash parts computed. */
+export interface PreparedTask {
+  name: string;
+  index: number;
+  task: Task;
+  /** Who works the task: its agent, or the manager in a hierarchical crew. */
+  agent: PreparedAgent;
+  /** In a hierarchical crew, the agents the manager may delegate to; otherwise null. */
+  coworkers: PreparedAgent[] | null;
   description: string;
   expectedOutput: string;
-  model: ResolvedModel;
   /** Indexes of the tasks whose outputs it sees; null means every earlier task. */
   context: number[] | null;
   parts: Omit<HashParts, "upstream">;
@@ -26,7 +36,7 @@ export interface PreparedTask {
 
 /**
  * Everything that can be checked before any model is called: every placeholder has an input,
- * every model spec resolves (API key included).
+ * every model spec resolves (API key included, unless `offline`).
  */
 export async function prepareTasks(
   crew: Crew,
@@ -34,44 +44,59 @@ export async function prepareTasks(
   modelOverride?: string,
   options: { offline?: boolean } = {},
 ): Promise<PreparedTask[]> {
-  const models = new Map<Agent, ResolvedModel>();
-  const schemas = await Promise.all(crew.tasks.map((task) => (task.output ? schemaJson(task) : null)));
-  return crew.tasks.map((task, index) => {
-    const agent = task.agent!;
-    let model = models.get(agent);
-    if (!model) {
-      model = resolveModel(modelOverride ?? agent.model ?? crew.model, process.env, options);
-      models.set(agent, model);
+  const agents = new Map<Agent, PreparedAgent>();
+  const prepareAgent = (agent: Agent): PreparedAgent => {
+    let prepared = agents.get(agent);
+    if (!prepared) {
+      const resolved = resolveModel(modelOverride ?? agent.model ?? crew.model, process.env, options);
+      const where = `agent "${agent.role}"`;
+      prepared = {
+        agent,
+        role: interpolate(agent.role, inputs, `the role of ${where}`),
+        goal: interpolate(agent.goal, inputs, `the goal of ${where}`),
+        backstory: interpolate(agent.backstory, inputs, `the backstory of ${where}`),
+        model: resolved,
+        fingerprint: hashOf({
+          role: agent.role,
+          goal: agent.goal,
+          backstory: agent.backstory,
+          model: resolved.id,
+          tools: Object.keys(agent.tools).sort(),
+          maxSteps: agent.maxSteps,
+        }),
+      };
+      agents.set(agent, prepared);
     }
+    return prepared;
+  };
+  const hierarchical = crew.process === "hierarchical";
+  const manager = hierarchical ? prepareAgent(crew.manager!) : undefined;
+  const coworkers = hierarchical ? crew.agents.map((a) => prepareAgent(a)) : null;
+  const schemas = await Promise.all(crew.tasks.map((task) => (task.output ? schemaJson(task) : null)));
+
+  return crew.tasks.map((task, index) => {
+    const agent = manager ?? prepareAgent(task.agent!);
+    const team = [agent, ...(coworkers ?? [])];
     const where = `task "${task.name}"`;
-    const templates = [task.description, task.expectedOutput, agent.role, agent.goal, agent.backstory];
-    const used = new Set(templates.flatMap(placeholdersOf));
+    const templates = [task.description, task.expectedOutput, ...team.flatMap((a) => [a.agent.role, a.agent.goal, a.agent.backstory])];
     const inputHashes: Record<string, string> = {};
-    for (const key of [...used].sort()) if (Object.hasOwn(inputs, key)) inputHashes[key] = sha256(inputs[key]!);
+    for (const key of [...new Set(templates.flatMap(placeholdersOf))].sort()) {
+      if (Object.hasOwn(inputs, key)) inputHashes[key] = sha256(inputs[key]!);
+    }
     return {
       name: task.name,
       index,
       task,
       agent,
+      coworkers,
       description: interpolate(task.description, inputs, `the description of ${where}`),
       expectedOutput: interpolate(task.expectedOutput, inputs, `the expected output of ${where}`),
-      role: interpolate(agent.role, inputs, `the role of the agent of ${where}`),
-      goal: interpolate(agent.goal, inputs, `the goal of the agent of ${where}`),
-      backstory: interpolate(agent.backstory, inputs, `the backstory of the agent of ${where}`),
-      model,
       context: task.context ? task.context.map((t) => crew.tasks.indexOf(t)) : null,
       parts: {
         prompt: hashOf({ description: task.description, expectedOutput: task.expectedOutput }),
         inputs: inputHashes,
         schema: task.output ? sha256(canonicalJson(schemas[index])) : null,
-        agent: hashOf({
-          role: agent.role,
-          goal: agent.goal,
-          backstory: agent.backstory,
-          model: model.id,
-          tools: Object.keys(agent.tools).sort(),
-          maxSteps: agent.maxSteps,
-        }),
+        agent: coworkers ? hashOf({ manager: agent.fingerprint, coworkers: coworkers.map((c) => c.fingerprint) }) : agent.fingerprint,
       },
     };
   });

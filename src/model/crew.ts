@@ -5,14 +5,30 @@ import type { Store } from "../stores/store.js";
 import { Agent } from "./agent.js";
 import { Task } from "./task.js";
 
-export type Process = "sequential";
+export type Process = "sequential" | "hierarchical";
+
+/** CrewAI's default manager, used by a hierarchical crew that brings no `manager` of its own. */
+export const DEFAULT_MANAGER = {
+  role: "Crew Manager",
+  goal: "Manage the team to complete the task in the best way possible.",
+  backstory:
+    "You are a seasoned manager with a knack for getting the best out of your team. You are also known for your ability " +
+    "to delegate work to the right people, and to ask the right questions to get the best out of your team. Even though " +
+    "you don't perform tasks by yourself, you have a lot of experience in the field, which allows you to properly " +
+    "evaluate the work of your team members.",
+};
 
 export interface CrewConfig {
   /** Names the crew in stored runs; a run of one crew is never resumed by another. */
   name: string;
   tasks: Task[];
   agents?: Agent[];
+  /** `sequential` (default): each task by its own agent, in order. `hierarchical`: a manager delegates each task. */
   process?: Process;
+  /** The manager of a hierarchical crew; default: CrewAI's "Crew Manager" on `managerModel`. */
+  manager?: Agent;
+  /** The model of the default manager; default: the crew's `model`. */
+  managerModel?: string | LanguageModel;
   /** A store, or a store URL; default `CREWSTATE_STORE` or `sqlite:.crewstate/state.db`. */
   store?: Store | string;
   /** Model for agents that name none; default `CREWSTATE_MODEL`. */
@@ -29,6 +45,8 @@ export class Crew {
   readonly process: Process;
   readonly store: Store | string | undefined;
   readonly model: string | LanguageModel | undefined;
+  readonly manager: Agent | undefined;
+  readonly managerModel: string | LanguageModel | undefined;
   readonly [CREW_BRAND] = true;
 
   constructor(config: CrewConfig) {
@@ -36,8 +54,15 @@ export class Crew {
       throw new CrewstateError("INVALID_DEFINITION", "a Crew needs a \"name\" of 1-200 characters");
     }
     const where = `crew "${config.name}"`;
-    if (config.process !== undefined && config.process !== "sequential") {
-      throw new CrewstateError("INVALID_DEFINITION", `${where} has process "${String(config.process)}"; supported: "sequential"`);
+    const process = config.process ?? "sequential";
+    if (process !== "sequential" && process !== "hierarchical") {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} has process "${String(config.process)}"; supported: "sequential", "hierarchical"`);
+    }
+    if (process === "sequential" && (config.manager || config.managerModel)) {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} has a manager but process "sequential"; set process: "hierarchical"`);
+    }
+    if (process === "hierarchical" && !(config.agents?.length)) {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} is hierarchical but lists no agents for its manager to delegate to`);
     }
     if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
       throw new CrewstateError("INVALID_DEFINITION", `${where} needs at least one task`);
@@ -49,7 +74,7 @@ export class Crew {
       if (names.has(task.name)) {
         throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named "${task.name}"; task names must be unique`, { task: task.name });
       }
-      if (!task.agent) {
+      if (!task.agent && process === "sequential") {
         throw new CrewstateError("INVALID_DEFINITION", `task "${task.name}" of ${where} has no agent`, { task: task.name });
       }
       for (const upstream of task.context ?? []) {
@@ -66,11 +91,13 @@ export class Crew {
       names.add(task.name);
     }
     const agents = [...(config.agents ?? [])];
-    for (const task of config.tasks) if (!agents.includes(task.agent!)) agents.push(task.agent!);
+    for (const task of config.tasks) if (task.agent && !agents.includes(task.agent)) agents.push(task.agent);
     this.name = config.name;
     this.tasks = [...config.tasks];
     this.agents = agents;
-    this.process = config.process ?? "sequential";
+    this.process = process;
+    this.managerModel = config.managerModel;
+    this.manager = process === "hierarchical" ? (config.manager ?? new Agent({ ...DEFAULT_MANAGER, model: config.managerModel })) : undefined;
     this.store = config.store;
     this.model = config.model;
   }
