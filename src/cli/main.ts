@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isCrewstateError, messageOf } from "../errors.js";
-import { registerEdit } from "./commands/edit.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerReview } from "./commands/review.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerShow } from "./commands/show.js";
@@ -37,7 +37,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerEdit, registerTransfer]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

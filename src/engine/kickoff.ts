@@ -7,6 +7,7 @@ import { openStore, storeUrlFrom } from "../stores/open.js";
 import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { addUsage, emptyUsage, TaskJournal } from "./journal.js";
+import { isApproved } from "./operator.js";
 import {
   decide,
   describeDecision,
@@ -73,7 +74,10 @@ export interface TaskResult {
 export interface KickoffResult {
   runId: string;
   crew: string;
-  status: "completed";
+  /** `paused` when a task with `humanReview` awaits approval; `tasks` then ends with it. */
+  status: "completed" | "paused";
+  /** The task awaiting approval, when paused. */
+  awaiting: string | null;
   /** Where the state lives. */
   store: string;
   tasks: TaskResult[];
@@ -140,6 +144,7 @@ class Kickoff {
 
     let digest = EMPTY_DIGEST;
     const outputHashes: string[] = [];
+    let awaiting: string | null = null;
     for (const task of this.tasks) {
       const upstream = task.context === null ? digest : task.context.reduce((d, i) => foldUpstream(d, this.tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
       const parts: HashParts = { ...task.parts, upstream };
@@ -147,18 +152,28 @@ class Kickoff {
       this.results.push(result);
       outputHashes.push(result.outputHash);
       digest = foldUpstream(digest, task.name, result.outputHash);
+      if (task.task.humanReview && !isApproved(await this.loadEvents(), task.name, result.outputHash)) {
+        awaiting = task.name;
+        break;
+      }
     }
 
-    await this.store.setRunStatus(this.runId, "completed", null, {
-      type: "run_completed",
-      data: { made: this.calls.made, replayed: this.calls.replayed },
-    });
-    this.log.info({ calls: this.calls }, "run completed");
+    if (awaiting !== null) {
+      await this.store.setRunStatus(this.runId, "paused", null, { type: "run_paused", task: awaiting, data: { reason: "awaiting approval" } });
+      this.log.info({ task: awaiting }, "run paused for human review");
+    } else {
+      await this.store.setRunStatus(this.runId, "completed", null, {
+        type: "run_completed",
+        data: { made: this.calls.made, replayed: this.calls.replayed },
+      });
+      this.log.info({ calls: this.calls }, "run completed");
+    }
     const last = this.results[this.results.length - 1]!;
     return {
       runId: this.runId,
       crew: this.crew.name,
-      status: "completed",
+      status: awaiting === null ? "completed" : "paused",
+      awaiting,
       store: this.store.location,
       tasks: this.results,
       output: last.output,
@@ -280,10 +295,16 @@ class Kickoff {
     return indexes.map((i) => this.results[i]!.output).join("\n\n");
   }
 
-  private async storedParts(name: string): Promise<HashParts | undefined> {
+  /** The run's event log, read once and only when a decision needs it. */
+  private async loadEvents(): Promise<RunEvent[]> {
     this.events ??= await this.store.events(this.runId);
-    for (let i = this.events.length - 1; i >= 0; i--) {
-      const event = this.events[i]!;
+    return this.events;
+  }
+
+  private async storedParts(name: string): Promise<HashParts | undefined> {
+    const events = await this.loadEvents();
+    for (let i = events.length - 1; i >= 0; i--) {
+      const event = events[i]!;
       if (event.task === name && event.type === "task_completed") return partsFrom(event.data?.parts);
     }
     return undefined;

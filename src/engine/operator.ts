@@ -1,6 +1,6 @@
 import { CrewstateError } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
-import type { JsonValue, Run, Store, TaskRecord } from "../stores/store.js";
+import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
 import { outputHashOf } from "./plan.js";
 
 /**
@@ -63,6 +63,24 @@ export async function editTaskOutput(
     );
   }
   const edited: TaskRecord = { ...record, output, structured, outputHash: outputHashOf(output, structured) };
-  await store.saveTask(runId, edited, { type: "task_edited", data: { previousOutputHash: record.outputHash } });
+  await store.saveTask(runId, edited, { type: "task_edited", data: { previousOutputHash: record.outputHash, outputHash: edited.outputHash } });
   return edited;
+}
+
+/** Approves a completed task's current output, releasing a run held for human review. */
+export async function approveTask(store: Store, runId: string, task: string): Promise<TaskRecord> {
+  const run = await requireRun(store, runId);
+  const record = requireTask(run, task, store);
+  if (record.status !== "completed") {
+    throw new CrewstateError("INVALID_INPUT", `task "${task}" of run "${runId}" is ${record.status}; only a completed task can be approved`, { runId, task });
+  }
+  await store.saveTask(runId, record, { type: "task_approved", data: { outputHash: record.outputHash } });
+  return record;
+}
+
+/** Whether a person approved (or wrote) exactly this output of the task. */
+export function isApproved(events: RunEvent[], task: string, outputHash: string | null): boolean {
+  return events.some(
+    (e) => e.task === task && (e.type === "task_approved" || e.type === "task_edited") && e.data?.outputHash === outputHash && outputHash !== null,
+  );
 }

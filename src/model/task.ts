@@ -17,6 +17,11 @@ export interface TaskConfig {
   context?: Task[];
   /** Further attempts after a retryable failure. Default 2. */
   retries?: number;
+  /**
+   * Hold the run after this task until a person approves its result (`crewstate approve`) or
+   * replaces it (`crewstate edit`): the run is `paused` and the next kickoff goes on from there.
+   */
+  humanReview?: boolean;
 }
 
 export class Task {
@@ -27,6 +32,7 @@ export class Task {
   readonly output: z.ZodType | undefined;
   readonly context: readonly Task[] | undefined;
   readonly retries: number;
+  readonly humanReview: boolean;
 
   constructor(config: TaskConfig) {
     if (typeof config?.name !== "string") {
@@ -52,5 +58,6 @@ export class Task {
     this.output = config.output;
     this.context = config.context ? [...config.context] : undefined;
     this.retries = retries;
+    this.humanReview = config.humanReview === true;
   }
 }

@@ -83,6 +83,7 @@ export type EventType =
   | "task_retry"
   | "task_invalidated"
   | "task_edited"
+  | "task_approved"
   | "run_imported";
 
 export interface RunEvent {

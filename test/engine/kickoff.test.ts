@@ -4,7 +4,7 @@ import { MockLanguageModelV3 } from "ai/test";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
-import { invalidateTask, editTaskOutput } from "../../src/engine/operator.js";
+import { approveTask, editTaskOutput, invalidateTask } from "../../src/engine/operator.js";
 import { planRun } from "../../src/engine/plan-run.js";
 
 const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 5, text: 5, reasoning: 0 } };
@@ -274,5 +274,41 @@ describe("cassette replay", () => {
     await expect(crew.kickoff({ runId: "x" })).rejects.toMatchObject({ code: "MISSING_API_KEY" });
     await expect(crew.kickoff({ runId: "x", replayFrom: "missing" })).rejects.toMatchObject({ code: "RUN_NOT_FOUND" });
     vi.unstubAllEnvs();
+  });
+});
+
+describe("human review", () => {
+  it("pauses after a reviewed task until it is approved, then goes on", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => "class", REPORT: () => "report" });
+    const agent = new Agent({ role: "Analyst", goal: "Be right", backstory: "Careful.", model });
+    const extract = new Task({ name: "extract", description: "EXTRACT from {notes}", expectedOutput: "facts", agent, humanReview: true });
+    const classify = new Task({ name: "classify", description: "CLASSIFY the facts", expectedOutput: "a class", agent });
+    const crew = new Crew({ name: "reviewed", tasks: [extract, classify], store });
+
+    const first = await crew.kickoff({ runId: "rv", inputs: { notes: "n" } });
+    expect([first.status, first.awaiting, first.tasks.length]).toEqual(["paused", "extract", 1]);
+    expect((await store.getRun("rv"))?.status).toBe("paused");
+    const again = await crew.kickoff({ runId: "rv", inputs: { notes: "n" } });
+    expect([again.status, again.tasks[0]!.outcome]).toEqual(["paused", "reused"]);
+
+    await approveTask(store, "rv", "extract");
+    const done = await crew.kickoff({ runId: "rv", inputs: { notes: "n" } });
+    expect([done.status, done.awaiting, done.output]).toEqual(["completed", null, "class"]);
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1 });
+  });
+
+  it("counts an operator's edit as the reviewed result", async () => {
+    const store = new MemoryStore();
+    const { model } = scriptedModel({ EXTRACT: () => "facts", CLASSIFY: () => "class" });
+    const agent = new Agent({ role: "Analyst", goal: "Be right", backstory: "Careful.", model });
+    const extract = new Task({ name: "extract", description: "EXTRACT from {notes}", expectedOutput: "facts", agent, humanReview: true });
+    const classify = new Task({ name: "classify", description: "CLASSIFY the facts", expectedOutput: "a class", agent });
+    const crew = new Crew({ name: "reviewed", tasks: [extract, classify], store });
+    await crew.kickoff({ runId: "ed", inputs: { notes: "n" } });
+    await editTaskOutput(store, "ed", "extract", "facts, checked by a person");
+    const done = await crew.kickoff({ runId: "ed", inputs: { notes: "n" } });
+    expect(done.status).toBe("completed");
+    expect(done.outputs.extract).toBe("facts, checked by a person");
   });
 });

@@ -61,10 +61,13 @@ export function registerRun(program: Command): void {
         }
         const counts = (outcome: string) => result.tasks.filter((t) => t.outcome === outcome).length;
         say(
-          `run ${result.runId} completed: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused · ` +
+          `run ${result.runId} ${result.status}: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused · ` +
             `${result.calls.made} model/tool call(s) made, ${result.calls.replayed} replayed · ` +
             `tokens in ${result.usage.inputTokens} / out ${result.usage.outputTokens}`,
         );
+        if (result.awaiting !== null) {
+          say(`task ${result.awaiting} awaits review: \`crewstate approve ${result.runId} ${result.awaiting}\` (or \`crewstate edit …\`), then run again`);
+        }
         if (result.orphaned.length > 0) say(`kept but unused (no longer in the crew): ${result.orphaned.join(", ")}`);
         say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${options.store}` : ""}`);
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);

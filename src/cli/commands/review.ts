@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { editTaskOutput } from "../../engine/operator.js";
+import { approveTask, editTaskOutput } from "../../engine/operator.js";
 import { CrewstateError, messageOf } from "../../errors.js";
 import { withStore } from "../with-store.js";
 
-export function registerEdit(program: Command): void {
+export function registerReview(program: Command): void {
   program
     .command("edit")
     .description("replace a completed task's output with your own (tasks that read it rerun on the next run)")
@@ -28,6 +28,19 @@ export function registerEdit(program: Command): void {
       await withStore(options.store, async (store) => {
         await editTaskOutput(store, runId, task, output!);
         process.stdout.write(`edited the output of task ${task} of run ${runId}; tasks that read it rerun on the next run\n`);
+      });
+    });
+
+  program
+    .command("approve")
+    .description("approve a task's result, releasing a run held for review; run it again to go on")
+    .argument("<run-id>")
+    .argument("<task>")
+    .option("--store <url>", "where state lives")
+    .action(async (runId: string, task: string, options: { store?: string }) => {
+      await withStore(options.store, async (store) => {
+        await approveTask(store, runId, task);
+        process.stdout.write(`approved task ${task} of run ${runId}; \`crewstate run … --run-id ${runId}\` goes on from there\n`);
       });
     });
 }
