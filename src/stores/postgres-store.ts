@@ -1,0 +1,838 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
+import { BaseStore } from "./base-store.js";
+import { checkRunId, decodeJson, encodeJson } from "./codec.js";
+import { redactUrl } from "./open.js";
+import { migrate, quoteSchema } from "./postgres-migrations.js";
+import type {
+  BeginRun,
+  CallRecord,
+  CommitOptions,
+  EventType,
+  JsonValue,
+  NewEvent,
+  Run,
+  RunDump,
+  RunEvent,
+  RunStatus,
+  RunSummary,
+  TaskRecord,
+  TaskStatus,
+  TokenUsage,
+} from "./store.js";
+
+/**
+ * `postgres://user:password@host:port/database[?schema=name]` — state shared by many workers.
+ *
+ * Tables live in one schema (default `crewstate`), created and migrated on open (see
+ * `postgres-migrations.ts`). Every write is one SQL statement — its own transaction, one round
+ * trip — that takes the run's row lock first, so writes to one run are serialised and the event
+ * sequence has no gaps. Each write carries a fresh idempotency key (`events.op_id`): when the
+ * connection drops before the answer arrives, the write is retried once and a retry of a write
+ * that did commit changes nothing. Imports are transactions and are retried only when the
+ * failure came before COMMIT.
+ */
+export class PostgresStore extends BaseStore {
+  readonly location: string;
+  private readonly sql: Statements;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    location: string,
+    readonly schema: string,
+  ) {
+    super();
+    this.location = location;
+    this.sql = statements(quoteSchema(schema, location));
+  }
+
+  /** Connects, creates or migrates the schema, and refuses a schema newer than this code. */
+  static async open(url: string): Promise<PostgresStore> {
+    const location = redactLocation(url);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (error) {
+      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write postgres://user@host:port/database[?schema=name]`, { store: location }, { cause: error });
+    }
+    const schema = parsed.searchParams.get("schema") ?? "crewstate";
+    quoteSchema(schema, location);
+    parsed.searchParams.delete("schema");
+
+    const pool = new pg.Pool({
+      connectionString: parsed.toString(),
+      application_name: "crewstate",
+      // Every statement looks rows up by primary key, so the generic plan is always the right
+      // one; this saves re-planning the commit statement on each call.
+      options: "-c plan_cache_mode=force_generic_plan",
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 10_000,
+      keepAlive: true,
+      allowExitOnIdle: true,
+    });
+    // An idle client whose connection dies (server restart, pg_terminate_backend) is dropped by
+    // the pool, which then emits this; the next operation simply takes a fresh connection.
+    pool.on("error", () => undefined);
+
+    const store = new PostgresStore(pool, location, schema);
+    try {
+      await store.attempt(() => migrate(pool, schema, location), true);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // --- writes: one statement each, idempotent through their op ID ---
+
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+    const crew = encodeJson(init.crew, `crew name of run "${init.runId}"`);
+    const result = await this.write<{ done: boolean; written: boolean }>(this.sql.beginRun, [
+      init.runId,
+      crew,
+      encodeJson(init.inputs, `inputs of run "${init.runId}"`),
+      now,
+    ]);
+    if (result && !result.done && !result.written) {
+      const other = await this.read<{ crew: string }>(this.sql.runCrew, [init.runId]);
+      throw new CrewstateError(
+        "RUN_MISMATCH",
+        `run "${init.runId}" belongs to crew "${other[0] ? decodeJson<string>(other[0].crew, `the crew of run "${init.runId}"`) : ""}", not "${init.crew}"; use another run ID`,
+        { runId: init.runId, store: this.location },
+      );
+    }
+    const run = await this.doGetRun(init.runId);
+    if (!run) throw this.runNotFound(init.runId);
+    return run;
+  }
+
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
+    const row = toTaskRow(task, runId);
+    const ev = eventParams({ task: task.name, ...event });
+    const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(this.sql.saveTask, [
+      runId,
+      row.name,
+      row.status,
+      row.input_hash,
+      row.output,
+      row.structured,
+      row.output_hash,
+      row.started_at,
+      row.completed_at,
+      row.attempts,
+      row.error,
+      row.input_tokens,
+      row.output_tokens,
+      row.model,
+      row.worker,
+      row.fencing_token,
+      row.lease_expires_at,
+      options.fencingToken ?? null,
+      now,
+      ...ev,
+    ]);
+    if (!result || result.done || result.written) return;
+    if (!result.found) throw this.runNotFound(runId);
+    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task.name]);
+    throw new FencedOutError(
+      `commit of task "${task.name}" in run "${runId}" carries fencing token ${options.fencingToken}, but the current token is ${current[0]?.fencing_token ?? 0}`,
+      { runId, task: task.name, store: this.location },
+    );
+  }
+
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
+    const result = await this.write<{ done: boolean; written: boolean }>(this.sql.setRunStatus, [
+      runId,
+      status,
+      jsonOrNull(error, `error of run "${runId}"`),
+      now,
+      ...eventParams(event),
+    ]);
+    if (result && !result.done && !result.written) throw this.runNotFound(runId);
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
+    const result = await this.write<{ done: boolean; found: boolean; removed: boolean }>(this.sql.removeTask, [
+      runId,
+      task,
+      now,
+      ...eventParams({ task, ...event }),
+    ]);
+    if (!result || result.done) return true;
+    if (!result.found) throw this.runNotFound(runId);
+    return result.removed;
+  }
+
+  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+    // An upsert of the same row: safe to retry as it is.
+    const rows = await this.read<{ ok: number }>(this.sql.recordCall, [
+      runId,
+      call.task,
+      call.position,
+      call.kind,
+      plainText(call.requestHash, "request hash", runId),
+      encodeJson(call.response, `call ${call.position} of task "${call.task}"`),
+      call.usage?.inputTokens ?? null,
+      call.usage?.outputTokens ?? null,
+      plainText(call.at, "call time", runId),
+    ]);
+    if (rows.length === 0) throw this.runNotFound(runId);
+  }
+
+  protected async doClearCalls(runId: string, task: string): Promise<void> {
+    const rows = await this.read<{ found: boolean }>(this.sql.clearCalls, [runId, task]);
+    if (!rows[0]?.found) throw this.runNotFound(runId);
+  }
+
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+    const { run, events, calls } = dump;
+    const runId = run.runId;
+    const tasks = run.tasks.map((t) => toTaskRow(t, runId));
+    const eventRows = events.map((e) => eventParams(e));
+    const runRow = [
+      runId,
+      encodeJson(run.crew, `crew name of run "${runId}"`),
+      encodeJson(run.inputs, `inputs of run "${runId}"`),
+      run.status,
+      run.attempts,
+      jsonOrNull(run.error, `error of run "${runId}"`),
+      plainText(run.createdAt, "creation time", runId),
+      plainText(run.updatedAt, "update time", runId),
+      events.length,
+    ];
+    const column = <K extends keyof TaskRow>(key: K) => tasks.map((t) => t[key]);
+    await this.transaction(async (client) => {
+      const existing = await client.query(this.sql.lockRun, [runId]);
+      if (existing.rowCount && !overwrite) {
+        throw new CrewstateError("RUN_EXISTS", `run "${runId}" already exists in ${this.location}; pass --overwrite to replace it`, {
+          runId,
+          store: this.location,
+        });
+      }
+      await client.query(this.sql.deleteRun, [runId]);
+      await client.query(this.sql.insertRun, runRow);
+      if (tasks.length > 0) {
+        await client.query(this.sql.importTasks, [
+          runId,
+          column("name"),
+          column("status"),
+          column("input_hash"),
+          column("output"),
+          column("structured"),
+          column("output_hash"),
+          column("started_at"),
+          column("completed_at"),
+          column("attempts"),
+          column("error"),
+          column("input_tokens"),
+          column("output_tokens"),
+          column("model"),
+          column("worker"),
+          column("fencing_token"),
+          column("lease_expires_at"),
+        ]);
+      }
+      if (events.length > 0) {
+        await client.query(this.sql.importEvents, [
+          runId,
+          eventRows.map((e) => e[0]),
+          eventRows.map((e) => e[1]),
+          events.map((e) => plainText(e.at, "event time", runId)),
+          eventRows.map((e) => e[2]),
+        ]);
+      }
+      if (calls.length > 0) {
+        await client.query(this.sql.importCalls, [
+          runId,
+          calls.map((c) => c.task),
+          calls.map((c) => c.position),
+          calls.map((c) => c.kind),
+          calls.map((c) => plainText(c.requestHash, "request hash", runId)),
+          calls.map((c) => encodeJson(c.response, `call ${c.position} of task "${c.task}"`)),
+          calls.map((c) => c.usage?.inputTokens ?? null),
+          calls.map((c) => c.usage?.outputTokens ?? null),
+          calls.map((c) => plainText(c.at, "call time", runId)),
+        ]);
+      }
+    });
+  }
+
+  // --- reads: always safe to retry ---
+
+  protected async doGetRun(runId: string): Promise<Run | undefined> {
+    const runs = await this.read<RunRow>(this.sql.getRun, [runId]);
+    if (runs.length === 0) return undefined;
+    const tasks = await this.read<TaskRow>(this.sql.getTasks, [runId]);
+    return toRun(runs[0]!, tasks);
+  }
+
+  protected async doListRuns(): Promise<RunSummary[]> {
+    return (await this.read<SummaryRow>(this.sql.listRuns, [])).map(toSummary);
+  }
+
+  protected async doEvents(runId: string): Promise<RunEvent[]> {
+    return (await this.read<EventRow>(this.sql.getEvents, [runId])).map(toEvent);
+  }
+
+  protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
+    return (await this.read<CallRow>(this.sql.getCalls, [runId, task])).map(toCall);
+  }
+
+  /** The whole run from one snapshot, in four queries rather than one per task. */
+  override async exportRun(runId: string): Promise<RunDump | undefined> {
+    checkRunId(runId);
+    return this.attempt(async () => {
+      const client = await this.connect();
+      let failed: Error | undefined;
+      try {
+        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        const runs = await client.query<RunRow>(this.sql.getRun, [runId]);
+        if (runs.rows.length === 0) {
+          await client.query("COMMIT");
+          return undefined;
+        }
+        const tasks = await client.query<TaskRow>(this.sql.getTasks, [runId]);
+        const events = await client.query<EventRow>(this.sql.getEvents, [runId]);
+        const calls = await client.query<CallRow>(this.sql.getRunCalls, [runId]);
+        await client.query("COMMIT");
+        return { run: toRun(runs.rows[0]!, tasks.rows), events: events.rows.map(toEvent), calls: calls.rows.map(toCall) };
+      } catch (error) {
+        failed = error as Error;
+        throw error;
+      } finally {
+        client.release(failed);
+      }
+    }, true);
+  }
+
+  // --- plumbing ---
+
+  /** Runs a read (or an idempotent write) with one retry after a connection failure. */
+  private async read<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R[]> {
+    return this.attempt(async () => (await this.pool.query<R>({ ...statement, values })).rows, true);
+  }
+
+  /**
+   * Runs one write statement whose last parameter is a fresh op ID. A retry after a dropped
+   * connection is safe: the statement does nothing when an event with that op ID exists, and a
+   * retry racing a still-committing first attempt fails on the op ID's unique index — which also
+   * means the write landed. Returns undefined in that case.
+   */
+  private async write<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R | undefined> {
+    const op = randomUUID();
+    try {
+      return (await this.read<R>(statement, [...values, op]))[0];
+    } catch (error) {
+      if (isPgError(error) && error.code === "23505" && error.constraint === "events_op_id_unique") return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `body` in a transaction. A connection failure before COMMIT was sent proves nothing was
+   * committed, so the whole transaction is retried once; a failure during COMMIT is ambiguous and
+   * surfaces as `STORE_UNAVAILABLE`.
+   */
+  private async transaction(body: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    let committing = false;
+    await this.attempt(async () => {
+      if (committing) throw this.unavailable(new Error("the connection failed during COMMIT; the write may or may not have been applied"));
+      const client = await this.connect();
+      let failed: Error | undefined;
+      try {
+        await client.query("BEGIN");
+        await body(client);
+        committing = true;
+        await client.query("COMMIT");
+      } catch (error) {
+        failed = error as Error;
+        if (!committing) await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      } finally {
+        client.release(failed && isConnectionError(failed) ? failed : undefined);
+      }
+    }, true);
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    if (this.closed) throw this.unavailable(new Error("the store is closed"));
+    return this.pool.connect();
+  }
+
+  /** Runs `fn`, retrying once after a connection failure when `retry`; maps failures to shared codes. */
+  private async attempt<T>(fn: () => Promise<T>, retry: boolean): Promise<T> {
+    if (this.closed) throw this.unavailable(new Error("the store is closed"));
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isConnectionError(error)) throw this.mapError(error);
+      if (!retry || this.closed) throw this.unavailable(error);
+      // Let the pool notice the other connections that died with this one before retrying.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      try {
+        return await fn();
+      } catch (again) {
+        throw isConnectionError(again) ? this.unavailable(again) : this.mapError(again);
+      }
+    }
+  }
+
+  private mapError(error: unknown): unknown {
+    if (!isPgError(error)) return error;
+    if (error.code === "23503") {
+      // A foreign key: the run was deleted (or replaced) while this write was under way.
+      return new CrewstateError("RUN_NOT_FOUND", `run not found in ${this.location} (it was removed during the write)`, { store: this.location }, { cause: error });
+    }
+    if (error.code === "23514" || error.code === "22P02" || error.code === "22003") {
+      // A CHECK constraint (an unknown status or kind) or a number that is not a storable integer.
+      return new CrewstateError("INVALID_INPUT", `PostgreSQL store ${this.location} refused a value: ${oneLine(error)}`, { store: this.location, sqlState: error.code }, { cause: error });
+    }
+    if (error.code === "23505" && error.table === "runs") {
+      return new CrewstateError("RUN_EXISTS", `the run was created in ${this.location} by another writer during this import; pass --overwrite to replace it`, { store: this.location }, { cause: error });
+    }
+    return new CrewstateError("STORE_UNAVAILABLE", `PostgreSQL store ${this.location} failed: ${oneLine(error)}`, { store: this.location, sqlState: error.code }, { cause: error });
+  }
+
+  private unavailable(error: unknown): CrewstateError {
+    if (error instanceof CrewstateError) return error;
+    return new CrewstateError(
+      "STORE_UNAVAILABLE",
+      `PostgreSQL store ${this.location} is unavailable: ${oneLine(error)}; check that the server is running and the URL is right`,
+      { store: this.location },
+      { cause: error },
+    );
+  }
+
+  private runNotFound(runId: string): CrewstateError {
+    return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
+  }
+}
+
+// --- stored rows (snake_case) and their mapping to the public types ---
+
+interface RunRow {
+  run_id: string;
+  crew: string;
+  inputs: string;
+  status: RunStatus;
+  attempts: number;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+type SummaryRow = Omit<RunRow, "inputs"> & { task_count: number; completed_count: number };
+
+interface TaskRow {
+  name: string;
+  status: TaskStatus;
+  input_hash: string | null;
+  output: string | null;
+  structured: string | null;
+  output_hash: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  attempts: number;
+  error: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  model: string | null;
+  worker: string | null;
+  /** bigint: pg returns it as a string. */
+  fencing_token: string;
+  lease_expires_at: string | null;
+}
+
+interface EventRow {
+  run_id: string;
+  seq: number;
+  task: string | null;
+  type: EventType;
+  at: string;
+  data: string | null;
+}
+
+interface CallRow {
+  task: string;
+  position: number;
+  kind: "model" | "tool";
+  request_hash: string;
+  response: string;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  at: string;
+}
+
+function toRun(row: RunRow, tasks: TaskRow[]): Run {
+  const where = `run "${row.run_id}"`;
+  return {
+    runId: row.run_id,
+    crew: decodeJson<string>(row.crew, `the crew of ${where}`),
+    inputs: decodeJson<Record<string, string>>(row.inputs, `the inputs of ${where}`),
+    status: row.status,
+    attempts: row.attempts,
+    error: row.error === null ? null : decodeJson<string>(row.error, `the error of ${where}`),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    tasks: tasks.map((t) => toTask(t, row.run_id)),
+  };
+}
+
+function toSummary(row: SummaryRow): RunSummary {
+  return {
+    runId: row.run_id,
+    crew: decodeJson<string>(row.crew, `the crew of run "${row.run_id}"`),
+    status: row.status,
+    attempts: row.attempts,
+    error: row.error === null ? null : decodeJson<string>(row.error, `the error of run "${row.run_id}"`),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    taskCount: row.task_count,
+    completedCount: row.completed_count,
+  };
+}
+
+function toTask(row: TaskRow, runId: string): TaskRecord {
+  const where = `task "${row.name}" of run "${runId}"`;
+  return {
+    name: row.name,
+    status: row.status,
+    inputHash: row.input_hash,
+    output: row.output === null ? null : decodeJson<string>(row.output, `the output of ${where}`),
+    structured: row.structured === null ? null : decodeJson(row.structured, `the structured output of ${where}`),
+    outputHash: row.output_hash,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    attempts: row.attempts,
+    error: row.error === null ? null : decodeJson<string>(row.error, `the error of ${where}`),
+    usage: usageOf(row.input_tokens, row.output_tokens),
+    model: row.model === null ? null : decodeJson<string>(row.model, `the model of ${where}`),
+    worker: row.worker === null ? null : decodeJson<string>(row.worker, `the worker of ${where}`),
+    fencingToken: Number(row.fencing_token),
+    leaseExpiresAt: row.lease_expires_at,
+  };
+}
+
+function toTaskRow(task: TaskRecord, runId: string): TaskRow {
+  const where = `task "${task.name}"`;
+  return {
+    name: task.name,
+    status: task.status,
+    input_hash: plainTextOrNull(task.inputHash, `input hash of ${where}`, runId),
+    output: jsonOrNull(task.output, `output of ${where}`),
+    structured: jsonOrNull(task.structured, `structured output of ${where}`),
+    output_hash: plainTextOrNull(task.outputHash, `output hash of ${where}`, runId),
+    started_at: plainTextOrNull(task.startedAt, `start time of ${where}`, runId),
+    completed_at: plainTextOrNull(task.completedAt, `completion time of ${where}`, runId),
+    attempts: task.attempts,
+    error: jsonOrNull(task.error, `error of ${where}`),
+    input_tokens: task.usage?.inputTokens ?? null,
+    output_tokens: task.usage?.outputTokens ?? null,
+    model: jsonOrNull(task.model, `model of ${where}`),
+    worker: jsonOrNull(task.worker, `worker of ${where}`),
+    fencing_token: String(task.fencingToken),
+    lease_expires_at: plainTextOrNull(task.leaseExpiresAt, `lease expiry of ${where}`, runId),
+  };
+}
+
+function toEvent(row: EventRow): RunEvent {
+  return {
+    seq: row.seq,
+    runId: row.run_id,
+    task: row.task,
+    type: row.type,
+    at: row.at,
+    data: row.data === null ? null : decodeJson<{ [key: string]: JsonValue }>(row.data, `event ${row.seq} of run "${row.run_id}"`),
+  };
+}
+
+function toCall(row: CallRow): CallRecord {
+  return {
+    task: row.task,
+    position: row.position,
+    kind: row.kind,
+    requestHash: row.request_hash,
+    response: decodeJson(row.response, `call ${row.position} of task "${row.task}"`),
+    usage: usageOf(row.input_tokens, row.output_tokens),
+    at: row.at,
+  };
+}
+
+function usageOf(inputTokens: number | null, outputTokens: number | null): TokenUsage | null {
+  return inputTokens === null || outputTokens === null ? null : { inputTokens, outputTokens };
+}
+
+/** [task, type, data] of an event, as statement parameters. */
+function eventParams(event: NewEvent): [string | null, EventType, string | null] {
+  const task = event.task ?? null;
+  const what = `event data${task ? ` of task "${task}"` : ""}`;
+  return [
+    task === null ? null : plainText(task, `the task of an event`, ""),
+    plainText(event.type, "an event type", "") as EventType,
+    event.data == null ? null : encodeJson(event.data, what),
+  ];
+}
+
+function jsonOrNull(value: JsonValue | null, what: string): string | null {
+  return value === null ? null : encodeJson(value, what);
+}
+
+// PostgreSQL `text` cannot hold NUL, and a lone surrogate would silently become U+FFFD in UTF-8.
+const NOT_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A machine-made string kept as plain text (hashes, times, names of event types): refused if PostgreSQL would change it. */
+function plainText(value: string, what: string, runId: string): string {
+  if (typeof value !== "string" || NOT_TEXT.test(value)) {
+    const where = runId ? ` in run "${runId}"` : "";
+    throw new CrewstateError("INVALID_INPUT", `${what}${where} must be a string without NUL characters or lone surrogates`, runId ? { runId } : {});
+  }
+  return value;
+}
+
+function plainTextOrNull(value: string | null, what: string, runId: string): string | null {
+  return value === null ? null : plainText(value, what, runId);
+}
+
+/** The URL as shown to people: no password, in the userinfo or as a `password=` parameter. */
+function redactLocation(url: string): string {
+  return redactUrl(url).replace(/([?&]password=)[^&#]*/gi, "$1***");
+}
+
+// --- errors ---
+
+interface PgError extends Error {
+  code?: string;
+  constraint?: string;
+  table?: string;
+}
+
+function isPgError(error: unknown): error is PgError & { code: string } {
+  return error instanceof Error && typeof (error as PgError).code === "string" && /^[0-9A-Z]{5}$/.test((error as PgError).code!);
+}
+
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "57P01", // admin_shutdown: pg_terminate_backend, a fast shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: the server is starting up
+  "53300", // too_many_connections
+  "28P01", // invalid_password
+  "28000", // invalid_authorization_specification
+  "3D000", // the database does not exist
+]);
+const CONNECTION_MESSAGE = /connection terminated|not queryable|timeout exceeded when trying to connect|connection timeout|terminating connection|server closed the connection|the store is closed|cannot use a pool after calling end/i;
+
+/** Whether `error` means the connection (not the statement) failed. */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof CrewstateError) return error.code === "STORE_UNAVAILABLE";
+  if (!(error instanceof Error)) return false;
+  const code = (error as PgError).code;
+  if (code && (CONNECTION_CODES.has(code) || code.startsWith("08"))) return true;
+  if (error instanceof AggregateError) return error.errors.some(isConnectionError);
+  return CONNECTION_MESSAGE.test(error.message);
+}
+
+/** One line about a failure; Node's AggregateError (several addresses refused) has an empty message. */
+function oneLine(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return oneLine(error.errors[0]);
+  const text = messageOf(error);
+  const code = (error as PgError | undefined)?.code;
+  if (text.length > 0) return text;
+  return code ?? "unknown error";
+}
+
+// --- SQL: built once per store; the schema is the only thing spliced in, validated and quoted ---
+
+interface Statement {
+  name: string;
+  text: string;
+}
+type Statements = ReturnType<typeof statements>;
+
+function statements(s: string) {
+  const named = (name: string, text: string): Statement => ({ name: `crewstate_${name}`, text });
+  const taskColumns =
+    "name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, model, worker, fencing_token, lease_expires_at";
+  const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at";
+  return {
+    // $1 run, $2 crew, $3 inputs, $4 now, $5 op
+    beginRun: named(
+      "begin_run",
+      `WITH done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = $5::uuid
+       ), up AS (
+         INSERT INTO ${s}.runs AS r (run_id, crew, inputs, status, attempts, error, created_at, updated_at, event_count)
+         SELECT $1, $2, $3, 'running', 1, NULL, $4, $4, 1 WHERE NOT EXISTS (SELECT 1 FROM done)
+         ON CONFLICT (run_id) DO UPDATE
+           SET crew = excluded.crew, inputs = excluded.inputs, status = 'running', attempts = r.attempts + 1,
+               error = NULL, updated_at = excluded.updated_at, event_count = r.event_count + 1
+           WHERE r.crew = excluded.crew OR r.crew = '""'
+         RETURNING attempts, event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, NULL, 'run_started', $4, '{"attempt":' || attempts || '}', $5::uuid FROM up
+       )
+       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM up) AS written`,
+    ),
+    runCrew: named("run_crew", `SELECT crew FROM ${s}.runs WHERE run_id = $1`),
+    // $1 run, $2..$17 the task row, $18 the fencing token required (or NULL), $19 now,
+    // $20..$22 event task, type, data, $23 op
+    saveTask: named(
+      "save_task",
+      `WITH done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = $23::uuid
+       ), run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
+       ), task AS (
+         INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
+         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14, $15, $16::bigint, $17
+         FROM run
+         WHERE $18::bigint IS NULL OR $18::bigint = 0
+            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
+         ON CONFLICT (run_id, name) DO UPDATE
+           SET status = excluded.status, input_hash = excluded.input_hash, output = excluded.output,
+               structured = excluded.structured, output_hash = excluded.output_hash, started_at = excluded.started_at,
+               completed_at = excluded.completed_at, attempts = excluded.attempts, error = excluded.error,
+               input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, model = excluded.model,
+               worker = excluded.worker, fencing_token = excluded.fencing_token, lease_expires_at = excluded.lease_expires_at
+           WHERE $18::bigint IS NULL OR t.fencing_token = $18::bigint
+         RETURNING 1
+       ), bump AS (
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $19
+         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
+         RETURNING event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, $20, $21, $19, $22, $23::uuid FROM bump
+       )
+       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS written`,
+    ),
+    taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
+    // $1 run, $2 status, $3 error, $4 now, $5..$7 event task, type, data, $8 op
+    setRunStatus: named(
+      "set_run_status",
+      `WITH done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = $8::uuid
+       ), run AS (
+         UPDATE ${s}.runs SET status = $2, error = $3, updated_at = $4, event_count = event_count + 1
+         WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done)
+         RETURNING event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, $5, $6, $4, $7, $8::uuid FROM run
+       )
+       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS written`,
+    ),
+    // $1 run, $2 task, $3 now, $4..$6 event task, type, data, $7 op
+    removeTask: named(
+      "remove_task",
+      `WITH done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = $7::uuid
+       ), run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
+       ), removed AS (
+         DELETE FROM ${s}.tasks WHERE run_id = (SELECT run_id FROM run) AND name = $2 RETURNING 1
+       ), journal AS (
+         DELETE FROM ${s}.calls WHERE run_id = $1 AND task = $2 AND EXISTS (SELECT 1 FROM removed)
+       ), bump AS (
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $3
+         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM removed)
+         RETURNING event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, $4, $5, $3, $6, $7::uuid FROM bump
+       )
+       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS removed`,
+    ),
+    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 at
+    recordCall: named(
+      "record_call",
+      `INSERT INTO ${s}.calls AS c (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, at)
+       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9 FROM ${s}.runs WHERE run_id = $1
+       ON CONFLICT (run_id, task, position) DO UPDATE
+         SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, at = excluded.at
+       RETURNING 1 AS ok`,
+    ),
+    clearCalls: named(
+      "clear_calls",
+      `WITH cleared AS (DELETE FROM ${s}.calls WHERE run_id = $1 AND task = $2)
+       SELECT EXISTS (SELECT 1 FROM ${s}.runs WHERE run_id = $1) AS found`,
+    ),
+    getRun: named("get_run", `SELECT ${runColumns} FROM ${s}.runs WHERE run_id = $1`),
+    getTasks: named("get_tasks", `SELECT ${taskColumns} FROM ${s}.tasks WHERE run_id = $1 ORDER BY position`),
+    listRuns: named(
+      "list_runs",
+      `SELECT r.run_id, r.crew, r.status, r.attempts, r.error, r.created_at, r.updated_at,
+              coalesce(t.task_count, 0)::integer AS task_count, coalesce(t.completed_count, 0)::integer AS completed_count
+       FROM ${s}.runs r
+       LEFT JOIN (
+         SELECT run_id, count(*) AS task_count, count(*) FILTER (WHERE status = 'completed') AS completed_count
+         FROM ${s}.tasks GROUP BY run_id
+       ) t ON t.run_id = r.run_id
+       ORDER BY r.created_at DESC, r.run_id DESC`,
+    ),
+    getEvents: named("get_events", `SELECT run_id, seq, task, type, at, data FROM ${s}.events WHERE run_id = $1 ORDER BY seq`),
+    getCalls: named(
+      "get_calls",
+      `SELECT task, position, kind, request_hash, response, input_tokens, output_tokens, at
+       FROM ${s}.calls WHERE run_id = $1 AND task = $2 ORDER BY position`,
+    ),
+    // The journals of the run's recorded tasks, in task order (what `exportRun` promises).
+    getRunCalls: named(
+      "get_run_calls",
+      `SELECT c.task, c.position, c.kind, c.request_hash, c.response, c.input_tokens, c.output_tokens, c.at
+       FROM ${s}.calls c JOIN ${s}.tasks t ON t.run_id = c.run_id AND t.name = c.task
+       WHERE c.run_id = $1 ORDER BY t.position, c.position`,
+    ),
+    lockRun: named("lock_run", `SELECT 1 FROM ${s}.runs WHERE run_id = $1 FOR UPDATE`),
+    deleteRun: named("delete_run", `DELETE FROM ${s}.runs WHERE run_id = $1`),
+    insertRun: named(
+      "insert_run",
+      `INSERT INTO ${s}.runs (${runColumns}, event_count) VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9::integer)`,
+    ),
+    importTasks: named(
+      "import_tasks",
+      `INSERT INTO ${s}.tasks (run_id, ${taskColumns})
+       SELECT $1, ${taskColumns} FROM unnest(
+         $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::integer[],
+         $11::text[], $12::integer[], $13::integer[], $14::text[], $15::text[], $16::bigint[], $17::text[]
+       ) WITH ORDINALITY AS u(${taskColumns}, ord)
+       ORDER BY ord`,
+    ),
+    importEvents: named(
+      "import_events",
+      `INSERT INTO ${s}.events (run_id, seq, task, type, at, data)
+       SELECT $1, ord, task, type, at, data
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task, type, at, data, ord)`,
+    ),
+    importCalls: named(
+      "import_calls",
+      `INSERT INTO ${s}.calls (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, at)
+       SELECT $1, task, position, kind, request_hash, response, input_tokens, output_tokens, at
+       FROM unnest($2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::text[])
+         AS u(task, position, kind, request_hash, response, input_tokens, output_tokens, at)
+       ON CONFLICT (run_id, task, position) DO UPDATE
+         SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, at = excluded.at`,
+    ),
+  };
+}

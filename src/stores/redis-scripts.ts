@@ -1,0 +1,197 @@
+/**
+ * The Lua scripts behind the Redis store. Redis runs a script atomically, so each mutating
+ * operation — its checks (run exists, fencing token, crew) and all of its writes — happens
+ * completely or not at all, and no other client sees it half done.
+ *
+ * Keys of one run, under the store's prefix P (the run ID cannot contain ':'):
+ *   P run:<id>               hash    crew, inputs, error (JSON); status, attempts, created_at, updated_at, next_position
+ *   P run:<id>:tasks         hash    task name → task record (JSON)
+ *   P run:<id>:order         zset    task name, scored by the position it was first recorded at
+ *   P run:<id>:tokens        hash    task name → fencing token (what a commit's token is checked against)
+ *   P run:<id>:completed     set     names of the completed tasks (for run summaries)
+ *   P run:<id>:events        list    events (JSON, without seq: an event's seq is its index + 1)
+ *   P run:<id>:journals      set     names of the tasks that have a call journal
+ *   P run:<id>:calls:<task>  hash    call position → call record (JSON)
+ * and of the store: P version (schema version), P runs (zset of run IDs by creation time) and
+ * P op:<uuid>, the idempotency key of a recent write: a write that finds its key already set
+ * was applied before (its reply was lost) and does nothing.
+ *
+ * Every script returns a table whose first element says what happened.
+ */
+export interface ScriptDefinition {
+  numberOfKeys: number;
+  lua: string;
+}
+
+const alreadyApplied = `if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {'done'} end`;
+const remember = `redis.call('SET', KEYS[#KEYS], '1', 'EX', ARGV[#ARGV])`;
+
+export const SCRIPTS = {
+  /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
+  crewstateOpen: {
+    numberOfKeys: 1,
+    lua: `
+      local found = redis.call('GET', KEYS[1])
+      if found then return {'found', found} end
+      redis.call('SET', KEYS[1], ARGV[1])
+      return {'created'}`,
+  },
+
+  /** KEYS meta runs events op · ARGV runId crew inputs at score ttl → ok | done | {'mismatch', crew} */
+  crewstateBeginRun: {
+    numberOfKeys: 4,
+    lua: `
+      ${alreadyApplied}
+      local crew = redis.call('HGET', KEYS[1], 'crew')
+      local attempts = 1
+      if crew then
+        if crew ~= ARGV[2] and crew ~= '""' then return {'mismatch', crew} end
+        attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'inputs', ARGV[3], 'status', 'running', 'updated_at', ARGV[4])
+        redis.call('HDEL', KEYS[1], 'error')
+      else
+        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'inputs', ARGV[3], 'status', 'running', 'attempts', 1,
+          'created_at', ARGV[4], 'updated_at', ARGV[4], 'next_position', 0)
+        redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+      end
+      redis.call('RPUSH', KEYS[3],
+        '{"task":null,"type":"run_started","at":' .. cjson.encode(ARGV[4]) .. ',"data":{"attempt":' .. attempts .. '}}')
+      ${remember}
+      return {'ok'}`,
+  },
+
+  /**
+   * KEYS meta tasks order tokens completed events op
+   * ARGV name record token status requiredToken('' = none) event at ttl
+   * → ok | done | no_run | {'fenced', currentToken}
+   */
+  crewstateSaveTask: {
+    numberOfKeys: 7,
+    lua: `
+      ${alreadyApplied}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      local name = ARGV[1]
+      if ARGV[5] ~= '' then
+        local current = redis.call('HGET', KEYS[4], name) or '0'
+        if tonumber(current) ~= tonumber(ARGV[5]) then return {'fenced', current} end
+      end
+      if redis.call('HSET', KEYS[2], name, ARGV[2]) == 1 then
+        redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name)
+      end
+      redis.call('HSET', KEYS[4], name, ARGV[3])
+      if ARGV[4] == 'completed' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
+      redis.call('HSET', KEYS[1], 'updated_at', ARGV[7])
+      redis.call('RPUSH', KEYS[6], ARGV[6])
+      ${remember}
+      return {'ok'}`,
+  },
+
+  /** KEYS meta events op · ARGV status error('' = none) at event ttl → ok | done | no_run */
+  crewstateSetRunStatus: {
+    numberOfKeys: 3,
+    lua: `
+      ${alreadyApplied}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[3])
+      if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'error') else redis.call('HSET', KEYS[1], 'error', ARGV[2]) end
+      redis.call('RPUSH', KEYS[2], ARGV[4])
+      ${remember}
+      return {'ok'}`,
+  },
+
+  /**
+   * KEYS meta tasks order tokens completed events journals calls op · ARGV name at event ttl
+   * → removed | absent | done | no_run
+   */
+  crewstateRemoveTask: {
+    numberOfKeys: 9,
+    lua: `
+      ${alreadyApplied}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      local name = ARGV[1]
+      if redis.call('HDEL', KEYS[2], name) == 0 then return {'absent'} end
+      redis.call('ZREM', KEYS[3], name)
+      redis.call('HDEL', KEYS[4], name)
+      redis.call('SREM', KEYS[5], name)
+      redis.call('DEL', KEYS[8])
+      redis.call('SREM', KEYS[7], name)
+      redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+      redis.call('RPUSH', KEYS[6], ARGV[3])
+      ${remember}
+      return {'removed'}`,
+  },
+
+  /** KEYS meta calls journals · ARGV task position call → ok | no_run. Replaying it changes nothing. */
+  crewstateRecordCall: {
+    numberOfKeys: 3,
+    lua: `
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+      redis.call('SADD', KEYS[3], ARGV[1])
+      return {'ok'}`,
+  },
+
+  /** KEYS meta calls journals · ARGV task → ok | no_run */
+  crewstateClearCalls: {
+    numberOfKeys: 3,
+    lua: `
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      redis.call('DEL', KEYS[2])
+      redis.call('SREM', KEYS[3], ARGV[1])
+      return {'ok'}`,
+  },
+
+  /**
+   * KEYS meta runs tasks order tokens completed events journals op
+   * ARGV overwrite('1'|'0') runId score callsPrefix
+   *      crew inputs status attempts error('' = none) created_at updated_at
+   *      taskCount (name record token status)… eventCount (event)… callCount (task position call)… ttl
+   * → ok | done | exists
+   *
+   * Replacing a run deletes its call journals by name (callsPrefix .. task): keys not passed in
+   * KEYS, which a Redis Cluster would refuse — give the prefix a {hash tag} there.
+   */
+  crewstateImportRun: {
+    numberOfKeys: 9,
+    lua: `
+      ${alreadyApplied}
+      local meta, runs, tasks, order, tokens, completed, events, journals =
+        KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+      if redis.call('EXISTS', meta) == 1 then
+        if ARGV[1] ~= '1' then return {'exists'} end
+        for _, task in ipairs(redis.call('SMEMBERS', journals)) do redis.call('DEL', ARGV[4] .. task) end
+        redis.call('DEL', meta, tasks, order, tokens, completed, events, journals)
+      end
+      local i = 12
+      local taskCount = tonumber(ARGV[i])
+      redis.call('HSET', meta, 'crew', ARGV[5], 'inputs', ARGV[6], 'status', ARGV[7], 'attempts', ARGV[8],
+        'created_at', ARGV[10], 'updated_at', ARGV[11], 'next_position', taskCount)
+      if ARGV[9] ~= '' then redis.call('HSET', meta, 'error', ARGV[9]) end
+      redis.call('ZADD', runs, ARGV[3], ARGV[2])
+      for position = 1, taskCount do
+        local name = ARGV[i + 1]
+        redis.call('HSET', tasks, name, ARGV[i + 2])
+        redis.call('ZADD', order, position, name)
+        redis.call('HSET', tokens, name, ARGV[i + 3])
+        if ARGV[i + 4] == 'completed' then redis.call('SADD', completed, name) end
+        i = i + 4
+      end
+      i = i + 1
+      local eventCount = tonumber(ARGV[i])
+      for _ = 1, eventCount do
+        i = i + 1
+        redis.call('RPUSH', events, ARGV[i])
+      end
+      i = i + 1
+      local callCount = tonumber(ARGV[i])
+      for _ = 1, callCount do
+        redis.call('HSET', ARGV[4] .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+        redis.call('SADD', journals, ARGV[i + 1])
+        i = i + 3
+      end
+      ${remember}
+      return {'ok'}`,
+  },
+} satisfies Record<string, ScriptDefinition>;
+
+export type ScriptName = keyof typeof SCRIPTS;

@@ -1,0 +1,371 @@
+/**
+ * What only the PostgreSQL store has to get right: its schema and migrations, its use of the
+ * connection (one statement per commit, reconnecting after killed backends or an outage, a lost
+ * reply), and concurrency between real connections. The shared behaviour is in the conformance
+ * suite (`postgres.test.ts`).
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { isCrewstateError } from "../../src/errors.js";
+import { openStore } from "../../src/stores/open.js";
+import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres-migrations.js";
+import { PostgresStore } from "../../src/stores/postgres-store.js";
+import { newTaskRecord, type TaskRecord } from "../../src/stores/store.js";
+import { freshName, PG_URL, postgresService, startTcpProxy, viaPort, withParam } from "../services.js";
+
+const service = await postgresService();
+
+describe.skipIf(!service.available)("PostgresStore", () => {
+  let admin: pg.Client;
+  const schemas: string[] = [];
+  const opened: PostgresStore[] = [];
+
+  beforeAll(async () => {
+    admin = new pg.Client(PG_URL);
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((store) => store.close()));
+    for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  });
+
+  /** A URL naming a schema of its own (dropped after the file). */
+  function freshUrl(params: Record<string, string> = {}, base = PG_URL): { url: string; schema: string } {
+    const schema = freshName("pg");
+    schemas.push(schema);
+    let url = withParam(base, "schema", schema);
+    for (const [key, value] of Object.entries(params)) url = withParam(url, key, value);
+    return { url, schema };
+  }
+
+  async function open(url: string): Promise<PostgresStore> {
+    const store = await PostgresStore.open(url);
+    opened.push(store);
+    return store;
+  }
+
+  const completed = (name: string, output = `output of ${name}`): TaskRecord => ({
+    ...newTaskRecord(name),
+    status: "completed",
+    output,
+    inputHash: "i".repeat(64),
+    outputHash: "o".repeat(64),
+    attempts: 1,
+  });
+
+  /** Every row of every table in `schema`, to compare before and after. */
+  async function snapshot(schema: string): Promise<Record<string, unknown[]>> {
+    const tables = await admin.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+      [schema],
+    );
+    const result: Record<string, unknown[]> = {};
+    for (const { table_name } of tables.rows) {
+      result[table_name] = (await admin.query(`SELECT * FROM "${schema}"."${table_name}" ORDER BY 1, 2`)).rows;
+    }
+    return result;
+  }
+
+  async function tablesOf(schema: string): Promise<string[]> {
+    const tables = await admin.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+      [schema],
+    );
+    return tables.rows.map((row) => row.table_name);
+  }
+
+  describe("schema and migrations", () => {
+    it("creates its tables in the schema named by the URL and records the version", async () => {
+      const { url, schema } = freshUrl();
+      await open(url);
+      expect(await tablesOf(schema)).toEqual(["calls", "events", "runs", "schema_version", "tasks"]);
+      const versions = await admin.query(`SELECT version FROM "${schema}".schema_version ORDER BY version`);
+      expect(versions.rows.map((row) => row.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      expect(POSTGRES_SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    });
+
+    it("uses the crewstate schema when the URL names none", async () => {
+      const store = await PostgresStore.open(PG_URL);
+      try {
+        expect(store.schema).toBe("crewstate");
+        expect(await tablesOf("crewstate")).toContain("tasks");
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("runs each migration once, however often the store opens", async () => {
+      const { url, schema } = freshUrl();
+      (await open(url)).close();
+      const first = await snapshot(schema);
+      for (let i = 0; i < 3; i++) await (await PostgresStore.open(url)).close();
+      const pool = new pg.Pool({ connectionString: PG_URL });
+      try {
+        await migrate(pool, schema, "test");
+        await migrate(pool, schema, "test");
+      } finally {
+        await pool.end();
+      }
+      expect(await snapshot(schema)).toEqual(first);
+      const versions = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".schema_version`);
+      expect(versions.rows[0].n).toBe(POSTGRES_SCHEMA_VERSION);
+    });
+
+    it("lets concurrent opens of a fresh schema all succeed", async () => {
+      const { url, schema } = freshUrl();
+      const stores = await Promise.all(Array.from({ length: 6 }, () => open(url)));
+      expect(stores).toHaveLength(6);
+      const versions = await admin.query(`SELECT version FROM "${schema}".schema_version`);
+      expect(versions.rows).toHaveLength(POSTGRES_SCHEMA_VERSION);
+      await stores[0]!.beginRun({ runId: "r", crew: "c", inputs: {} });
+      expect((await stores[5]!.getRun("r"))?.crew).toBe("c");
+    });
+
+    it("refuses a schema newer than the code, naming both versions, and writes nothing", async () => {
+      const { url, schema } = freshUrl();
+      const store = await PostgresStore.open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      await store.saveTask("r", completed("t"), { type: "task_completed" });
+      await store.close();
+      const newer = POSTGRES_SCHEMA_VERSION + 1;
+      await admin.query(`INSERT INTO "${schema}".schema_version (version) VALUES ($1)`, [newer]);
+      const before = await snapshot(schema);
+
+      const error = await PostgresStore.open(url).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isCrewstateError(error, "UNSUPPORTED_SCHEMA_VERSION")).toBe(true);
+      const message = (error as Error).message;
+      expect(message).toContain(`"${schema}"`);
+      expect(message).toContain(`version ${newer}`);
+      expect(message).toContain(`version ${POSTGRES_SCHEMA_VERSION}`);
+      expect(await snapshot(schema)).toEqual(before);
+    });
+
+    it("refuses a newer version found in an otherwise empty schema without creating tables", async () => {
+      const { url, schema } = freshUrl();
+      await admin.query(`CREATE SCHEMA "${schema}"`);
+      await admin.query(`CREATE TABLE "${schema}".schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      await admin.query(`INSERT INTO "${schema}".schema_version (version) VALUES (99)`);
+      await expect(PostgresStore.open(url)).rejects.toMatchObject({ code: "UNSUPPORTED_SCHEMA_VERSION" });
+      expect(await tablesOf(schema)).toEqual(["schema_version"]);
+    });
+
+    it("refuses a schema name that is not a plain identifier, before connecting", async () => {
+      for (const bad of ['x"; DROP SCHEMA public; --', "Crew", "pg_catalog", "1abc", "a-b", "", "x".repeat(64)]) {
+        const url = withParam("postgres://nobody@127.0.0.1:1/none", "schema", bad);
+        await expect(PostgresStore.open(url), bad).rejects.toMatchObject({ code: "UNKNOWN_STORE" });
+      }
+    });
+  });
+
+  describe("storage", () => {
+    it("keeps payloads as JSON text, so NUL, lone surrogates and emoji round-trip byte-exactly", async () => {
+      const { url, schema } = freshUrl();
+      const store = await open(url);
+      const output = "a\u0000b\ud800c\udc00d \u202eRTL\u202c 🦀 \ufeff";
+      await store.beginRun({ runId: "r", crew: "c", inputs: { notes: output } });
+      await store.saveTask("r", { ...completed("t", output), structured: { s: output, n: [1, 2.5, null] }, error: output }, {
+        type: "task_completed",
+        data: { s: output },
+      });
+      const run = await store.getRun("r");
+      expect(run?.inputs.notes).toBe(output);
+      expect(run?.tasks[0]?.output).toBe(output);
+      expect(run?.tasks[0]?.structured).toEqual({ s: output, n: [1, 2.5, null] });
+      expect(run?.tasks[0]?.error).toBe(output);
+      expect((await store.events("r")).at(-1)?.data).toEqual({ s: output });
+      const types = await admin.query(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'tasks' AND column_name IN ('output', 'structured')",
+        [schema],
+      );
+      expect(types.rows.map((row) => row.data_type)).toEqual(["text", "text"]);
+      const raw = await admin.query(`SELECT output FROM "${schema}".tasks`);
+      expect(raw.rows[0].output).toBe(JSON.stringify(output));
+    });
+
+    it("commits a task in one statement and reads a 1000-task run in two", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "big", crew: "c", inputs: {} });
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        await store.saveTask("big", completed("t0"), { type: "task_completed" });
+        expect(spy).toHaveBeenCalledTimes(1);
+        for (let i = 1; i < 1000; i++) await store.saveTask("big", completed(`t${i}`), { type: "task_completed" });
+        spy.mockClear();
+        const run = await store.getRun("big");
+        expect(spy.mock.calls.length).toBeLessThanOrEqual(2);
+        expect(run?.tasks.map((t) => t.name)).toEqual(Array.from({ length: 1000 }, (_, i) => `t${i}`));
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("keeps the order tasks were first recorded in, through updates and imports", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const names = ["zeta", "alpha", "mid", "beta"];
+      for (const name of names) await store.saveTask("r", { ...newTaskRecord(name), status: "running" }, { type: "task_started" });
+      await store.saveTask("r", completed("alpha"), { type: "task_completed" });
+      expect((await store.getRun("r"))?.tasks.map((t) => t.name)).toEqual(names);
+      const dump = (await store.exportRun("r"))!;
+      await store.importRun({ ...dump, run: { ...dump.run, runId: "copy" } });
+      await store.saveTask("copy", completed("last"), { type: "task_completed" });
+      expect((await store.getRun("copy"))?.tasks.map((t) => t.name)).toEqual([...names, "last"]);
+    });
+  });
+
+  describe("concurrency", () => {
+    it("lets exactly one of concurrent claims carrying the same token win", async () => {
+      const { url } = freshUrl();
+      const [a, b] = [await open(url), await open(url)];
+      await a.beginRun({ runId: "r", crew: "c", inputs: {} });
+      // First claim of a task that has no record yet (token 0), then a re-claim (token 1).
+      for (const [from, to] of [
+        [0, 1],
+        [1, 2],
+      ] as const) {
+        const claims = Array.from({ length: 10 }, (_, i) =>
+          (i % 2 ? a : b).saveTask("r", { ...newTaskRecord("t"), status: "running", worker: `w${i}`, fencingToken: to }, { type: "task_started" }, { fencingToken: from }),
+        );
+        const outcomes = await Promise.allSettled(claims);
+        expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+        for (const o of outcomes) if (o.status === "rejected") expect(o.reason).toMatchObject({ code: "FENCED_OUT" });
+      }
+      expect((await a.getRun("r"))?.tasks[0]?.fencingToken).toBe(2);
+      expect((await a.events("r")).filter((e) => e.type === "task_started")).toHaveLength(2);
+    });
+
+    it("keeps every commit when two stores write different tasks of one run at once", async () => {
+      const { url } = freshUrl();
+      const [a, b] = [await open(url), await open(url)];
+      await a.beginRun({ runId: "r", crew: "c", inputs: {} });
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).saveTask("r", completed(`t${i}`), { type: "task_completed" })),
+      );
+      const run = await b.getRun("r");
+      expect(new Set(run?.tasks.map((t) => t.name)).size).toBe(60);
+      expect((await a.events("r")).map((e) => e.seq)).toEqual(Array.from({ length: 61 }, (_, i) => i + 1));
+    });
+  });
+
+  describe("faults", () => {
+    it("reconnects after pg_terminate_backend between commits and loses nothing", async () => {
+      const app = freshName("app");
+      const { url } = freshUrl({ application_name: app });
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      for (let i = 0; i < 10; i++) {
+        await store.saveTask("r", completed(`t${i}`), { type: "task_completed" });
+        const killed = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]);
+        expect(killed.rowCount).toBeGreaterThan(0);
+      }
+      await store.saveTask("r", completed("after"), { type: "task_completed" });
+      const run = await store.getRun("r");
+      expect(run?.tasks.map((t) => t.name)).toEqual([...Array.from({ length: 10 }, (_, i) => `t${i}`), "after"]);
+      expect((await store.events("r")).map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    });
+
+    it("treats a write whose reply was lost as done: retried once, recorded once", async () => {
+      const proxy = await startTcpProxy(PG_URL);
+      try {
+        const { url } = freshUrl({}, viaPort(PG_URL, proxy.port));
+        const store = await open(url);
+        const cut = async <T>(write: () => Promise<T>): Promise<T> => {
+          const happened = proxy.cutNextReply();
+          const result = await write();
+          await happened;
+          return result;
+        };
+        const run = await cut(() => store.beginRun({ runId: "r", crew: "c", inputs: {} }));
+        expect(run.attempts).toBe(1);
+        await cut(() => store.saveTask("r", completed("t"), { type: "task_completed" }));
+        await cut(() => store.setRunStatus("r", "paused", null, { type: "run_paused" }));
+        expect(await cut(() => store.removeTask("r", "t", { type: "task_invalidated" }))).toBe(true);
+        await cut(() => store.recordCall("r", { task: "u", position: 0, kind: "model", requestHash: "h", response: "x", usage: null, at: "2026-01-01T00:00:00.000Z" }));
+        const events = await store.events("r");
+        expect(events.map((e) => e.type)).toEqual(["run_started", "task_completed", "run_paused", "task_invalidated"]);
+        expect(await store.calls("r", "u")).toHaveLength(1);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it("reports an outage as STORE_UNAVAILABLE quickly, then works again when the server is back", async () => {
+      const proxy = await startTcpProxy(PG_URL);
+      try {
+        const { url } = freshUrl({}, viaPort(PG_URL, proxy.port));
+        const store = await open(url);
+        await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+        await store.saveTask("r", completed("before"), { type: "task_completed" });
+        await proxy.stop();
+        const started = Date.now();
+        const error = await store.saveTask("r", completed("during"), { type: "task_completed" }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(Date.now() - started).toBeLessThan(3_000);
+        expect(error).toMatchObject({ code: "STORE_UNAVAILABLE" });
+        expect((error as Error).message).not.toContain("\n");
+        expect((error as Error).message).toContain(`127.0.0.1:${proxy.port}`);
+        await expect(store.getRun("r")).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+        await proxy.start();
+        await store.saveTask("r", completed("after"), { type: "task_completed" });
+        expect((await store.getRun("r"))?.tasks.map((t) => t.name)).toEqual(["before", "after"]);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it("reports an unreachable server in one line, within seconds, without the password", async () => {
+      for (const url of ["postgres://crew:s3cret-pw@127.0.0.1:1/test", "postgresql://crew:s3cret-pw@127.0.0.1:1/test?schema=x"]) {
+        const started = Date.now();
+        const error = await openStore(url).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(error).toMatchObject({ code: "STORE_UNAVAILABLE" });
+        const message = (error as Error).message;
+        expect(message).not.toContain("s3cret");
+        expect(message).not.toContain("\n");
+        expect(message).toContain("crew:***@127.0.0.1:1/test");
+      }
+    });
+  });
+
+  describe("hostile names", () => {
+    const names = ["'; DROP TABLE runs; --", "$1", "*", "{tag}", "a\\b", '"quoted"', "%s %d", "tab\u00a0nbsp", "ünïcödé 🦀", "'", ") OR 1=1 --"];
+
+    it("round-trips SQL-looking task names, crew names and inputs, never interpreting them", async () => {
+      const { url, schema } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "'; DROP SCHEMA public; --", inputs: { "$1": "'; DELETE FROM runs; --", "{tag}": "*" } });
+      for (const name of names) {
+        await store.saveTask("r", completed(name, name), { type: "task_completed", data: { name } });
+        await store.recordCall("r", { task: name, position: 0, kind: "tool", requestHash: name, response: name, usage: null, at: "2026-01-01T00:00:00.000Z" });
+      }
+      const run = await store.getRun("r");
+      expect(run?.crew).toBe("'; DROP SCHEMA public; --");
+      expect(run?.inputs).toEqual({ "$1": "'; DELETE FROM runs; --", "{tag}": "*" });
+      expect(run?.tasks.map((t) => [t.name, t.output])).toEqual(names.map((n) => [n, n]));
+      for (const name of names) expect((await store.calls("r", name))[0]?.response).toBe(name);
+      expect(await store.removeTask("r", "*", { type: "task_invalidated" })).toBe(true);
+      expect((await store.getRun("r"))?.tasks).toHaveLength(names.length - 1);
+      expect(await tablesOf(schema)).toEqual(["calls", "events", "runs", "schema_version", "tasks"]);
+    });
+
+    it("refuses SQL-looking run IDs before they reach the database", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      for (const runId of ["'; DROP TABLE runs; --", "$1", "a b", "x\ny", "../etc"]) {
+        await expect(store.beginRun({ runId, crew: "c", inputs: {} })).rejects.toMatchObject({ code: "INVALID_RUN_ID" });
+      }
+      expect(await store.listRuns()).toEqual([]);
+    });
+  });
+});
