@@ -1,0 +1,668 @@
+import { createHash, randomBytes } from "node:crypto";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BigIntStats } from "node:fs";
+import { CrewstateError } from "../errors.js";
+import { BaseStore } from "./base-store.js";
+import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
+import type { BeginRun, CallRecord, CommitOptions, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import {
+  APPEND,
+  FILE_MODE,
+  closeQuietly,
+  errnoOf,
+  fsyncDir,
+  ioError,
+  isReadOnlyError,
+  lstatOrNull,
+  mkdirPrivate,
+  nodeIo,
+  readFile,
+  symlinkError,
+  unlinkQuietly,
+  writeAll,
+  writeTemp,
+  type FileIo,
+} from "./json-file/file-io.js";
+import { duplicateKeyOffset, findProblem, offsetOf } from "./json-file/json-scan.js";
+import { LayoutError, MAX_PAYLOAD_DEPTH, formatPath, opEntry, opFromEntry, readDocument, writeDocument, type Extras, type LoadedState } from "./json-file/layout.js";
+import { FileLock } from "./json-file/lock.js";
+
+/**
+ * `json:<path>` — the tutorial's JSON file, made safe.
+ *
+ * The state lives in ONE human-readable file (layout in `json-file/layout.ts`) plus, while
+ * processes are writing, a journal beside it (`<path>.journal`, JSON Lines):
+ *
+ * - **Commit (O(1))**: under the lock file, catch up with the disk, check the op against the
+ *   in-memory `StateImage`, append one checksummed line `{"seq","sum","op"}` to the journal,
+ *   fsync it, and only then apply the op in memory. A failed write or fsync leaves memory unchanged.
+ * - **Open**: read the file, replay the journal's complete lines past the file's `journal_seq`
+ *   (a torn or garbled *last* line is a commit that was never acknowledged: ignored; a bad line
+ *   before it is corruption), then compact.
+ * - **Compaction** (on open, on close, and when the journal outgrows max(8 MiB, 4 × the file)):
+ *   write the whole state to a temp file, fsync, rename over the file, fsync the folder, delete
+ *   the journal. `journal_seq` in the file says which lines it already holds, so a crash between
+ *   the rename and the delete never applies a line twice.
+ * - **Never overwrite what we cannot read**: a file or journal that does not parse or does not
+ *   match the layout raises CORRUPT_STATE (path and byte offset, no content) and nothing is
+ *   written; so does a newer schema (UNSUPPORTED_SCHEMA_VERSION). Duplicate keys are looked for
+ *   before a file this process did not write is replaced.
+ * - **Several processes**: commits and compactions run under `<path>.lock`; reads take no lock —
+ *   journal sequence numbers tell them when they saw a mix of two generations, and they retry.
+ */
+export interface JsonFileStoreOptions {
+  /** How long a commit waits for another process's lock before STORE_LOCKED (default 10 s). */
+  lockTimeoutMs?: number;
+  /** Compact once the journal passes max(this, 4 × the file) bytes (default 8 MiB). */
+  compactAfterBytes?: number;
+  /** @internal File-system seam for fault-injection tests. */
+  io?: FileIo;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const DEFAULT_COMPACT_AFTER_BYTES = 8 * 1024 * 1024;
+/** A retry after a failed threshold compaction waits for this much more journal. */
+const COMPACT_RETRY_BYTES = 1024 * 1024;
+const READ_ATTEMPTS = 6;
+const LINE_PREFIX = /^\{"seq":([0-9]{1,15}),"sum":"([0-9a-f]{16})","op":/;
+
+/** Identity of the file a view was read from: a rename, an edit or a rewrite changes it. */
+interface FileId {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+/** What this process knows of the disk: the state as of `lastSeq`, and where it came from. */
+interface View extends LoadedState {
+  image: StateImage;
+  snapshot: FileId | null;
+  /** The original bytes of a file still in the tutorial's layout (for the .bak). */
+  tutorialBytes: Buffer | null;
+  journalIno: bigint | null;
+  /** Bytes of the journal seen, torn tail included. */
+  journalSize: number;
+  /** Bytes of the journal replayed: the end of its last complete line. */
+  consumed: number;
+  lastSeq: number;
+}
+
+/** A journal the reader may have caught mid-change (lock-free): re-read. */
+class Inconsistent extends Error {}
+
+export class JsonFileStore extends BaseStore {
+  readonly location: string;
+  private readonly file: string;
+  private readonly journal: string;
+  private readonly dir: string;
+  private readonly io: FileIo;
+  private readonly lock: FileLock;
+  private readonly compactAfterBytes: number;
+  private readonly tag = randomBytes(4).toString("hex");
+  private view: View | null = null;
+  /** Identity of the last file this process wrote (no need to look it over before replacing it). */
+  private written: FileId | null = null;
+  /** The journal inode whose folder entry this process has fsynced. */
+  private dirSyncedFor: bigint | null = null;
+  private appendedSinceCompaction = false;
+  private compactRetryAt = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing = false;
+  private tempCounter = 0;
+
+  private constructor(file: string, options: JsonFileStoreOptions) {
+    super();
+    this.file = file;
+    this.location = file;
+    this.journal = `${file}.journal`;
+    this.dir = path.dirname(file);
+    this.io = options.io ?? nodeIo;
+    this.lock = new FileLock(this.io, `${file}.lock`, file, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+    this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+  }
+
+  /**
+   * Opens (or prepares to create) the state file at `file`: creates missing folders (0700),
+   * replays and compacts a journal left by a crash, and removes a crash's temp files. A missing
+   * file is an empty store; the file is written at the first compaction (at the latest on close).
+   */
+  static async open(file: string, options: JsonFileStoreOptions = {}): Promise<JsonFileStore> {
+    const store = new JsonFileStore(path.resolve(file), options);
+    await store.init();
+    return store;
+  }
+
+  private async init(): Promise<void> {
+    mkdirPrivate(this.io, this.dir);
+    try {
+      await this.lock.run(() => {
+        this.removeLeftovers();
+        const view = this.refreshLocked();
+        if (view.journalIno !== null) this.compact(view);
+      });
+    } catch (error) {
+      // A folder we may only read: serve reads; a commit will say why it cannot write.
+      if (!isReadOnlyError(error)) throw error;
+      await this.readView();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Store primitives.
+
+  protected async doBeginRun(init: BeginRun, at: string): Promise<Run> {
+    return this.commit({ op: "beginRun", init, at }, (image) => copyRun(image.runs.get(init.runId)!));
+  }
+
+  protected async doGetRun(runId: string): Promise<Run | undefined> {
+    const image = (await this.readView()).image.runs.get(runId);
+    return image && copyRun(image);
+  }
+
+  protected async doListRuns(): Promise<RunSummary[]> {
+    return (await this.readView()).image.listRuns();
+  }
+
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
+    const op: StoreOp = { op: "saveTask", runId, task, event, at };
+    if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+    await this.commit(op);
+  }
+
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<void> {
+    await this.commit({ op: "setRunStatus", runId, status, error, event, at });
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<boolean> {
+    return this.commit({ op: "removeTask", runId, task, event, at }, () => true, false);
+  }
+
+  protected async doEvents(runId: string): Promise<RunEvent[]> {
+    return (await this.readView()).image.events(runId);
+  }
+
+  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+    await this.commit({ op: "recordCall", runId, call });
+  }
+
+  protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
+    return (await this.readView()).image.calls(runId, task);
+  }
+
+  protected async doClearCalls(runId: string, task: string): Promise<void> {
+    await this.commit({ op: "clearCalls", runId, task });
+  }
+
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+    await this.commit({ op: "importRun", dump, overwrite });
+  }
+
+  /** Compacts what this process journaled, so that the file alone holds the state; idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) return this.queue.then(() => undefined);
+    this.closing = true;
+    const done = this.queue.then(async () => {
+      if (!this.appendedSinceCompaction) return;
+      await this.lock.run(() => {
+        const view = this.refreshLocked();
+        if (view.journalIno !== null) this.compact(view);
+      });
+    });
+    this.queue = done.catch(() => undefined);
+    await done;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Commits.
+
+  /**
+   * One commit: encode (outside the lock), then under it catch up, check, append + fsync, apply.
+   * Returns `after(image)` for an op that changed something, `skipped` for a no-op.
+   */
+  private commit<T = void>(op: StoreOp, after?: (image: StateImage) => T, skipped?: T): Promise<T> {
+    this.assertOpen();
+    const run = async (): Promise<T> => {
+      let encoded: { text: string; decoded: StoreOp } | undefined;
+      let invalid: unknown;
+      try {
+        encoded = this.encode(op);
+      } catch (error) {
+        invalid = error;
+      }
+      return this.lock.run(() => {
+        const view = this.refreshLocked();
+        if (!encoded) {
+          // What the state refuses (an unknown run, a stale fencing token) is said first, as the
+          // memory store says it; then why the op itself cannot be stored.
+          view.image.check(op);
+          throw invalid;
+        }
+        const { text, decoded } = encoded;
+        if (!view.image.check(decoded)) return skipped as T;
+        this.append(view, text);
+        this.applyOp(view, decoded);
+        this.appendedSinceCompaction = true;
+        const result = after ? after(view.image) : (undefined as T);
+        this.maybeCompact(view);
+        return result;
+      });
+    };
+    const result = this.queue.then(run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** The op's journal text, and the op as replay will see it (what memory applies, too). */
+  private encode(op: StoreOp): { text: string; decoded: StoreOp } {
+    let text: string;
+    try {
+      text = JSON.stringify(opEntry(op));
+      return { text, decoded: opFromEntry(JSON.parse(text), []) };
+    } catch (error) {
+      if (error instanceof LayoutError) {
+        const code = /nests deeper/.test(error.problem) ? "NOT_JSON" : "INVALID_INPUT";
+        throw new CrewstateError(code, `cannot store this ${op.op} in ${this.file}: ${error.message}`, { path: this.file }, { cause: error });
+      }
+      if (error instanceof RangeError) {
+        throw new CrewstateError("NOT_JSON", `cannot store this ${op.op}: a value nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, { path: this.file }, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private append(view: View, opText: string): void {
+    const seq = view.lastSeq + 1;
+    const line = Buffer.from(`{"seq":${seq},"sum":"${checksum(seq, opText)}","op":${opText}}\n`);
+    let fd: number | undefined;
+    try {
+      fd = this.io.openSync(this.journal, APPEND, FILE_MODE);
+      const stat = this.io.fstatSync(fd, { bigint: true });
+      if (view.journalIno === null) this.io.fchmodSync(fd, FILE_MODE);
+      // A torn tail left by a crashed writer was never acknowledged: cut it before appending.
+      if (Number(stat.size) !== view.consumed) this.io.ftruncateSync(fd, view.consumed);
+      writeAll(this.io, fd, line);
+      this.io.fsyncSync(fd);
+      if (this.dirSyncedFor !== stat.ino) {
+        fsyncDir(this.io, this.dir);
+        this.dirSyncedFor = stat.ino;
+      }
+      view.journalIno = stat.ino;
+    } catch (error) {
+      // Not acknowledged, so not applied. Take back what may have reached the file (an fsync
+      // error is never retried and trusted), and read the disk afresh next time.
+      if (fd !== undefined) {
+        try {
+          this.io.ftruncateSync(fd, view.consumed);
+        } catch {
+          // The next writer cuts it (it is a torn tail to everyone else) or replay finds it whole.
+        }
+      }
+      this.view = null;
+      throw ioError(error, "append to the journal", this.journal);
+    } finally {
+      if (fd !== undefined) closeQuietly(this.io, fd);
+    }
+    view.lastSeq = seq;
+    view.consumed += line.length;
+    view.journalSize = view.consumed;
+  }
+
+  private applyOp(view: View, op: StoreOp): void {
+    if (op.op !== "saveTask") return view.image.apply(op);
+    // Unknown keys of a task entry stay with the task when it is saved again.
+    const record = () => view.image.runs.get(op.runId)?.tasks.get(op.task.name);
+    const extras = view.extras.get(record() ?? {});
+    view.image.apply(op);
+    const saved = record();
+    if (extras && saved) view.extras.set(saved, extras);
+  }
+
+  private maybeCompact(view: View): void {
+    const fileSize = Number(view.snapshot?.size ?? 0n);
+    const threshold = Math.max(this.compactAfterBytes, 4 * fileSize);
+    if (view.consumed <= threshold || view.consumed < this.compactRetryAt) return;
+    try {
+      this.compact(view);
+    } catch (error) {
+      // The commit itself is durable in the journal; retry later and say so.
+      this.compactRetryAt = view.consumed + COMPACT_RETRY_BYTES;
+      process.emitWarning(`crewstate: could not compact ${this.file}: ${(error as Error).message}`, { code: "CREWSTATE_COMPACTION" });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Compaction.
+
+  /** Rewrites the file from `view` (which must be fresh, under the lock) and drops the journal. */
+  private compact(view: View): void {
+    if (view.snapshot && !sameFile(view.snapshot, this.written)) this.lookOver(view.snapshot);
+    if (view.tutorialBytes) this.backUpTutorial(view.tutorialBytes);
+    const bytes = Buffer.from(writeDocument({ runs: view.image.runs, journalSeq: view.lastSeq, extras: view.extras, topExtras: view.topExtras }));
+    const tmp = writeTemp(this.io, this.file, bytes, this.tempSuffix());
+    try {
+      this.io.renameSync(tmp, this.file);
+    } catch (error) {
+      unlinkQuietly(this.io, tmp);
+      this.view = null;
+      throw ioError(error, "replace", this.file);
+    }
+    try {
+      fsyncDir(this.io, this.dir);
+      const stat = lstatOrNull(this.io, this.file);
+      this.written = stat ? fileId(stat) : null;
+      // Every journal line is in the file now (its journal_seq says so): the journal can go. If
+      // this fails, its lines are skipped on replay: they are not past journal_seq.
+      try {
+        this.io.unlinkSync(this.journal);
+      } catch (error) {
+        if (errnoOf(error) !== "ENOENT") throw error;
+      }
+    } catch (error) {
+      this.view = null;
+      throw ioError(error, "finish compacting", this.file);
+    }
+    Object.assign(view, {
+      snapshot: this.written,
+      journalSeq: view.lastSeq,
+      tutorial: false,
+      tutorialBytes: null,
+      journalIno: null,
+      journalSize: 0,
+      consumed: 0,
+    });
+    this.appendedSinceCompaction = false;
+  }
+
+  /**
+   * Before replacing a file this process did not write (by hand, or by another process), makes
+   * sure nothing in it would be lost: no duplicate keys (JSON.parse keeps only the last).
+   */
+  private lookOver(expected: FileId): void {
+    const read = readFile(this.io, this.file);
+    if (!read || !sameFile(fileId(read.stat), expected)) {
+      throw new CrewstateError("STORE_UNAVAILABLE", `${this.file} changed while it was locked; try again`, { path: this.file });
+    }
+    const offset = duplicateKeyOffset(stripBom(read.bytes));
+    if (offset >= 0) throw this.corruptFile(offset + bomLength(read.bytes), "duplicate key in an object");
+  }
+
+  /** Keeps the tutorial-layout original as `<file>.tutorial.bak`, never overwriting one. */
+  private backUpTutorial(bytes: Buffer): void {
+    const bak = `${this.file}.tutorial.bak`;
+    const tmp = writeTemp(this.io, bak, bytes, this.tempSuffix());
+    try {
+      this.io.linkSync(tmp, bak);
+      fsyncDir(this.io, this.dir);
+    } catch (error) {
+      if (errnoOf(error) !== "EEXIST") throw ioError(error, "back up the tutorial-layout file to", bak);
+    } finally {
+      unlinkQuietly(this.io, tmp);
+    }
+  }
+
+  private tempSuffix(): string {
+    return `${process.pid}-${this.tag}-${++this.tempCounter}`;
+  }
+
+  /** Temp files and moved-aside locks of crashed processes (we hold the lock: none is live). */
+  private removeLeftovers(): void {
+    const base = path.basename(this.file);
+    let names: string[];
+    try {
+      names = this.io.readdirSync(this.dir);
+    } catch (error) {
+      throw ioError(error, "list the folder", this.dir);
+    }
+    for (const name of names) {
+      if (name.startsWith(`${base}.tmp-`) || name.startsWith(`${base}.tutorial.bak.tmp-`) || name.startsWith(`${base}.lock.stale-`)) {
+        unlinkQuietly(this.io, path.join(this.dir, name));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading the disk.
+
+  private assertOpen(): void {
+    if (this.closing) throw new CrewstateError("STORE_UNAVAILABLE", `the JSON store ${this.file} is closed`, { path: this.file });
+  }
+
+  /** Catches up with the disk without the lock; retries a view caught mid-change. */
+  private async readView(): Promise<View> {
+    this.assertOpen();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.refresh(attempt >= READ_ATTEMPTS);
+      } catch (error) {
+        if (!(error instanceof Inconsistent)) throw error;
+        this.view = null;
+        await sleep(attempt);
+      }
+    }
+  }
+
+  private refreshLocked(): View {
+    try {
+      return this.refresh(true);
+    } catch (error) {
+      this.view = null;
+      throw error instanceof Inconsistent ? new CrewstateError("STORE_UNAVAILABLE", `${this.file} changed while it was locked`, { path: this.file }) : error;
+    }
+  }
+
+  /**
+   * Brings the view up to date: reads only new journal lines when the file is unchanged, else
+   * everything. `strict` (under the lock, or a last attempt) makes any inconsistency corruption;
+   * otherwise it throws `Inconsistent` for the caller to retry.
+   */
+  private refresh(strict: boolean): View {
+    const current = this.view;
+    if (current) {
+      const stat = lstatOrNull(this.io, this.file);
+      if (stat?.isSymbolicLink()) throw symlinkError(this.file);
+      if (sameFile(stat ? fileId(stat) : null, current.snapshot)) {
+        const journal = lstatOrNull(this.io, this.journal);
+        if (journal?.isSymbolicLink()) throw symlinkError(this.journal);
+        if (!journal) {
+          if (current.journalIno === null) return current;
+        } else if ((current.journalIno === null || journal.ino === current.journalIno) && Number(journal.size) >= current.consumed) {
+          if (Number(journal.size) === current.consumed) {
+            current.journalIno = journal.ino;
+            current.journalSize = current.consumed;
+            return current;
+          }
+          const tail = readFile(this.io, this.journal, current.consumed);
+          if (tail && tail.stat.ino === journal.ino) {
+            try {
+              this.replay(current, tail.bytes, current.consumed, strict);
+            } catch (error) {
+              this.view = null;
+              throw error;
+            }
+            current.journalIno = tail.stat.ino;
+            current.journalSize = current.consumed + tail.bytes.length;
+            return current;
+          }
+        }
+      }
+    }
+    this.view = null;
+    const view = this.load(strict);
+    this.view = view;
+    return view;
+  }
+
+  /** Reads the file and its whole journal into a new view. */
+  private load(strict: boolean): View {
+    const read = readFile(this.io, this.file);
+    let loaded: LoadedState;
+    if (!read) {
+      loaded = { runs: new Map(), journalSeq: 0, extras: new WeakMap<object, Extras>(), topExtras: null, tutorial: false };
+    } else {
+      loaded = this.parseFile(read.bytes, read.stat);
+    }
+    const image = new StateImage(`the JSON store ${this.file}`);
+    for (const [runId, run] of loaded.runs) image.runs.set(runId, run);
+    const view: View = {
+      ...loaded,
+      runs: image.runs,
+      image,
+      snapshot: read ? fileId(read.stat) : null,
+      tutorialBytes: loaded.tutorial && read ? read.bytes : null,
+      journalIno: null,
+      journalSize: 0,
+      consumed: 0,
+      lastSeq: loaded.journalSeq,
+    };
+    const journal = readFile(this.io, this.journal);
+    if (journal) {
+      this.replay(view, journal.bytes, 0, strict);
+      view.journalIno = journal.stat.ino;
+      view.journalSize = journal.bytes.length;
+    }
+    return view;
+  }
+
+  private parseFile(raw: Buffer, stat: BigIntStats): LoadedState {
+    const bom = bomLength(raw);
+    const bytes = raw.subarray(bom);
+    let value: unknown;
+    try {
+      // fatal: a flipped bit in a multi-byte character is corruption, not a U+FFFD to write back.
+      value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    } catch {
+      // JSON.parse's message may quote the file: locate the fault ourselves, by byte.
+      const problem = findProblem(bytes, { maxDepth: Number.MAX_SAFE_INTEGER, duplicates: false });
+      throw this.corruptFile(bom + (problem?.offset ?? 0), problem?.problem ?? "not valid JSON");
+    }
+    const parsed = path.parse(this.file);
+    try {
+      return readDocument(value, { path: this.file, stem: parsed.name, modifiedAt: new Date(Number(stat.mtimeMs)).toISOString() });
+    } catch (error) {
+      if (!(error instanceof LayoutError)) throw error;
+      const offset = offsetOf(bytes, error.at);
+      throw this.corruptFile(offset === null ? null : bom + offset, `${formatPath(error.at)} ${error.problem}`);
+    }
+  }
+
+  /**
+   * Applies the complete lines of `bytes` (journal bytes from offset `base`) past `view.lastSeq`.
+   * A line that does not parse or check out is a torn write when nothing follows it, and
+   * corruption otherwise.
+   */
+  private replay(view: View, bytes: Buffer, base: number, strict: boolean): void {
+    let pos = 0;
+    let previous = -1;
+    while (pos < bytes.length) {
+      const nl = bytes.indexOf(0x0a, pos);
+      if (nl < 0) return; // a torn tail: never acknowledged
+      const line = bytes.toString("utf8", pos, nl);
+      const offset = base + pos;
+      const last = nl + 1 === bytes.length;
+      const fail = (problem: string): never => {
+        if (!strict) throw new Inconsistent();
+        throw this.corruptJournal(offset, problem);
+      };
+      const entry = parseLine(line);
+      if (typeof entry === "string") {
+        if (last) return; // a garbled last line: never acknowledged either
+        fail(entry);
+      } else {
+        const { seq, value } = entry as { seq: number; value: unknown };
+        if (seq <= previous) fail(`line ${seq} comes after line ${previous}`);
+        previous = seq;
+        if (seq > view.lastSeq) {
+          if (seq !== view.lastSeq + 1) fail(`line ${seq} follows line ${view.lastSeq}: lines are missing`);
+          let op: StoreOp;
+          try {
+            op = opFromEntry(value, ["op"]);
+          } catch (error) {
+            if (!(error instanceof LayoutError)) throw error;
+            return fail(`${formatPath(error.at)} ${error.problem}`);
+          }
+          let changes: boolean;
+          try {
+            changes = view.image.check(op);
+          } catch (error) {
+            return fail(`its ${op.op} does not fit the state: ${(error as Error).message}`);
+          }
+          if (changes) this.applyOp(view, op);
+          view.lastSeq = seq;
+        }
+      }
+      pos = nl + 1;
+      view.consumed = base + pos;
+    }
+  }
+
+  private corruptFile(offset: number | null, problem: string): CrewstateError {
+    const where = offset === null ? "" : ` at byte ${offset}`;
+    return new CrewstateError(
+      "CORRUPT_STATE",
+      `${this.file} is not a valid crewstate state file: ${problem}${where}. Nothing was written to it; fix it by hand or move it aside`,
+      { path: this.file, offset: offset ?? undefined },
+    );
+  }
+
+  private corruptJournal(offset: number, problem: string): CrewstateError {
+    return new CrewstateError(
+      "CORRUPT_STATE",
+      `${this.journal} is corrupt at byte ${offset}: ${problem}. Nothing was written; move the journal aside to open the state as of its last compaction`,
+      { path: this.journal, offset },
+    );
+  }
+}
+
+/**
+ * What `StateImage.getRun` returns, copied field by field instead of by `structuredClone`: a
+ * 1000-task run loads in a fraction of the time. Records in the image hold only their own fields.
+ */
+function copyRun(image: RunImage): Run {
+  const tasks: TaskRecord[] = [];
+  for (const task of image.tasks.values()) {
+    tasks.push({ ...task, structured: copyJson(task.structured), usage: task.usage && { ...task.usage } });
+  }
+  return { ...image.run, inputs: { ...image.run.inputs }, tasks };
+}
+
+function copyJson<T>(value: T): T {
+  return typeof value === "object" && value !== null ? structuredClone(value) : value;
+}
+
+function checksum(seq: number, opText: string): string {
+  return createHash("sha256").update(`${seq}\n${opText}`).digest("hex").slice(0, 16);
+}
+
+/** A journal line → its seq and op value, or why it is not one. */
+function parseLine(line: string): { seq: number; value: unknown } | string {
+  const match = LINE_PREFIX.exec(line);
+  if (!match || !line.endsWith("}")) return "not a journal line";
+  const seq = Number(match[1]);
+  const opText = line.slice(match[0].length, -1);
+  if (checksum(seq, opText) !== match[2]) return "checksum mismatch";
+  try {
+    return { seq, value: JSON.parse(opText) };
+  } catch {
+    return "not valid JSON";
+  }
+}
+
+function fileId(stat: BigIntStats): FileId {
+  return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs };
+}
+
+function sameFile(a: FileId | null, b: FileId | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+}
+
+function bomLength(bytes: Buffer): number {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+}
+
+function stripBom(bytes: Buffer): Buffer {
+  return bytes.subarray(bomLength(bytes));
+}
+
