@@ -110,13 +110,18 @@ export function quoteSchema(name: string, store: string): string {
  */
 export async function migrate(pool: pg.Pool, schema: string, store: string): Promise<void> {
   const quoted = quoteSchema(schema, store);
-  const versionTable = `${quoted}.schema_version`;
+  const sql = {
+    versionTable: `${quoted}.schema_version`,
+    createSchema: `CREATE SCHEMA IF NOT EXISTS ${quoted}`,
+    createVersionTable: `CREATE TABLE IF NOT EXISTS ${quoted}.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    readVersion: `SELECT coalesce(max(version), 0) AS version FROM ${quoted}.schema_version`,
+    recordVersion: `INSERT INTO ${quoted}.schema_version (version) VALUES ($1)`,
+  };
 
   const readVersion = async (): Promise<number> => {
-    const exists = await pool.query<{ table: string | null }>("SELECT to_regclass($1)::text AS table", [versionTable]);
+    const exists = await pool.query<{ table: string | null }>("SELECT to_regclass($1)::text AS table", [sql.versionTable]);
     if (exists.rows[0]?.table == null) return 0;
-    const result = await pool.query<{ version: number }>(`SELECT coalesce(max(version), 0) AS version FROM ${versionTable}`);
-    return result.rows[0]!.version;
+    return (await pool.query<{ version: number }>(sql.readVersion)).rows[0]!.version;
   };
   const refuseNewer = (found: number) => {
     if (found > POSTGRES_SCHEMA_VERSION) {
@@ -132,32 +137,50 @@ export async function migrate(pool: pg.Pool, schema: string, store: string): Pro
   refuseNewer(seen);
   if (seen === POSTGRES_SCHEMA_VERSION) return;
 
-  const client = await pool.connect();
-  let failed: unknown;
-  try {
-    await client.query("BEGIN");
-    await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`crewstate.migrate.${schema}`]);
-    // Under the lock, look again: another process may have migrated meanwhile. (Create-if-absent
-    // first and read the table itself: a bare catalog lookup may still see this backend's stale
-    // cache from before the lock; both statements are no-ops when the schema exists.)
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${versionTable} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const result = await client.query<{ version: number }>(`SELECT coalesce(max(version), 0) AS version FROM ${versionTable}`);
-    const current = result.rows[0]!.version;
-    refuseNewer(current);
-    for (let version = current + 1; version <= POSTGRES_SCHEMA_VERSION; version++) {
-      await client.query(MIGRATIONS[version - 1]!(quoted));
-      await client.query(`INSERT INTO ${versionTable} (version) VALUES ($1)`, [version]);
+  await withClient(pool, async (client) => {
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`crewstate.migrate.${schema}`]);
+      // Under the lock, look again: another process may have migrated meanwhile. (Create-if-absent
+      // first and read the table itself: a bare catalog lookup may still see this backend's stale
+      // cache from before the lock; both statements are no-ops when the schema exists.)
+      await client.query(sql.createSchema);
+      await client.query(sql.createVersionTable);
+      const current = (await client.query<{ version: number }>(sql.readVersion)).rows[0]!.version;
+      refuseNewer(current);
+      for (let version = current + 1; version <= POSTGRES_SCHEMA_VERSION; version++) {
+        await client.query(MIGRATIONS[version - 1]!(quoted));
+        await client.query(sql.recordVersion, [version]);
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
     }
-    await client.query("COMMIT");
+  });
+}
+
+/**
+ * Runs `body` with a client checked out of `pool`. While a client is out, a connection that dies
+ * makes it emit 'error', which would crash the process with no listener: here the failing query
+ * reports it instead. A client whose connection failed is destroyed, not returned to the pool.
+ */
+export async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => (broken = error);
+  client.on("error", onError);
+  try {
+    return await body(client);
   } catch (error) {
-    failed = error;
-    await client.query("ROLLBACK").catch(() => undefined);
+    // A statement's error (a SQLSTATE) leaves the connection usable; a socket error, a dropped
+    // connection (class 08) or a terminated backend (57P…) does not.
+    const code = (error as { code?: unknown }).code;
+    const statementError = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
+    if (!statementError && !(error instanceof CrewstateError)) broken ??= error as Error;
     throw error;
   } finally {
-    // A client whose connection failed must not go back to the pool.
-    client.release(failed !== undefined && !(failed instanceof CrewstateError) ? (failed as Error) : undefined);
+    client.off("error", onError);
+    client.release(broken);
   }
 }

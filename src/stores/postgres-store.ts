@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "./open.js";
-import { migrate, quoteSchema } from "./postgres-migrations.js";
+import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
 import type {
   BeginRun,
   CallRecord,
@@ -60,13 +60,16 @@ export class PostgresStore extends BaseStore {
     const schema = parsed.searchParams.get("schema") ?? "crewstate";
     quoteSchema(schema, location);
     parsed.searchParams.delete("schema");
+    // Server settings from the URL (`?options=-c …`) are kept, and ours added to them.
+    const options = parsed.searchParams.get("options");
+    parsed.searchParams.delete("options");
 
     const pool = new pg.Pool({
       connectionString: parsed.toString(),
       application_name: "crewstate",
       // Every statement looks rows up by primary key, so the generic plan is always the right
       // one; this saves re-planning the commit statement on each call.
-      options: "-c plan_cache_mode=force_generic_plan",
+      options: `${options ? `${options} ` : ""}-c plan_cache_mode=force_generic_plan`,
       max: 10,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 10_000,
@@ -291,28 +294,20 @@ export class PostgresStore extends BaseStore {
   /** The whole run from one snapshot, in four queries rather than one per task. */
   override async exportRun(runId: string): Promise<RunDump | undefined> {
     checkRunId(runId);
-    return this.attempt(async () => {
-      const client = await this.connect();
-      let failed: Error | undefined;
-      try {
-        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        const runs = await client.query<RunRow>(this.sql.getRun, [runId]);
-        if (runs.rows.length === 0) {
-          await client.query("COMMIT");
-          return undefined;
-        }
-        const tasks = await client.query<TaskRow>(this.sql.getTasks, [runId]);
-        const events = await client.query<EventRow>(this.sql.getEvents, [runId]);
-        const calls = await client.query<CallRow>(this.sql.getRunCalls, [runId]);
-        await client.query("COMMIT");
-        return { run: toRun(runs.rows[0]!, tasks.rows), events: events.rows.map(toEvent), calls: calls.rows.map(toCall) };
-      } catch (error) {
-        failed = error as Error;
-        throw error;
-      } finally {
-        client.release(failed);
-      }
-    }, true);
+    return this.attempt(
+      () =>
+        withClient(this.pool, (client) =>
+          inTransaction(client, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", async () => {
+            const runs = await client.query<RunRow>(this.sql.getRun, [runId]);
+            if (runs.rows.length === 0) return undefined;
+            const tasks = await client.query<TaskRow>(this.sql.getTasks, [runId]);
+            const events = await client.query<EventRow>(this.sql.getEvents, [runId]);
+            const calls = await client.query<CallRow>(this.sql.getRunCalls, [runId]);
+            return { run: toRun(runs.rows[0]!, tasks.rows), events: events.rows.map(toEvent), calls: calls.rows.map(toCall) };
+          }),
+        ),
+      true,
+    );
   }
 
   // --- plumbing ---
@@ -329,7 +324,7 @@ export class PostgresStore extends BaseStore {
    * means the write landed. Returns undefined in that case.
    */
   private async write<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R | undefined> {
-    const op = randomUUID();
+    const op = timeOrderedId();
     try {
       return (await this.read<R>(statement, [...values, op]))[0];
     } catch (error) {
@@ -347,26 +342,8 @@ export class PostgresStore extends BaseStore {
     let committing = false;
     await this.attempt(async () => {
       if (committing) throw this.unavailable(new Error("the connection failed during COMMIT; the write may or may not have been applied"));
-      const client = await this.connect();
-      let failed: Error | undefined;
-      try {
-        await client.query("BEGIN");
-        await body(client);
-        committing = true;
-        await client.query("COMMIT");
-      } catch (error) {
-        failed = error as Error;
-        if (!committing) await client.query("ROLLBACK").catch(() => undefined);
-        throw error;
-      } finally {
-        client.release(failed && isConnectionError(failed) ? failed : undefined);
-      }
+      await withClient(this.pool, (client) => inTransaction(client, "BEGIN", () => body(client), () => (committing = true)));
     }, true);
-  }
-
-  private async connect(): Promise<pg.PoolClient> {
-    if (this.closed) throw this.unavailable(new Error("the store is closed"));
-    return this.pool.connect();
   }
 
   /** Runs `fn`, retrying once after a connection failure when `retry`; maps failures to shared codes. */
@@ -415,6 +392,22 @@ export class PostgresStore extends BaseStore {
 
   private runNotFound(runId: string): CrewstateError {
     return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
+  }
+}
+
+/** `body` between `begin` and COMMIT, rolled back when it fails before COMMIT is sent. */
+async function inTransaction<T>(client: pg.PoolClient, begin: string, body: () => Promise<T>, beforeCommit?: () => void): Promise<T> {
+  let committing = false;
+  try {
+    await client.query(begin);
+    const result = await body();
+    committing = true;
+    beforeCommit?.();
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    if (!committing) await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
   }
 }
 
@@ -601,6 +594,19 @@ function plainText(value: string, what: string, runId: string): string {
 
 function plainTextOrNull(value: string | null, what: string, runId: string): string | null {
   return value === null ? null : plainText(value, what, runId);
+}
+
+/**
+ * A UUID whose first 48 bits are the time in ms (as UUIDv7), so op IDs of consecutive writes sit
+ * next to each other in the `events_op_id_unique` index instead of all over it.
+ */
+function timeOrderedId(): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(Date.now(), 0, 6);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** The URL as shown to people: no password, in the userinfo or as a `password=` parameter. */

@@ -23,12 +23,16 @@ import type {
 /** The layout of the keys (see `redis-scripts.ts`); bump with a migration when it changes. */
 export const REDIS_SCHEMA_VERSION = 1;
 
-/** How long a write's idempotency key is kept: far longer than any retry of that write. */
-const OP_TTL_SECONDS = 3600;
 /** How long a retry waits for the connection to come back. */
 const RECONNECT_WAIT_MS = 2_000;
 /** A command without an answer for this long counts as a lost connection (a silent partition). */
 const COMMAND_TIMEOUT_MS = 30_000;
+/**
+ * How long a write's idempotency key is kept: longer than the latest retry of that write can come
+ * (a command timeout plus the wait for a reconnection), short enough that the keys of a busy
+ * store stay few.
+ */
+const OP_TTL_SECONDS = 120;
 
 /**
  * `redis://[user:password@]host:port[/db][?prefix=p]` — state shared by many workers. Other query

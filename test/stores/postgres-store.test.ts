@@ -295,6 +295,29 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       }
     });
 
+    it("retries an import whose connection dropped before COMMIT, and never crashes on a dead checked-out connection", async () => {
+      const proxy = await startTcpProxy(PG_URL);
+      try {
+        const { url } = freshUrl({}, viaPort(PG_URL, proxy.port));
+        const store = await open(url);
+        await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+        await store.saveTask("r", completed("t"), { type: "task_completed" });
+        const dump = (await store.exportRun("r"))!;
+        const copy = { ...dump, run: { ...dump.run, runId: "copy" }, events: dump.events.map((e) => ({ ...e, runId: "copy" })) };
+        // The first reply inside the import is BEGIN's: the connection dies with the transaction open.
+        const happened = proxy.cutNextReply();
+        await store.importRun(copy);
+        await happened;
+        expect(await store.exportRun("copy")).toEqual(copy);
+        // Same for a consistent read (exportRun runs in a read-only transaction).
+        const again = proxy.cutNextReply();
+        expect(await store.exportRun("copy")).toEqual(copy);
+        await again;
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it("reports an outage as STORE_UNAVAILABLE quickly, then works again when the server is back", async () => {
       const proxy = await startTcpProxy(PG_URL);
       try {
