@@ -3,9 +3,16 @@
  * binary, on one SQLite store holding two completed runs of the same crew.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertBuilt, linesOf, sha256File, Workspace, type CliResult } from "../support/cli.js";
+import { assertBuilt, linesOf, sha256File, testWorkspace, Workspace, type CliResult } from "../support/cli.js";
 import { FakeOpenAI } from "../support/fake-openai.js";
 import { MODEL, SQLITE, TWO_STEP } from "./crews.js";
+
+/**
+ * A bug found here, named in the title of the test it fails: tsx compiles a .ts crew module in a
+ * CommonJS package (no "type": "module", the npm default) to CommonJS, so `import … from "crewstate"`
+ * becomes a require(), and package.json's "exports" offers only an "import" condition.
+ */
+const BUG_CJS_PACKAGE = ' [BUG: package.json "exports" has no "require"/"default" condition]';
 
 const NOTES = "Policy PN-12345. Kitchen flooded on 2026-01-02 after a pipe burst.";
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -60,6 +67,15 @@ describe("run", () => {
     expect(stateLine).toContain(SQLITE.file(ws));
     expect(named.stdout).toContain(answers.draft_task);
     expect(named.stderr).toBe("");
+  });
+
+  it(`loads a .ts crew module that lives in a package without "type": "module"${BUG_CJS_PACKAGE}`, async (context) => {
+    const other = testWorkspace(context, { type: "commonjs" });
+    const file = other.write("crew.ts", TWO_STEP);
+    const result = await other.run(["run", file, "--run-id", "claim-cjs", "--input", "notes=x", "--store", SQLITE.url(other), "--model", "demo"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^run claim-cjs completed/m);
   });
 
   it("without --run-id generates a run ID and prints it", () => {

@@ -159,10 +159,14 @@ export async function runCliUntil(
 export class Workspace {
   readonly dir: string;
 
-  /** `link` names more packages of this repo's node_modules to make importable (e.g. "ai", "zod"). */
-  constructor(options: { prefix?: string; link?: string[] } = {}) {
+  /**
+   * `link` names more packages of this repo's node_modules to make importable (e.g. "ai", "zod");
+   * `type` is the workspace package's module type (default "module").
+   */
+  constructor(options: { prefix?: string; link?: string[]; type?: "module" | "commonjs" } = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), options.prefix ?? "crewstate-cli-"));
-    writeFileSync(path.join(this.dir, "package.json"), `${JSON.stringify({ name: "crewstate-cli-test", private: true, type: "module" })}\n`);
+    const pkg = { name: "crewstate-cli-test", private: true, type: options.type ?? "module" };
+    writeFileSync(path.join(this.dir, "package.json"), `${JSON.stringify(pkg)}\n`);
     mkdirSync(path.join(this.dir, "node_modules"));
     symlinkSync(REPO_ROOT, path.join(this.dir, "node_modules", "crewstate"), "dir");
     for (const name of options.link ?? []) {
@@ -216,7 +220,7 @@ export class Workspace {
  * A workspace for the test whose context is given (so it works in concurrent tests): removed when
  * the test passes, kept (and its path printed) when it fails, so the state can be inspected.
  */
-export function testWorkspace(context: Pick<TestContext, "onTestFinished">, options: { link?: string[] } = {}): Workspace {
+export function testWorkspace(context: Pick<TestContext, "onTestFinished">, options: { link?: string[]; type?: "module" | "commonjs" } = {}): Workspace {
   const ws = new Workspace(options);
   context.onTestFinished(({ task }) => {
     if (task.result?.state === "fail") process.stderr.write(`kept the workspace of failed test "${task.name}": ${ws.dir}\n`);
