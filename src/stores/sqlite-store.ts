@@ -1,0 +1,751 @@
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../errors.js";
+import { BaseStore } from "./base-store.js";
+import { checkRunId, decodeJson, encodeJson } from "./codec.js";
+import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-migrations.js";
+import type {
+  BeginRun,
+  CallRecord,
+  CommitOptions,
+  EventType,
+  JsonValue,
+  NewEvent,
+  Run,
+  RunDump,
+  RunEvent,
+  RunStatus,
+  RunSummary,
+  TaskRecord,
+  TaskStatus,
+  TokenUsage,
+} from "./store.js";
+
+/**
+ * How hard a commit waits for the disk (`sqlite:<path>?synchronous=normal|full`).
+ *
+ * Both run in WAL mode: a commit appends to the `-wal` file, and the database is consistent after
+ * any crash. They differ in when the WAL is fsynced:
+ * - `normal` (the default): only at checkpoints. An acknowledged commit survives a crash of the
+ *   process, but a power loss or OS crash may roll back the commits made since the last
+ *   checkpoint — at most SQLite's auto-checkpoint interval, about 1000 pages (4 MB) of WAL.
+ * - `full`: at every commit, so an acknowledged commit survives power loss too, for the price of
+ *   one fsync per commit.
+ */
+export type SqliteSynchronous = "normal" | "full";
+
+const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
+const BUSY_TIMEOUT_MS = 5000;
+const SQLITE_HEADER = "SQLite format 3\u0000";
+
+// ---- Stored rows. Statements read and write them as arrays (better-sqlite3's `raw` mode, about
+// twice as fast as objects for wide rows), so each row type is a labelled tuple whose order is
+// that of its column list. Which columns hold JSON text: see `sqlite-migrations.ts`. ----
+
+const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq";
+/** Reads a run with its effective `updated_at`: the last event's time if it came later. */
+const RUN_READ_COLUMNS = RUN_COLUMNS.replace(/(\w+)/g, "r.$1").replace(
+  "r.updated_at",
+  "coalesce((SELECT e.at FROM events e WHERE e.run_id = r.run_id AND e.seq > r.updated_seq ORDER BY e.seq DESC LIMIT 1), r.updated_at)",
+);
+type RunRow = [
+  run_id: string,
+  crew: string,
+  inputs: string,
+  status: string,
+  attempts: number,
+  error: string,
+  created_at: string,
+  updated_at: string,
+  updated_seq: number,
+];
+/** A run with its task counts, as `listRuns` reads it. */
+type RunSummaryRow = [...RunRow, task_count: number, completed_count: number];
+
+const TASK_COLUMNS =
+  "run_id, name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, usage, model, worker, fencing_token, lease_expires_at";
+type TaskRow = [
+  run_id: string,
+  name: string,
+  status: string,
+  input_hash: string | null,
+  output: string,
+  structured: string,
+  output_hash: string | null,
+  started_at: string | null,
+  completed_at: string | null,
+  attempts: number,
+  error: string,
+  usage: string,
+  model: string,
+  worker: string,
+  fencing_token: number,
+  lease_expires_at: string | null,
+];
+
+const EVENT_COLUMNS = "run_id, seq, task, type, at, data";
+type EventRow = [run_id: string, seq: number, task: string | null, type: string, at: string, data: string];
+
+const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
+type CallRow = [run_id: string, task: string, position: number, kind: string, request_hash: string, response: string, usage: string, at: string];
+
+/**
+ * The SQLite store (`sqlite:<path>`, the default): one database file in WAL mode that any number
+ * of processes may share. Every write is one `BEGIN IMMEDIATE` transaction, so a writer waits up
+ * to `busy_timeout` (5 s) for the lock instead of failing with SQLITE_BUSY; a task commit writes
+ * two rows — the task and its event — whatever the size of the run.
+ */
+export class SqliteStore extends BaseStore {
+  readonly location: string;
+  private readonly db: Database.Database;
+  private readonly tx: Transactions;
+
+  private constructor(db: Database.Database, path: string) {
+    super();
+    this.db = db;
+    this.location = path;
+    this.tx = transactions(db, prepareStatements(db), path);
+  }
+
+  /**
+   * Opens the database at `target` — a file path, optionally followed by `?synchronous=normal|full`
+   * — creating it and its folders if needed (folders 0700, file 0600, whatever the umask) and
+   * migrating it to the current schema.
+   */
+  static async open(target: string): Promise<SqliteStore> {
+    const { file, synchronous } = parseTarget(target);
+    const path = resolve(file);
+    if (!prepareFile(path)) {
+      // An existing file is inspected read-only first: refusing it must write nothing, not even
+      // the checkpoint a read-write connection makes when it closes.
+      withConnection(path, { readonly: true }, (probe) => checkSchema(probe, path));
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    } catch (error) {
+      throw storeError(error, path, "open the database");
+    }
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const journal = db.pragma("journal_mode = WAL", { simple: true });
+      if (journal !== "wal") {
+        throw new CrewstateError(
+          "STORE_UNAVAILABLE",
+          `${path}: SQLite refused WAL mode (journal_mode is ${String(journal)}); keep the store on a local file system`,
+          { path, store: path },
+        );
+      }
+      db.pragma(`synchronous = ${SYNCHRONOUS_LEVEL[synchronous]}`);
+      const level = db.pragma("synchronous", { simple: true });
+      if (level !== SYNCHRONOUS_LEVEL[synchronous]) {
+        throw new CrewstateError("STORE_UNAVAILABLE", `${path}: SQLite did not accept synchronous=${synchronous} (it reports ${String(level)})`, {
+          path,
+          store: path,
+        });
+      }
+      migrate(db, path);
+      return new SqliteStore(db, path);
+    } catch (error) {
+      db.close();
+      throw storeError(error, path, "open the database");
+    }
+  }
+
+  /** @internal For tests and diagnostics: a PRAGMA's value on this store's own connection. */
+  pragma(name: "journal_mode" | "synchronous" | "busy_timeout" | "user_version" | "application_id"): unknown {
+    return this.db.pragma(name, { simple: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+    return this.guard("begin the run", init.runId, () => this.tx.beginRun.immediate(init, now));
+  }
+
+  protected async doGetRun(runId: string): Promise<Run | undefined> {
+    return this.guard("read the run", runId, () => this.tx.getRun.deferred(runId));
+  }
+
+  protected async doListRuns(): Promise<RunSummary[]> {
+    return this.guard("list runs", undefined, () => this.tx.listRuns());
+  }
+
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
+    const row = fromTaskRecord(runId, task);
+    // As in the memory store: the event is about the record's task unless it names its own.
+    const eventTask = Object.hasOwn(event, "task") ? (event.task ?? null) : task.name;
+    const data = json(event.data ?? null);
+    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, eventTask, event.type, data, now, options.fencingToken));
+  }
+
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
+    const data = json(event.data ?? null);
+    this.guard("set the run status", runId, () =>
+      this.tx.setRunStatus.immediate(runId, status, json(error), event.task ?? null, event.type, data, now),
+    );
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
+    const eventTask = Object.hasOwn(event, "task") ? (event.task ?? null) : task;
+    const data = json(event.data ?? null);
+    return this.guard("remove the task", runId, () => this.tx.removeTask.immediate(runId, task, eventTask, event.type, data, now));
+  }
+
+  protected async doEvents(runId: string): Promise<RunEvent[]> {
+    return this.guard("read events", runId, () => this.tx.events(runId));
+  }
+
+  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+    const row = fromCallRecord(runId, call);
+    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row));
+  }
+
+  protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
+    return this.guard("read calls", runId, () => this.tx.calls(runId, task));
+  }
+
+  protected async doClearCalls(runId: string, task: string): Promise<void> {
+    this.guard("clear calls", runId, () => this.tx.clearCalls.immediate(runId, task));
+  }
+
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+    const { run, events, calls } = dump;
+    const runId = run.runId;
+    // Everything is encoded before the transaction: a value that cannot be stored writes nothing.
+    const runRow: RunRow = [
+      runId,
+      json(run.crew),
+      json(run.inputs),
+      run.status,
+      run.attempts,
+      json(run.error),
+      run.createdAt,
+      run.updatedAt,
+      events.length, // the imported events do not change updatedAt; later ones do
+    ];
+    const taskRows = run.tasks.map((task) => fromTaskRecord(runId, task));
+    const eventRows = events.map((event, i): EventRow => [
+      runId,
+      i + 1,
+      event.task ?? null,
+      event.type,
+      event.at,
+      encodeJson(event.data ?? null, `data of event ${i + 1} of run "${runId}"`),
+    ]);
+    const callRows = calls.map((call) => fromCallRecord(runId, call));
+    this.guard("import the run", runId, () => this.tx.importRun.immediate(runRow, taskRows, eventRows, callRows, overwrite));
+  }
+
+  /** Overridden to read one snapshot, consistent even while other processes write. */
+  override async exportRun(runId: string): Promise<RunDump | undefined> {
+    checkRunId(runId);
+    return this.guard("export the run", runId, () => this.tx.exportRun.deferred(runId));
+  }
+
+  /** Runs a database operation, turning every failure into a `CrewstateError`. */
+  private guard<T>(action: string, runId: string | undefined, body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      throw storeError(error, this.location, action, runId);
+    }
+  }
+}
+
+// ---- Statements (prepared once per connection) and the transactions built on them. ----
+
+function prepareStatements(db: Database.Database) {
+  const taskUpdates = TASK_COLUMNS.split(", ")
+    .filter((column) => column !== "run_id" && column !== "name")
+    .map((column) => `${column} = excluded.${column}`)
+    .join(", ");
+  const c = (columns: string) =>
+    columns
+      .split(", ")
+      .map((column) => `c.${column}`)
+      .join(", ");
+  return {
+    run: db.prepare<[string], RunRow>(`SELECT ${RUN_READ_COLUMNS} FROM runs r WHERE r.run_id = ?`).raw(),
+    runExists: db.prepare<[string], number>("SELECT 1 FROM runs WHERE run_id = ?").pluck(),
+    listRuns: db
+      .prepare<[], RunSummaryRow>(
+        `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status = 'completed'), 0)
+         FROM runs r LEFT JOIN tasks t ON t.run_id = r.run_id
+         GROUP BY r.run_id ORDER BY r.created_at DESC, r.run_id DESC`,
+      )
+      .raw(),
+    insertRun: db.prepare<RunRow>(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${marks(RUN_COLUMNS)})`),
+    restartRun: db.prepare<[crew: string, inputs: string, attempts: number, now: string, seq: number, runId: string]>(
+      "UPDATE runs SET crew = ?, inputs = ?, status = 'running', error = 'null', attempts = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
+    ),
+    setStatus: db.prepare<[status: string, error: string, now: string, seq: number, runId: string]>(
+      "UPDATE runs SET status = ?, error = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
+    ),
+    lastSeq: db.prepare<[string], number>("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").pluck(),
+    tasks: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY id`).raw(),
+    taskToken: db.prepare<[runId: string, name: string], number>("SELECT fencing_token FROM tasks WHERE run_id = ? AND name = ?").pluck(),
+    upsertTask: db.prepare<TaskRow>(
+      `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)}) ON CONFLICT (run_id, name) DO UPDATE SET ${taskUpdates}`,
+    ),
+    deleteTask: db.prepare<[runId: string, name: string]>("DELETE FROM tasks WHERE run_id = ? AND name = ?"),
+    insertEvent: db.prepare<EventRow>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${marks(EVENT_COLUMNS)})`),
+    events: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq`).raw(),
+    upsertCall: db.prepare<CallRow>(
+      `INSERT INTO calls (${CALL_COLUMNS}) VALUES (${marks(CALL_COLUMNS)})
+       ON CONFLICT (run_id, task, position) DO UPDATE SET
+         kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response, usage = excluded.usage, at = excluded.at`,
+    ),
+    calls: db.prepare<[runId: string, task: string], CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE run_id = ? AND task = ? ORDER BY position`).raw(),
+    // What `BaseStore.exportRun` would collect: the journals of recorded tasks, in task order.
+    exportCalls: db
+      .prepare<[string], CallRow>(
+        `SELECT ${c(CALL_COLUMNS)} FROM calls c JOIN tasks t ON t.run_id = c.run_id AND t.name = c.task
+         WHERE c.run_id = ? ORDER BY t.id, c.position`,
+      )
+      .raw(),
+    clearCalls: db.prepare<[runId: string, task: string]>("DELETE FROM calls WHERE run_id = ? AND task = ?"),
+    deleteRun: ["calls", "events", "tasks", "runs"].map((table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`)),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+type Transactions = ReturnType<typeof transactions>;
+
+/** Every operation of the store; writes are transaction functions, to be called `.immediate()`. */
+function transactions(db: Database.Database, sql: Statements, location: string) {
+  const readRun = (runId: string): Run | undefined => {
+    const row = sql.run.get(runId);
+    return row && toRun(row, sql.tasks.all(runId), location);
+  };
+  /** The seq of the run's next event. */
+  const nextSeq = (runId: string): number => (sql.lastSeq.get(runId) ?? 0) + 1;
+  const requireRun = (runId: string): void => {
+    if (sql.runExists.get(runId) === undefined) throw runNotFound(runId, location);
+  };
+  const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
+
+  return {
+    getRun: db.transaction(readRun),
+
+    listRuns: () => sql.listRuns.all().map((row) => toRunSummary(row, location)),
+
+    events: readEvents,
+
+    calls: (runId: string, task: string) => sql.calls.all(runId, task).map((row) => toCallRecord(row, location)),
+
+    beginRun: db.transaction((init: BeginRun, now: string): Run => {
+      const existing = sql.run.get(init.runId);
+      const seq = nextSeq(init.runId);
+      let attempts = 1;
+      if (existing) {
+        const { crew } = toRun(existing, [], location);
+        if (crew !== init.crew && crew !== "") {
+          throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" belongs to crew "${crew}", not "${init.crew}"; use another run ID`, {
+            runId: init.runId,
+            store: location,
+          });
+        }
+        attempts = existing[4] + 1;
+        sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, seq, init.runId);
+      } else {
+        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, seq);
+      }
+      sql.insertEvent.run(init.runId, seq, null, "run_started", now, json({ attempt: attempts }));
+      return readRun(init.runId)!;
+    }),
+
+    saveTask: db.transaction((row: TaskRow, eventTask: string | null, type: EventType, data: string, now: string, fencingToken?: number) => {
+      const [runId, name] = row;
+      requireRun(runId);
+      if (fencingToken !== undefined) {
+        const current = sql.taskToken.get(runId, name) ?? 0;
+        if (current !== fencingToken) {
+          throw new FencedOutError(
+            `commit of task "${name}" in run "${runId}" carries fencing token ${fencingToken}, but the current token is ${current}`,
+            { runId, task: name, store: location },
+          );
+        }
+      }
+      sql.upsertTask.run(...row);
+      sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
+    }),
+
+    setRunStatus: db.transaction(
+      (runId: string, status: RunStatus, error: string, eventTask: string | null, type: EventType, data: string, now: string) => {
+        requireRun(runId);
+        const seq = nextSeq(runId);
+        sql.setStatus.run(status, error, now, seq, runId);
+        sql.insertEvent.run(runId, seq, eventTask, type, now, data);
+      },
+    ),
+
+    removeTask: db.transaction((runId: string, task: string, eventTask: string | null, type: EventType, data: string, now: string): boolean => {
+      requireRun(runId);
+      if (sql.deleteTask.run(runId, task).changes === 0) return false;
+      sql.clearCalls.run(runId, task);
+      sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
+      return true;
+    }),
+
+    recordCall: db.transaction((row: CallRow) => {
+      requireRun(row[0]);
+      sql.upsertCall.run(...row);
+    }),
+
+    clearCalls: db.transaction((runId: string, task: string) => {
+      requireRun(runId);
+      sql.clearCalls.run(runId, task);
+    }),
+
+    importRun: db.transaction((run: RunRow, tasks: TaskRow[], events: EventRow[], calls: CallRow[], overwrite: boolean) => {
+      const runId = run[0];
+      if (sql.runExists.get(runId) !== undefined) {
+        if (!overwrite) {
+          throw new CrewstateError("RUN_EXISTS", `run "${runId}" already exists in ${location}; pass --overwrite to replace it`, {
+            runId,
+            store: location,
+          });
+        }
+        for (const statement of sql.deleteRun) statement.run(runId);
+      }
+      sql.insertRun.run(...run);
+      for (const task of tasks) sql.upsertTask.run(...task);
+      for (const event of events) sql.insertEvent.run(...event);
+      for (const call of calls) sql.upsertCall.run(...call);
+    }),
+
+    exportRun: db.transaction((runId: string): RunDump | undefined => {
+      const run = readRun(runId);
+      if (!run) return undefined;
+      return { run, events: readEvents(runId), calls: sql.exportCalls.all(runId).map((row) => toCallRecord(row, location)) };
+    }),
+  };
+}
+
+function marks(columns: string): string {
+  return columns
+    .split(", ")
+    .map(() => "?")
+    .join(", ");
+}
+
+// ---- Mapping between rows and public types: one function per row type and direction. ----
+
+function toRun(row: RunRow, tasks: TaskRow[], where: string): Run {
+  const [run_id, crew, inputs, status, attempts, error, created_at, updated_at] = row;
+  const at = () => `${where}: run "${run_id}"`;
+  return {
+    runId: run_id,
+    crew: decode<string>(crew, at),
+    inputs: decode<Record<string, string>>(inputs, at),
+    status: status as RunStatus,
+    attempts,
+    error: decode<string | null>(error, at),
+    createdAt: created_at,
+    updatedAt: updated_at,
+    tasks: tasks.map((task) => toTaskRecord(task, where)),
+  };
+}
+
+function toRunSummary(row: RunSummaryRow, where: string): RunSummary {
+  const [run_id, crew, , status, attempts, error, created_at, updated_at, , task_count, completed_count] = row;
+  const at = () => `${where}: run "${run_id}"`;
+  return {
+    runId: run_id,
+    crew: decode<string>(crew, at),
+    status: status as RunStatus,
+    attempts,
+    error: decode<string | null>(error, at),
+    createdAt: created_at,
+    updatedAt: updated_at,
+    taskCount: task_count,
+    completedCount: completed_count,
+  };
+}
+
+function toTaskRecord(row: TaskRow, where: string): TaskRecord {
+  const [run_id, name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, usage, model, worker, fencing_token, lease_expires_at] = row;
+  const at = () => `${where}: task "${name}" of run "${run_id}"`;
+  return {
+    name,
+    status: status as TaskStatus,
+    inputHash: input_hash,
+    output: decode<string | null>(output, at),
+    structured: decode<JsonValue>(structured, at),
+    outputHash: output_hash,
+    startedAt: started_at,
+    completedAt: completed_at,
+    attempts,
+    error: decode<string | null>(error, at),
+    usage: decode<TokenUsage | null>(usage, at),
+    model: decode<string | null>(model, at),
+    worker: decode<string | null>(worker, at),
+    fencingToken: fencing_token,
+    leaseExpiresAt: lease_expires_at,
+  };
+}
+
+function fromTaskRecord(runId: string, task: TaskRecord): TaskRow {
+  return [
+    runId,
+    task.name,
+    task.status,
+    task.inputHash,
+    json(task.output),
+    json(task.structured),
+    task.outputHash,
+    task.startedAt,
+    task.completedAt,
+    task.attempts,
+    json(task.error),
+    encodeJson(task.usage, `token usage of task "${task.name}" in run "${runId}"`),
+    json(task.model),
+    json(task.worker),
+    task.fencingToken,
+    task.leaseExpiresAt,
+  ];
+}
+
+function toRunEvent(row: EventRow, where: string): RunEvent {
+  const [run_id, seq, task, type, at, data] = row;
+  return {
+    seq,
+    runId: run_id,
+    task,
+    type: type as EventType,
+    at,
+    data: decode<RunEvent["data"]>(data, () => `${where}: event ${seq} of run "${run_id}"`),
+  };
+}
+
+function toCallRecord(row: CallRow, where: string): CallRecord {
+  const [run_id, task, position, kind, request_hash, response, usage, at] = row;
+  const place = () => `${where}: call ${position} of task "${task}" in run "${run_id}"`;
+  return {
+    task,
+    position,
+    kind: kind as CallRecord["kind"],
+    requestHash: request_hash,
+    response: decode<JsonValue>(response, place),
+    usage: decode<TokenUsage | null>(usage, place),
+    at,
+  };
+}
+
+function fromCallRecord(runId: string, call: CallRecord): CallRow {
+  return [
+    runId,
+    call.task,
+    call.position,
+    call.kind,
+    call.requestHash,
+    json(call.response),
+    encodeJson(call.usage, `token usage of call ${call.position} of task "${call.task}"`),
+    call.at,
+  ];
+}
+
+/**
+ * JSON text of a string, null, or a value `BaseStore` has already checked with `encodeJson` —
+ * without walking it a second time.
+ */
+function json(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+/** Parses a JSON column; bad text raises `decodeJson`'s shared CORRUPT_STATE error. */
+function decode<T>(text: string, where: () => string): T {
+  if (text === "null") return null as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return decodeJson<T>(text, where());
+  }
+}
+
+// ---- Opening: the target, the file, the schema version, migrations. ----
+
+function parseTarget(target: string): { file: string; synchronous: SqliteSynchronous } {
+  const shown = `sqlite:${target}`;
+  const mark = target.indexOf("?");
+  const file = mark === -1 ? target : target.slice(0, mark);
+  if (file.length === 0) {
+    throw new CrewstateError("UNKNOWN_STORE", `store URL "${shown}" names no file: write sqlite:<path>`, { store: shown });
+  }
+  let synchronous: SqliteSynchronous = "normal";
+  for (const [key, value] of new URLSearchParams(mark === -1 ? "" : target.slice(mark + 1))) {
+    if (key === "synchronous" && (value === "normal" || value === "full")) {
+      synchronous = value;
+    } else {
+      throw new CrewstateError(
+        "UNKNOWN_STORE",
+        key === "synchronous"
+          ? `store URL "${shown}" has synchronous=${JSON.stringify(value)}; use synchronous=normal or synchronous=full`
+          : `store URL "${shown}" has an unsupported option ${JSON.stringify(key)}; the supported option is synchronous=normal|full`,
+        { store: shown },
+      );
+    }
+  }
+  return { file, synchronous };
+}
+
+/**
+ * Creates the missing parent folders (0700) and the file (0600), whatever the umask, returning
+ * true when it created the file; refuses an existing file that is not a SQLite database before
+ * SQLite can touch it.
+ */
+function prepareFile(path: string): boolean {
+  const unavailable = (error: unknown, what: string) =>
+    new CrewstateError("STORE_UNAVAILABLE", `cannot ${what} ${path}: ${(error as Error).message}`, { path, store: path }, { cause: error });
+  const missing: string[] = [];
+  for (let dir = dirname(path); !exists(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      chmodSync(dir, 0o700);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw unavailable(error, "create the folder of");
+    }
+  }
+  try {
+    const fd = openSync(path, "wx", 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw unavailable(error, "create");
+  }
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  let read: number;
+  try {
+    if (!statSync(path).isFile()) throw new Error("it is not a regular file");
+    const fd = openSync(path, "r");
+    try {
+      read = readSync(fd, header, 0, header.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    throw unavailable(error, "read");
+  }
+  if (read > 0 && header.subarray(0, read).toString("latin1") !== SQLITE_HEADER) {
+    throw new CrewstateError(
+      "CORRUPT_STATE",
+      `${path} is not a SQLite database (it does not start with the SQLite header); it was left unchanged — move it away or choose another path`,
+      { path, store: path },
+    );
+  }
+  return false;
+}
+
+/** Runs `body` on a connection of its own, mapping every failure, and closes it. */
+function withConnection<T>(path: string, options: Database.Options, body: (db: Database.Database) => T): T {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS, ...options });
+  } catch (error) {
+    throw storeError(error, path, "open the database");
+  }
+  try {
+    return body(db);
+  } catch (error) {
+    throw storeError(error, path, "open the database");
+  } finally {
+    db.close();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    // Anything but "missing" is left for the next step to report.
+    return (error as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+}
+
+/** Refuses another application's database and a schema newer than this code; only reads. */
+function checkSchema(db: Database.Database, path: string): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  const application = db.pragma("application_id", { simple: true }) as number;
+  const foreign =
+    version === 0
+      ? application !== 0 || (db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number) > 0
+      : application !== SQLITE_APPLICATION_ID;
+  if (foreign) {
+    throw new CrewstateError(
+      "CORRUPT_STATE",
+      `${path} is a SQLite database of another application (application_id ${application}, user_version ${version}); it was left unchanged — choose another path`,
+      { path, store: path },
+    );
+  }
+  if (version > SQLITE_SCHEMA_VERSION) {
+    throw new CrewstateError(
+      "UNSUPPORTED_SCHEMA_VERSION",
+      `${path} has schema version ${version}, but this crewstate knows versions up to ${SQLITE_SCHEMA_VERSION}; upgrade crewstate to open it (the file was not changed)`,
+      { path, store: path, version, supported: SQLITE_SCHEMA_VERSION },
+    );
+  }
+}
+
+/** Applies the missing migrations, each in one immediate transaction with its version bump. */
+function migrate(db: Database.Database, path: string): void {
+  for (let target = 1; target <= SQLITE_SCHEMA_VERSION; target++) {
+    db.transaction(() => {
+      // Re-read under the write lock: another process may have migrated in the meantime.
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version > SQLITE_SCHEMA_VERSION) checkSchema(db, path);
+      if (version >= target) return;
+      db.exec(SQLITE_MIGRATIONS[target]!);
+      db.pragma(`user_version = ${target}`);
+    }).immediate();
+  }
+}
+
+// ---- Errors: every better-sqlite3 failure becomes a CrewstateError here, and only here. ----
+
+function runNotFound(runId: string, where: string): CrewstateError {
+  return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${where}`, { runId, store: where });
+}
+
+function storeError(error: unknown, path: string, action: string, runId?: string): CrewstateError {
+  if (isCrewstateError(error)) return error;
+  const sqliteCode = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  let code: ErrorCode = "STORE_UNAVAILABLE";
+  let hint = "check that the file and its folder exist and are readable and writable";
+  if (typeof sqliteCode === "string") {
+    if (sqliteCode.startsWith("SQLITE_BUSY") || sqliteCode.startsWith("SQLITE_LOCKED")) {
+      code = "STORE_LOCKED";
+      hint = `another process held the database for more than ${BUSY_TIMEOUT_MS} ms`;
+    } else if (sqliteCode === "SQLITE_NOTADB" || sqliteCode.startsWith("SQLITE_CORRUPT")) {
+      code = "CORRUPT_STATE";
+      hint = "the file is damaged; restore it from a backup or move it away (it was not changed)";
+    } else if (sqliteCode === "SQLITE_TOOBIG") {
+      code = "PAYLOAD_TOO_LARGE";
+      hint = "the value exceeds SQLite's size limit";
+    } else if (sqliteCode === "SQLITE_FULL") {
+      hint = "the disk is full";
+    }
+  } else if (/connection is not open/.test(message)) {
+    hint = "the store was closed";
+  }
+  const shownCode = typeof sqliteCode === "string" ? ` (${sqliteCode})` : "";
+  return new CrewstateError(
+    code,
+    `${path}: cannot ${action}: ${message}${shownCode}; ${hint}`,
+    runId === undefined ? { path, store: path } : { path, store: path, runId },
+    { cause: error },
+  );
+}

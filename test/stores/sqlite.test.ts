@@ -1,0 +1,333 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src/errors.js";
+import { openStore } from "../../src/stores/open.js";
+import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
+import { SqliteStore } from "../../src/stores/sqlite-store.js";
+import { newTaskRecord, type Store } from "../../src/stores/store.js";
+import { describeStoreConformance } from "./conformance.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
+
+// Each test gets a folder of its own: removed afterwards, kept (and named) when the test failed.
+describeStoreConformance("sqlite", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "crewstate-sqlite-conformance-"));
+  const file = join(dir, "state.db");
+  const handles: Store[] = [await SqliteStore.open(file)];
+  return {
+    store: handles[0]!,
+    reopen: async () => {
+      handles.push(await SqliteStore.open(file));
+      return handles.at(-1)!;
+    },
+    cleanup: async (outcome) => {
+      await Promise.all(handles.map((store) => store.close()));
+      if (outcome?.failed) console.warn(`kept ${dir} of the failed test`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+/** A temp folder for the current test: removed when it passes, kept and named when it fails. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "crewstate-sqlite-"));
+  onTestFinished(({ task }) => {
+    if (task.result?.state === "fail") console.warn(`kept ${dir} of the failed test`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Opens a store that the current test closes when it ends. */
+async function openForTest(target: string): Promise<SqliteStore> {
+  const store = await SqliteStore.open(target);
+  onTestFinished(() => store.close());
+  return store;
+}
+
+async function expectCode(action: () => Promise<unknown>, code: ErrorCode): Promise<CrewstateError> {
+  const error = await action().then(
+    () => expect.fail(`expected ${code}, but it succeeded`),
+    (e: unknown) => e,
+  );
+  if (!isCrewstateError(error, code)) expect.fail(`expected ${code}, got ${String(error)}`);
+  return error;
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+/** A closed database holding one run with one task, made by the store itself. */
+async function populated(file: string): Promise<void> {
+  const store = await SqliteStore.open(file);
+  await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+  await store.saveTask("r", { ...newTaskRecord("a"), output: "x".repeat(20_000) }, { type: "task_completed" });
+  await store.close();
+}
+
+describe("SqliteStore", () => {
+  it("opens in WAL mode with synchronous=NORMAL and a 5 s busy timeout; FULL on request", async () => {
+    const dir = tempDir();
+    const normal = await openForTest(join(dir, "normal.db"));
+    expect(normal.pragma("journal_mode")).toBe("wal");
+    expect(normal.pragma("synchronous")).toBe(1);
+    expect(normal.pragma("busy_timeout")).toBe(5000);
+
+    const full = await openForTest(`${join(dir, "full.db")}?synchronous=full`);
+    expect(full.pragma("journal_mode")).toBe("wal");
+    expect(full.pragma("synchronous")).toBe(2);
+    expect(full.location).toBe(join(dir, "full.db"));
+
+    // WAL is a property of the file: a plain connection sees it too.
+    const raw = new Database(join(dir, "full.db"), { readonly: true });
+    try {
+      expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("is what openStore returns for sqlite: URLs", async () => {
+    const dir = tempDir();
+    const store = await openStore(`sqlite:${join(dir, "via-url.db")}?synchronous=full`);
+    onTestFinished(() => store.close());
+    expect(store).toBeInstanceOf(SqliteStore);
+    expect((store as SqliteStore).pragma("synchronous")).toBe(2);
+    expect(store.location).toBe(join(dir, "via-url.db"));
+  });
+
+  it("refuses unknown options and an empty path with UNKNOWN_STORE", async () => {
+    const dir = tempDir();
+    for (const target of [`${join(dir, "a.db")}?synchronous=off`, `${join(dir, "a.db")}?journal=delete`, "", "?synchronous=full"]) {
+      const error = await expectCode(() => SqliteStore.open(target), "UNKNOWN_STORE");
+      expect(error.message).toMatch(/synchronous|names no file/);
+    }
+    expect(existsSync(join(dir, "a.db"))).toBe(false);
+  });
+
+  it("creates missing folders 0700 and the database 0600 whatever the umask (000 and 277)", async () => {
+    for (const umask of [0o000, 0o277]) {
+      const dir = tempDir();
+      const previous = process.umask(umask);
+      try {
+        const store = await openForTest(join(dir, "a", "b", "state.db"));
+        await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      } finally {
+        process.umask(previous);
+      }
+      const where = `umask ${umask.toString(8)}`;
+      expect(mode(join(dir, "a")), where).toBe(0o700);
+      expect(mode(join(dir, "a", "b")), where).toBe(0o700);
+      expect(mode(join(dir, "a", "b", "state.db")), where).toBe(0o600);
+      // SQLite gives its -wal and -shm files the database's mode.
+      expect(mode(join(dir, "a", "b", "state.db-wal")), where).toBe(0o600);
+      expect(mode(join(dir, "a", "b", "state.db-shm")), where).toBe(0o600);
+      // A folder that existed is left as it was.
+      expect(mode(dir), where).toBe(0o700);
+    }
+  });
+
+  it("migrates a new file to the current schema version, and opening it again changes nothing", async () => {
+    const dir = tempDir();
+    const file = join(dir, "state.db");
+    const first = await SqliteStore.open(file);
+    expect(first.pragma("user_version")).toBe(SQLITE_SCHEMA_VERSION);
+    expect(first.pragma("application_id")).toBe(SQLITE_APPLICATION_ID);
+    await first.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await first.close();
+    const schemaOf = () => {
+      const raw = new Database(file, { readonly: true });
+      try {
+        return raw.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY name").all();
+      } finally {
+        raw.close();
+      }
+    };
+    const schema = schemaOf();
+    expect(schema.map((row) => (row as { name: string }).name)).toEqual(expect.arrayContaining(["runs", "tasks", "events", "calls"]));
+    for (let i = 0; i < 2; i++) {
+      const again = await SqliteStore.open(file);
+      expect(again.pragma("user_version")).toBe(SQLITE_SCHEMA_VERSION);
+      expect((await again.getRun("r"))!.attempts).toBe(1);
+      await again.close();
+    }
+    expect(schemaOf()).toEqual(schema);
+  });
+
+  it("refuses a database of a newer schema version, naming the file and both versions, and leaves it byte-identical", async () => {
+    const dir = tempDir();
+    const file = join(dir, "state.db");
+    await populated(file);
+    // A newer crewstate bumped the version and died with commits still in the WAL.
+    const newer = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const db = new (require("better-sqlite3"))(process.argv[1]);
+         db.pragma("wal_autocheckpoint = 0");
+         db.pragma("user_version = ${SQLITE_SCHEMA_VERSION + 1}");
+         db.prepare("UPDATE runs SET status = 'paused'").run();
+         process.exit(0); // without closing: the WAL stays`,
+        file,
+      ],
+      { cwd: repoRoot, encoding: "utf8" },
+    );
+    expect(newer.status, newer.stderr).toBe(0);
+    expect(statSync(`${file}-wal`).size).toBeGreaterThan(0);
+    const before = [sha256(file), sha256(`${file}-wal`)];
+
+    const error = await expectCode(() => SqliteStore.open(file), "UNSUPPORTED_SCHEMA_VERSION");
+    expect(error.message).toContain(file);
+    expect(error.message).toContain(`version ${SQLITE_SCHEMA_VERSION + 1}`);
+    expect(error.message).toContain(`up to ${SQLITE_SCHEMA_VERSION}`);
+    expect(error.context.path).toBe(file);
+    await expectCode(() => openStore(`sqlite:${file}`), "UNSUPPORTED_SCHEMA_VERSION");
+    expect([sha256(file), sha256(`${file}-wal`)]).toEqual(before);
+  });
+
+  it("refuses a file that is not a SQLite database with CORRUPT_STATE, naming it and leaving it unchanged", async () => {
+    const dir = tempDir();
+    const files: Record<string, Buffer> = {
+      "random.db": randomBytes(8192),
+      "state.json": Buffer.from(JSON.stringify({ runs: { r: { tasks: {} } } }, null, 2)),
+      "short.db": Buffer.from("SQLite"),
+      "torn-header.db": Buffer.concat([Buffer.from("SQLite format 3\u0000"), randomBytes(4080)]),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      const file = join(dir, name);
+      writeFileSync(file, bytes);
+      const error = await expectCode(() => SqliteStore.open(file), "CORRUPT_STATE");
+      expect(error.message).toContain(file);
+      expect(readFileSync(file).equals(bytes), name).toBe(true);
+      expect(existsSync(`${file}-wal`), name).toBe(false);
+    }
+  });
+
+  it("refuses a SQLite database of another application with CORRUPT_STATE, leaving it unchanged", async () => {
+    const dir = tempDir();
+    const file = join(dir, "other-app.db");
+    const raw = new Database(file);
+    raw.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('mine');");
+    raw.close();
+    const before = sha256(file);
+    const error = await expectCode(() => SqliteStore.open(file), "CORRUPT_STATE");
+    expect(error.message).toContain("another application");
+    expect(sha256(file)).toBe(before);
+  });
+
+  it("reports a damaged page as CORRUPT_STATE, never as an empty store", async () => {
+    const dir = tempDir();
+    const file = join(dir, "state.db");
+    await populated(file);
+    const bytes = readFileSync(file);
+    const pageSize = bytes.readUInt16BE(16);
+    expect(bytes.length).toBeGreaterThan(3 * pageSize);
+    // Garble every page but the first (the header and schema), which holds the tables' b-trees.
+    for (let offset = pageSize; offset < bytes.length; offset += pageSize) randomBytes(pageSize).copy(bytes, offset);
+    writeFileSync(file, bytes);
+    const store = await SqliteStore.open(file).catch((error: unknown) => error);
+    if (store instanceof SqliteStore) {
+      onTestFinished(() => store.close());
+      await expectCode(() => store.getRun("r"), "CORRUPT_STATE");
+      await expectCode(() => store.listRuns(), "CORRUPT_STATE");
+    } else {
+      expect(isCrewstateError(store, "CORRUPT_STATE"), String(store)).toBe(true);
+    }
+  });
+
+  it("reports a path it cannot use with STORE_UNAVAILABLE, naming it", async () => {
+    const dir = tempDir();
+    const plainFile = join(dir, "plain-file");
+    writeFileSync(plainFile, "not a folder");
+    const underFile = join(plainFile, "state.db");
+    const error = await expectCode(() => SqliteStore.open(underFile), "STORE_UNAVAILABLE");
+    expect(error.message).toContain(underFile);
+
+    const folder = join(dir, "a-folder.db");
+    mkdirSync(folder);
+    const folderError = await expectCode(() => SqliteStore.open(folder), "STORE_UNAVAILABLE");
+    expect(folderError.message).toContain(folder);
+  });
+
+  it("fails with STORE_UNAVAILABLE after close", async () => {
+    const dir = tempDir();
+    const store = await SqliteStore.open(join(dir, "state.db"));
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await store.close();
+    await store.close(); // closing twice is fine
+    const error = await expectCode(() => store.getRun("r"), "STORE_UNAVAILABLE");
+    expect(error.message).toContain("closed");
+    await expectCode(() => store.saveTask("r", newTaskRecord("a"), { type: "task_started" }), "STORE_UNAVAILABLE");
+  });
+
+  it("8 processes × 200 commits on one WAL file: every commit lands, no SQLITE_BUSY, integrity ok", async () => {
+    const WORKERS = 8;
+    const COMMITS = 200;
+    const dir = tempDir();
+    const file = join(dir, "shared.db");
+    const children: Array<{ child: ChildProcess; stdout: string; stderr: string }> = [];
+    // All writers open the file at once (racing to create and migrate it), then commit together.
+    for (let worker = 0; worker < WORKERS; worker++) {
+      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test/stores/sqlite/writer.ts"), file, String(worker), String(COMMITS)], {
+        cwd: repoRoot,
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const entry = { child, stdout: "", stderr: "" };
+      child.stdout!.on("data", (chunk: Buffer) => (entry.stdout += chunk.toString()));
+      child.stderr!.on("data", (chunk: Buffer) => (entry.stderr += chunk.toString()));
+      children.push(entry);
+    }
+    onTestFinished(() => {
+      for (const { child } of children) if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    const exits = children.map(({ child }) => new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))));
+    const report = () => children.map(({ stdout, stderr }, i) => `worker ${i}: ${stdout.trim()} ${stderr.trim()}`).join("\n");
+
+    const ready = (entry: (typeof children)[number]) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => entry.stdout.includes("ready") && resolve();
+        entry.child.stdout!.on("data", check);
+        entry.child.on("exit", () => reject(new Error(`a writer ended before it was ready:\n${report()}`)));
+      });
+    await Promise.all(children.map(ready));
+    for (const { child } of children) child.stdin!.write("go\n");
+    const codes = await Promise.all(exits);
+
+    expect(codes, report()).toEqual(Array(WORKERS).fill(0));
+    for (const { stdout, stderr } of children) {
+      expect(stdout).toContain("done");
+      expect(stderr).not.toMatch(/SQLITE_BUSY|STORE_LOCKED|locked/i);
+    }
+
+    const raw = new Database(file, { readonly: true });
+    try {
+      expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
+      expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(raw.prepare("SELECT count(*) FROM tasks").pluck().get()).toBe(WORKERS * COMMITS);
+    } finally {
+      raw.close();
+    }
+    const store = await openForTest(file);
+    const run = (await store.getRun("shared"))!;
+    expect(run.attempts).toBe(WORKERS);
+    expect(run.tasks).toHaveLength(WORKERS * COMMITS);
+    for (let worker = 0; worker < WORKERS; worker++) {
+      // Each writer's tasks keep the order it committed them in.
+      const mine = run.tasks.filter((t) => t.worker === `w${worker}`).map((t) => (t.structured as { i: number }).i);
+      expect(mine).toEqual(Array.from({ length: COMMITS }, (_, i) => i));
+    }
+    const events = await store.events("shared");
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: WORKERS * (COMMITS + 1) }, (_, i) => i + 1));
+  });
+});
