@@ -45,10 +45,13 @@ export function postgresService(): Promise<Service> {
 export function redisService(): Promise<Service> {
   return service("Redis", REDIS_URL, "CREWSTATE_TEST_REDIS_URL", async () => {
     const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on("error", () => undefined);
+    let cause: Error | undefined;
+    client.on("error", (error: Error) => (cause = error));
     try {
       await client.connect();
       await client.ping();
+    } catch (error) {
+      throw cause ?? error;
     } finally {
       client.disconnect();
     }

@@ -95,6 +95,22 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       }
     });
 
+    it("keeps server settings given in the URL's options", async () => {
+      const { url } = freshUrl({ options: "-c statement_timeout=4321" });
+      const store = await open(url);
+      // The store's own setting is added to the URL's, not replaced by it (or the reverse): ask
+      // the connection the store just used.
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        await store.listRuns();
+        const client = spy.mock.contexts[0] as pg.Client;
+        const shown = await client.query("SELECT current_setting('statement_timeout') AS t, current_setting('plan_cache_mode') AS p");
+        expect(shown.rows[0]).toEqual({ t: "4321ms", p: "force_generic_plan" });
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
     it("runs each migration once, however often the store opens", async () => {
       const { url, schema } = freshUrl();
       (await open(url)).close();

@@ -123,6 +123,14 @@ describe.skipIf(!service.available)("RedisStore", () => {
       expect(await snapshot(prefix)).toEqual(before);
     });
 
+    it("lets concurrent opens of a fresh prefix all succeed, recording the version once", async () => {
+      const { url, prefix } = freshUrl();
+      const stores = await Promise.all(Array.from({ length: 6 }, () => open(url)));
+      expect(await keysOf(prefix)).toEqual([`${prefix}version`]);
+      await stores[0]!.beginRun({ runId: "r", crew: "c", inputs: {} });
+      expect((await stores[5]!.getRun("r"))?.crew).toBe("c");
+    });
+
     it("opens an existing prefix again without changing it", async () => {
       const { url, prefix } = freshUrl();
       const store = await RedisStore.open(url);
