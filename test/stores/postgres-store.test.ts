@@ -5,15 +5,60 @@
  * suite (`postgres.test.ts`).
  */
 import pg from "pg";
+import { APICallError } from "ai";
+import { MockLanguageModelV3 } from "ai/test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open.js";
 import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres-migrations.js";
 import { PostgresStore } from "../../src/stores/postgres-store.js";
-import { newTaskRecord, type TaskRecord } from "../../src/stores/store.js";
+import { Agent, Crew, Task } from "../../src/index.js";
+import { newTaskRecord, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { runCli } from "../support/cli.js";
 import { freshName, PG_URL, postgresService, startTcpProxy, viaPort, withParam } from "../services.js";
 
 const service = await postgresService();
+
+/**
+ * An 8-task crew whose model kills the store's connections in every call — between the task's
+ * start and its commit — and fails `t5` once: the run fails there, the rerun resumes.
+ */
+async function crewThroughFaults(store: Store, kill: () => Promise<number>) {
+  const calls: Record<string, number> = {};
+  let failOnce = true;
+  const model = new MockLanguageModelV3({
+    doGenerate: async (options) => {
+      const prompt = JSON.stringify(options.prompt);
+      const name = /TASK (t\d+)/.exec(prompt)![1]!;
+      calls[name] = (calls[name] ?? 0) + 1;
+      expect(await kill()).toBeGreaterThan(0);
+      if (name === "t5" && failOnce) {
+        failOnce = false;
+        throw new APICallError({ message: "model down", url: "http://model", requestBodyValues: {}, statusCode: 400, isRetryable: false });
+      }
+      return {
+        content: [{ type: "text", text: `output of ${name}` }],
+        finishReason: { unified: "stop", raw: "stop" },
+        usage: { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } },
+        warnings: [],
+      };
+    },
+  });
+  const agent = new Agent({ role: "Clerk", goal: "File things", backstory: "Tidy.", model });
+  const tasks = Array.from({ length: 8 }, (_, i) => new Task({ name: `t${i + 1}`, description: `TASK t${i + 1}`, expectedOutput: "a line", agent, retries: 0 }));
+  const crew = new Crew({ name: "faults", tasks, store });
+  await expect(crew.kickoff({ runId: "faulty" })).rejects.toMatchObject({ code: "TASK_FAILED", context: { task: "t5" } });
+  const resumed = await crew.kickoff({ runId: "faulty" });
+  return { calls, resumed, run: (await store.getRun("faulty"))! };
+}
+
+function expectCrewSurvived({ calls, resumed, run }: Awaited<ReturnType<typeof crewThroughFaults>>) {
+  // Nothing committed was lost (t1–t4 are reused) and no committed task ran twice.
+  expect(resumed.tasks.map((t) => t.outcome)).toEqual(["reused", "reused", "reused", "reused", "ran", "ran", "ran", "ran"]);
+  expect(calls).toEqual({ t1: 1, t2: 1, t3: 1, t4: 1, t5: 2, t6: 1, t7: 1, t8: 1 });
+  expect(run.status).toBe("completed");
+  expect(run.tasks.map((t) => [t.name, t.status, t.output])).toEqual(Array.from({ length: 8 }, (_, i) => [`t${i + 1}`, "completed", `output of t${i + 1}`]));
+}
 
 describe.skipIf(!service.available)("PostgresStore", () => {
   let admin: pg.Client;
@@ -286,6 +331,15 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       expect((await store.events("r")).map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     });
 
+    it("runs a crew through killed backends: nothing committed lost, no committed task run twice", async () => {
+      const app = freshName("app");
+      const { url } = freshUrl({ application_name: app });
+      const store = await open(url);
+      const kill = async () =>
+        (await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app])).rowCount ?? 0;
+      expectCrewSurvived(await crewThroughFaults(store, kill));
+    });
+
     it("treats a write whose reply was lost as done: retried once, recorded once", async () => {
       const proxy = await startTcpProxy(PG_URL);
       try {
@@ -358,6 +412,15 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       } finally {
         await proxy.close();
       }
+    });
+
+    it("makes the CLI report an unreachable server in one line naming the store, without a stack or the password", async () => {
+      const result = await runCli(["runs", "--store", "postgres://crew:s3cret-pw@127.0.0.1:1/test"]);
+      expect(result.code).not.toBe(0);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/PostgreSQL store .*crew:\*\*\*@127\.0\.0\.1:1.* is unavailable/);
+      expect(result.stderr).not.toContain("s3cret");
     });
 
     it("reports an unreachable server in one line, within seconds, without the password", async () => {
