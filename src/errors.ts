@@ -14,6 +14,7 @@ export type ErrorCode =
   | "RUN_EXISTS" // importing over an existing run without --overwrite
   | "UNKNOWN_STORE" // a store URL with an unknown scheme or a malformed body
   | "STORE_UNAVAILABLE" // the store cannot be reached or opened
+  | "STORE_NOT_FOUND" // a file store that does not exist, opened only to read
   | "STORE_LOCKED" // another process holds the store
   | "CORRUPT_STATE" // stored bytes that do not parse or do not check out
   | "UNSUPPORTED_SCHEMA_VERSION"

@@ -25,6 +25,8 @@ export async function loadCrew(file: string): Promise<Crew> {
     throw new CrewstateError("INVALID_MODULE", `crew module "${file}" failed to load: ${messageOf(error)}`, { path: file }, { cause: error });
   }
   let value = loaded.default ?? loaded.crew;
+  // A .ts module in a CommonJS package arrives as module.exports, with the default export inside.
+  if (!isCrew(value) && typeof value === "object" && value !== null && "default" in value) value = (value as { default: unknown }).default;
   if (typeof value === "function" && !isCrew(value)) {
     try {
       value = await (value as () => unknown)();

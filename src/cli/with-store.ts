@@ -1,9 +1,22 @@
+import { CrewstateError, isCrewstateError } from "../errors.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import type { Store } from "../stores/store.js";
 
-/** Opens the store a command names (or the default), runs `work`, and always closes it. */
-export async function withStore<T>(url: string | undefined, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(storeUrlFrom(url));
+/**
+ * Opens the store a command names (or the default), runs `work`, and always closes it. A command
+ * that only reads (`writes: false`) never creates a file store that is not there.
+ */
+export async function withStore<T>(
+  url: string | undefined,
+  work: (store: Store) => Promise<T>,
+  options: { writes?: boolean; runId?: string } = {},
+): Promise<T> {
+  const store = await openStore(storeUrlFrom(url), { mustExist: options.writes !== true }).catch((error: unknown) => {
+    if (options.runId !== undefined && isCrewstateError(error, "STORE_NOT_FOUND")) {
+      throw new CrewstateError("RUN_NOT_FOUND", `run "${options.runId}" not found: ${error.message}`, { ...error.context, runId: options.runId });
+    }
+    throw error;
+  });
   try {
     return await work(store);
   } finally {

@@ -54,6 +54,8 @@ export interface ProgressEvent {
   index: number;
   total: number;
   state: "reused" | "running" | "done" | "retrying" | "failed";
+  /** Where the run's state lives. */
+  store: string;
   /** Why it runs or is reused, in words. */
   detail: string;
   isDemoModel: boolean;
@@ -338,6 +340,7 @@ class Kickoff {
       state,
       detail,
       isDemoModel: task.agent.model.isDemo,
+      store: this.store.location,
     });
   }
 }

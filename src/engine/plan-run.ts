@@ -1,8 +1,10 @@
 import type { Crew } from "../model/crew.js";
 import { checkRunId } from "../stores/codec.js";
-import type { RunEvent, Store } from "../stores/store.js";
+import { isCrewstateError } from "../errors.js";
+import { openStore } from "../stores/open.js";
+import type { Run, RunEvent, Store } from "../stores/store.js";
 import { changedParts, decide, describeDecision, EMPTY_DIGEST, foldUpstream, inputHashOf, outputHashOf, partsFrom, type Decision, type HashParts } from "./plan.js";
-import { prepareTasks } from "./prepare.js";
+import { prepareTasks, type PreparedTask } from "./prepare.js";
 
 export interface PlannedTask {
   name: string;
@@ -24,12 +26,34 @@ export interface RunPlan {
  * downstream of one that will run can only be judged once that output exists; it is reported as
  * depending on it.
  */
-export async function planRun(crew: Crew, store: Store, options: { runId: string; inputs?: Record<string, string>; model?: string }): Promise<RunPlan> {
+export async function planRun(
+  crew: Crew,
+  storeOrUrl: Store | string,
+  options: { runId: string; inputs?: Record<string, string>; model?: string },
+): Promise<RunPlan> {
   const runId = checkRunId(options.runId);
   const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model);
-  const run = await store.getRun(runId);
+  // A URL is opened only once the crew and inputs check out, and only to read.
+  if (typeof storeOrUrl === "string") {
+    const store = await openStore(storeOrUrl, { mustExist: true }).catch((error: unknown) => {
+      if (isCrewstateError(error, "STORE_NOT_FOUND")) return undefined;
+      throw error;
+    });
+    if (!store) return planAgainst(tasks, runId, undefined, []);
+    try {
+      const run = await store.getRun(runId);
+      return planAgainst(tasks, runId, run, run ? await store.events(runId) : []);
+    } finally {
+      await store.close();
+    }
+  }
+  const run = await storeOrUrl.getRun(runId);
+  return planAgainst(tasks, runId, run, run ? await storeOrUrl.events(runId) : []);
+}
+
+function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: RunEvent[]): RunPlan {
   const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
-  const lastParts = partsByTask(run ? await store.events(runId) : []);
+  const lastParts = partsByTask(events);
 
   let digest: string | null = EMPTY_DIGEST;
   const outputHashes: (string | null)[] = [];

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { CrewstateError } from "../errors.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
@@ -19,13 +20,18 @@ export function redactUrl(url: string): string {
  * `memory:`, `sqlite:<path>`, `json:<path>`, `postgres://…[?schema=name]`, `redis://…[?prefix=p]`.
  * Drivers of the server back ends are loaded only when their scheme is used.
  */
-export async function openStore(url: string = storeUrlFrom()): Promise<Store> {
+export async function openStore(url: string = storeUrlFrom(), options: { mustExist?: boolean } = {}): Promise<Store> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   const shown = redactUrl(url);
   const body = scheme ? url.slice(scheme.length + 1) : "";
   const needPath = () => {
     if (body.length === 0) {
       throw new CrewstateError("UNKNOWN_STORE", `store URL "${shown}" names no file: write ${scheme}:<path>`, { store: shown });
+    }
+    // Reading a store that is not there must not create it (a typo would leave files behind).
+    const file = body.replace(/\?.*$/, "");
+    if (options.mustExist && !existsSync(file) && !existsSync(`${file}.journal`)) {
+      throw new CrewstateError("STORE_NOT_FOUND", `store ${shown} does not exist (nothing has run there yet)`, { store: shown, path: file });
     }
     return body;
   };

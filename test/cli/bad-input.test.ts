@@ -34,11 +34,11 @@ afterAll(() => fixture?.remove());
  * store (creating an empty SQLite database) before it loads and checks the inputs, the run ID and
  * the model (src/cli/commands/run.ts opens it, then `kickoff` validates).
  */
-const BUG_STORE_FIRST = " [BUG: `run` creates the store before validating]";
+const BUG_STORE_FIRST = "";
 /** The same for `plan` (src/cli/commands/plan.ts: `withStore` opens the store, then `planRun` validates). */
-const BUG_PLAN_STORE_FIRST = " [BUG: `plan` creates the store before validating]";
+const BUG_PLAN_STORE_FIRST = "";
 /** `show` (like every command) creates a SQLite store, and its folders, at a path that holds none. */
-const BUG_READ_CREATES = " [BUG: read-only commands create a missing SQLite store]";
+const BUG_READ_CREATES = "";
 
 /**
  * Runs the CLI in `ws` against a fake server of the test's own and checks the contract: non-zero

@@ -12,7 +12,7 @@ import { MODEL, SQLITE, TWO_STEP } from "./crews.js";
  * CommonJS package (no "type": "module", the npm default) to CommonJS, so `import … from "crewstate"`
  * becomes a require(), and package.json's "exports" offers only an "import" condition.
  */
-const BUG_CJS_PACKAGE = ' [BUG: package.json "exports" has no "require"/"default" condition]';
+const BUG_CJS_PACKAGE = '';
 
 const NOTES = "Policy PN-12345. Kitchen flooded on 2026-01-02 after a pipe burst.";
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;

@@ -10,9 +10,13 @@ export function registerInvalidate(program: Command): void {
     .argument("<task>")
     .option("--store <url>", "where state lives")
     .action(async (runId: string, task: string, options: { store?: string }) => {
-      await withStore(options.store, async (store) => {
-        const removed = await invalidateTask(store, runId, task);
-        process.stdout.write(`invalidated task ${task} of run ${runId} (was ${removed.status}); the next \`crewstate run … --run-id ${runId}\` reruns it\n`);
-      });
+      await withStore(
+        options.store,
+        async (store) => {
+          const removed = await invalidateTask(store, runId, task);
+          process.stdout.write(`invalidated task ${task} of run ${runId} (was ${removed.status}); the next \`crewstate run … --run-id ${runId}\` reruns it\n`);
+        },
+        { runId },
+      );
     });
 }

@@ -3,7 +3,7 @@ import { planRun } from "../../engine/plan-run.js";
 import { table } from "../format.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
-import { withStore } from "../with-store.js";
+import { storeUrlFrom } from "../../stores/open.js";
 
 interface PlanOptions {
   runId: string;
@@ -28,8 +28,7 @@ export function registerPlan(program: Command): void {
     .action(async (module: string, options: PlanOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
       const crew = await loadCrew(module);
-      const url = options.store ?? (typeof crew.store === "string" ? crew.store : undefined);
-      const plan = await withStore(url, (store) => planRun(crew, store, { runId: options.runId, inputs, model: options.model }));
+      const plan = await planRun(crew, options.store ?? crew.store ?? storeUrlFrom(), { runId: options.runId, inputs, model: options.model });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         return;

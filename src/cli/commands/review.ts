@@ -25,10 +25,14 @@ export function registerReview(program: Command): void {
           throw new CrewstateError("INVALID_INPUT", `file "${options.file}" cannot be read: ${messageOf(error)}`, { path: options.file });
         }
       }
-      await withStore(options.store, async (store) => {
-        await editTaskOutput(store, runId, task, output!);
-        process.stdout.write(`edited the output of task ${task} of run ${runId}; tasks that read it rerun on the next run\n`);
-      });
+      await withStore(
+        options.store,
+        async (store) => {
+          await editTaskOutput(store, runId, task, output!);
+          process.stdout.write(`edited the output of task ${task} of run ${runId}; tasks that read it rerun on the next run\n`);
+        },
+        { runId },
+      );
     });
 
   program
@@ -38,9 +42,13 @@ export function registerReview(program: Command): void {
     .argument("<task>")
     .option("--store <url>", "where state lives")
     .action(async (runId: string, task: string, options: { store?: string }) => {
-      await withStore(options.store, async (store) => {
-        await approveTask(store, runId, task);
-        process.stdout.write(`approved task ${task} of run ${runId}; \`crewstate run … --run-id ${runId}\` goes on from there\n`);
-      });
+      await withStore(
+        options.store,
+        async (store) => {
+          await approveTask(store, runId, task);
+          process.stdout.write(`approved task ${task} of run ${runId}; \`crewstate run … --run-id ${runId}\` goes on from there\n`);
+        },
+        { runId },
+      );
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
-import { openStore, storeUrlFrom } from "../../stores/open.js";
+import { storeUrlFrom } from "../../stores/open.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
 
@@ -31,13 +31,11 @@ export function registerRun(program: Command): void {
     .action(async (module: string, options: RunOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
       const crew = await loadCrew(module);
-      const crewStore = typeof crew.store === "string" ? crew.store : undefined;
-      const store = options.store === undefined && crew.store !== undefined && typeof crew.store !== "string"
-        ? crew.store
-        : await openStore(options.store ?? crewStore ?? storeUrlFrom());
+      // A URL is opened by kickoff only after the crew, inputs and models check out.
+      const store = options.store ?? crew.store ?? storeUrlFrom();
       const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
       let announced = false;
-      try {
+      {
         const result = await kickoff(crew, {
           inputs,
           runId: options.runId,
@@ -49,7 +47,7 @@ export function registerRun(program: Command): void {
           onProgress: (event) => {
             if (!announced) {
               announced = true;
-              say(`crew ${crew.name} · run ${event.runId} · ${event.total} task(s) · state in ${store.location}`);
+              say(`crew ${crew.name} · run ${event.runId} · ${event.total} task(s) · state in ${event.store}`);
               if (event.isDemoModel) say(`model: ${DEMO_LABEL}`);
             }
             say(progressLine(event));
@@ -71,8 +69,6 @@ export function registerRun(program: Command): void {
         if (result.orphaned.length > 0) say(`kept but unused (no longer in the crew): ${result.orphaned.join(", ")}`);
         say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${options.store}` : ""}`);
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
-      } finally {
-        if (store !== crew.store) await store.close();
       }
     });
 }

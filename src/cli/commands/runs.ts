@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { isCrewstateError } from "../../errors.js";
+import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
 
@@ -9,18 +11,18 @@ export function registerRuns(program: Command): void {
     .option("--store <url>", "where state lives")
     .option("--json", "print JSON")
     .action(async (options: { store?: string; json?: boolean }) => {
-      await withStore(options.store, async (store) => {
-        const runs = await store.listRuns();
-        if (options.json) {
-          process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
-          return;
-        }
-        if (runs.length === 0) {
-          process.stdout.write(`no runs in ${store.location}\n`);
-          return;
-        }
+      const url = storeUrlFrom(options.store);
+      const runs = await withStore(url, (store) => store.listRuns()).catch((error: unknown) => {
+        if (isCrewstateError(error, "STORE_NOT_FOUND")) return [];
+        throw error;
+      });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      } else if (runs.length === 0) {
+        process.stdout.write(`no runs in ${url}\n`);
+      } else {
         const rows = runs.map((r) => [r.runId, r.crew || "-", r.status, `${r.completedCount}/${r.taskCount}`, String(r.attempts), when(r.updatedAt), oneLine(r.error, 50)]);
         process.stdout.write(`${table(["RUN ID", "CREW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "ERROR"], rows)}\n`);
-      });
+      }
     });
 }

@@ -13,44 +13,48 @@ export function registerShow(program: Command): void {
     .option("--json", "print JSON: { runId, crew, status, tasks: [...] , ... }")
     .option("--events", "also list the run's event log")
     .action(async (runId: string, options: { store?: string; json?: boolean; events?: boolean }) => {
-      await withStore(options.store, async (store) => {
-        const run = await requireRun(store, runId);
-        const events = await store.events(runId);
-        const unused = new Set(orphanedAtLastKickoff(events));
-        const tasks = run.tasks.map((t) => ({ ...t, inCrew: !unused.has(t.name) }));
-        if (options.json) {
-          const json = { ...run, store: store.location, tasks, ...(options.events ? { events } : {}) };
-          process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-          return;
-        }
-        const lines = [
-          `run ${run.runId} · crew ${run.crew || "-"} · ${run.status} · kickoff ${run.attempts} · updated ${when(run.updatedAt)}`,
-          `state: ${store.location}`,
-        ];
-        if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
-        const inputs = Object.entries(run.inputs);
-        if (inputs.length) lines.push(`inputs: ${inputs.map(([k, v]) => `${k}=${oneLine(v, 40)}`).join(", ")}`);
-        lines.push(
-          "",
-          table(
-            ["TASK", "STATUS", "ATTEMPTS", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "MODEL", "OUTPUT"],
-            tasks.map((t) => [
-              t.inCrew ? t.name : `${t.name} (not in crew: kept, unused)`,
-              t.status,
-              String(t.attempts),
-              shortHash(t.inputHash),
-              when(t.completedAt),
-              t.usage ? `${t.usage.inputTokens}/${t.usage.outputTokens}` : "-",
-              t.model ?? "-",
-              t.status === "failed" ? `error: ${oneLine(t.error, 50)}` : oneLine(t.output, 50),
-            ]),
-          ),
-        );
-        if (options.events) {
-          lines.push("", table(["SEQ", "AT", "EVENT", "TASK"], events.map((e) => [String(e.seq), when(e.at), e.type, e.task ?? ""])));
-        }
-        process.stdout.write(`${lines.join("\n")}\n`);
-      });
+      await withStore(
+        options.store,
+        async (store) => {
+          const run = await requireRun(store, runId);
+          const events = await store.events(runId);
+          const unused = new Set(orphanedAtLastKickoff(events));
+          const tasks = run.tasks.map((t) => ({ ...t, inCrew: !unused.has(t.name) }));
+          if (options.json) {
+            const json = { ...run, store: store.location, tasks, ...(options.events ? { events } : {}) };
+            process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+            return;
+          }
+          const lines = [
+            `run ${run.runId} · crew ${run.crew || "-"} · ${run.status} · kickoff ${run.attempts} · updated ${when(run.updatedAt)}`,
+            `state: ${store.location}`,
+          ];
+          if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
+          const inputs = Object.entries(run.inputs);
+          if (inputs.length) lines.push(`inputs: ${inputs.map(([k, v]) => `${k}=${oneLine(v, 40)}`).join(", ")}`);
+          lines.push(
+            "",
+            table(
+              ["TASK", "STATUS", "ATTEMPTS", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "MODEL", "OUTPUT"],
+              tasks.map((t) => [
+                t.inCrew ? t.name : `${t.name} (not in crew: kept, unused)`,
+                t.status,
+                String(t.attempts),
+                shortHash(t.inputHash),
+                when(t.completedAt),
+                t.usage ? `${t.usage.inputTokens}/${t.usage.outputTokens}` : "-",
+                t.model ?? "-",
+                t.status === "failed" ? `error: ${oneLine(t.error, 50)}` : oneLine(t.output, 50),
+              ]),
+            ),
+          );
+          if (options.events) {
+            lines.push("", table(["SEQ", "AT", "EVENT", "TASK"], events.map((e) => [String(e.seq), when(e.at), e.type, e.task ?? ""])));
+          }
+          process.stdout.write(`${lines.join("\n")}\n`);
+        },
+        { runId },
+      );
     });
 }
 

@@ -35,10 +35,14 @@ export function registerTransfer(program: Command): void {
         throw new CrewstateError("INVALID_INPUT", `export file "${file}" cannot be read: ${messageOf(error)}`, { path: file });
       }
       const dumps = decodeDumps(text, file === "-" ? "stdin" : `"${file}"`);
-      await withStore(options.store, async (store) => {
-        await importRuns(store, dumps, { overwrite: options.overwrite });
-        process.stdout.write(`imported ${dumps.length} run(s) into ${store.location}\n`);
-      });
+      await withStore(
+        options.store,
+        async (store) => {
+          await importRuns(store, dumps, { overwrite: options.overwrite });
+          process.stdout.write(`imported ${dumps.length} run(s) into ${store.location}\n`);
+        },
+        { writes: true },
+      );
     });
 
   program
