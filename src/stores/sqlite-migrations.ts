@@ -54,9 +54,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     worker           TEXT NOT NULL,         -- (json) string or null
     fencing_token    INTEGER NOT NULL,
     lease_expires_at TEXT,
-    UNIQUE (run_id, name)
+    UNIQUE (run_id, name)                   -- also how a run's tasks are found (then sorted by id)
   ) STRICT;
-  CREATE INDEX tasks_in_order ON tasks (run_id, id);
 
   CREATE TABLE events (
     run_id TEXT NOT NULL,
