@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
 import { BaseStore } from "./base-store.js";
@@ -366,10 +366,6 @@ export class PostgresStore extends BaseStore {
 
   private mapError(error: unknown): unknown {
     if (!isPgError(error)) return error;
-    if (error.code === "23503") {
-      // A foreign key: the run was deleted (or replaced) while this write was under way.
-      return new CrewstateError("RUN_NOT_FOUND", `run not found in ${this.location} (it was removed during the write)`, { store: this.location }, { cause: error });
-    }
     if (error.code === "23514" || error.code === "22P02" || error.code === "22003") {
       // A CHECK constraint (an unknown status or kind) or a number that is not a storable integer.
       return new CrewstateError("INVALID_INPUT", `PostgreSQL store ${this.location} refused a value: ${oneLine(error)}`, { store: this.location, sqlState: error.code }, { cause: error });
@@ -601,12 +597,9 @@ function plainTextOrNull(value: string | null, what: string, runId: string): str
  * next to each other in the `events_op_id_unique` index instead of all over it.
  */
 function timeOrderedId(): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(Date.now(), 0, 6);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const time = Date.now().toString(16).padStart(12, "0");
+  // A random v4 UUID "xxxxxxxx-xxxx-4xxx-yxxx-…" keeps its last 74 random bits and its variant.
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
 }
 
 /** The URL as shown to people: no password, in the userinfo or as a `password=` parameter. */
@@ -772,7 +765,7 @@ function statements(s: string) {
     recordCall: named(
       "record_call",
       `INSERT INTO ${s}.calls AS c (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, at)
-       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9 FROM ${s}.runs WHERE run_id = $1
+       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9 FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
        ON CONFLICT (run_id, task, position) DO UPDATE
          SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
              input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, at = excluded.at
@@ -810,7 +803,13 @@ function statements(s: string) {
        WHERE c.run_id = $1 ORDER BY t.position, c.position`,
     ),
     lockRun: named("lock_run", `SELECT 1 FROM ${s}.runs WHERE run_id = $1 FOR UPDATE`),
-    deleteRun: named("delete_run", `DELETE FROM ${s}.runs WHERE run_id = $1`),
+    deleteRun: named(
+      "delete_run",
+      `WITH tasks AS (DELETE FROM ${s}.tasks WHERE run_id = $1),
+            events AS (DELETE FROM ${s}.events WHERE run_id = $1),
+            calls AS (DELETE FROM ${s}.calls WHERE run_id = $1)
+       DELETE FROM ${s}.runs WHERE run_id = $1`,
+    ),
     insertRun: named(
       "insert_run",
       `INSERT INTO ${s}.runs (${runColumns}, event_count) VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9::integer)`,

@@ -193,7 +193,7 @@ export class RedisStore extends BaseStore {
       [k.meta, k.tasks, k.order, k.tokens, k.completed, k.events, this.opKey()],
       [
         task.name,
-        encodeJson(task, `task "${task.name}"`),
+        taskEntry(task),
         String(task.fencingToken),
         task.status,
         options.fencingToken === undefined ? "" : String(options.fencingToken),
@@ -265,7 +265,7 @@ export class RedisStore extends BaseStore {
       run.updatedAt,
       run.tasks.length,
     ];
-    for (const task of run.tasks) args.push(task.name, encodeJson(task, `task "${task.name}"`), String(task.fencingToken), task.status);
+    for (const task of run.tasks) args.push(task.name, taskEntry(task), String(task.fencingToken), task.status);
     args.push(events.length);
     for (const event of events) args.push(eventEntry(event, event.at));
     args.push(calls.length);
@@ -489,6 +489,35 @@ function toCalls(runId: string, entries: Record<string, string>): CallRecord[] {
   return Object.values(entries)
     .map((entry) => decodeJson<CallRecord>(entry, `a call of run "${runId}"`))
     .sort((a, b) => a.position - b.position);
+}
+
+/**
+ * A task record as stored: its fields as JSON. `BaseStore` has already checked the output and the
+ * structured output (the only fields that can hold arbitrary values), so only the numbers are left
+ * to check before the plain `JSON.stringify` (checking the whole record again costs more than the
+ * rest of a commit on the client).
+ */
+function taskEntry(task: TaskRecord): string {
+  const { attempts, fencingToken, usage } = task;
+  const numbers = usage ? [attempts, fencingToken, usage.inputTokens, usage.outputTokens] : [attempts, fencingToken];
+  if (!numbers.every(Number.isFinite)) return encodeJson(task, `task "${task.name}"`); // throws NOT_JSON, naming the field
+  return JSON.stringify({
+    name: task.name,
+    status: task.status,
+    inputHash: task.inputHash,
+    output: task.output,
+    structured: task.structured,
+    outputHash: task.outputHash,
+    startedAt: task.startedAt,
+    completedAt: task.completedAt,
+    attempts,
+    error: task.error,
+    usage: usage ? { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } : null,
+    model: task.model,
+    worker: task.worker,
+    fencingToken,
+    leaseExpiresAt: task.leaseExpiresAt,
+  } satisfies TaskRecord);
 }
 
 function eventEntry(event: NewEvent, at: string): string {
