@@ -200,7 +200,8 @@ export class PostgresStore extends BaseStore {
   protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
     const { run, events, calls } = dump;
     const runId = run.runId;
-    const tasks = run.tasks.map((t) => toTaskRow(t, runId));
+    // A name given twice keeps its first place and its last record, as in the reference store.
+    const tasks = [...new Map(run.tasks.map((t) => [t.name, t])).values()].map((t) => toTaskRow(t, runId));
     const eventRows = events.map((e) => eventParams(e));
     const runRow = [
       runId,

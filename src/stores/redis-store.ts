@@ -250,6 +250,8 @@ export class RedisStore extends BaseStore {
 
   protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
     const { run, events, calls } = dump;
+    // A name given twice keeps its first place and its last record, as in the reference store.
+    const tasks = [...new Map(run.tasks.map((t) => [t.name, t])).values()];
     const k = this.runKeys(run.runId);
     const args: (string | number)[] = [
       overwrite ? "1" : "0",
@@ -263,9 +265,9 @@ export class RedisStore extends BaseStore {
       run.error === null ? "" : encodeJson(run.error, `error of run "${run.runId}"`),
       run.createdAt,
       run.updatedAt,
-      run.tasks.length,
+      tasks.length,
     ];
-    for (const task of run.tasks) args.push(task.name, taskEntry(task), String(task.fencingToken), task.status);
+    for (const task of tasks) args.push(task.name, taskEntry(task), String(task.fencingToken), task.status);
     args.push(events.length);
     for (const event of events) args.push(eventEntry(event, event.at));
     args.push(calls.length);
