@@ -3,7 +3,9 @@ import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
 import type {
   BeginRun,
   CallRecord,
+  ClaimOptions,
   CommitOptions,
+  Lease,
   NewEvent,
   Run,
   RunDump,
@@ -32,6 +34,9 @@ export abstract class BaseStore implements Store {
   protected abstract doCalls(runId: string, task: string): Promise<CallRecord[]>;
   protected abstract doClearCalls(runId: string, task: string): Promise<void>;
   protected abstract doImportRun(dump: RunDump, overwrite: boolean): Promise<void>;
+  protected abstract doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined>;
+  protected abstract doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease>;
+  protected abstract doReleaseTask(lease: Lease): Promise<void>;
   abstract close(): Promise<void>;
 
   /** The clock that stamps records; stores with a server clock override it. */
@@ -92,6 +97,24 @@ export abstract class BaseStore implements Store {
     return this.doClearCalls(checkRunId(runId), checkTaskName(task));
   }
 
+  async claimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions = {}): Promise<Lease | undefined> {
+    checkRunId(runId);
+    checkTaskName(task);
+    checkWorker(worker);
+    if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
+    return this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options);
+  }
+
+  async heartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    checkLease(lease);
+    return this.doHeartbeat(lease, checkTtl(ttlMs));
+  }
+
+  async releaseTask(lease: Lease): Promise<void> {
+    checkLease(lease);
+    return this.doReleaseTask(lease);
+  }
+
   async importRun(dump: RunDump, options: { overwrite?: boolean } = {}): Promise<void> {
     checkRunId(dump.run.runId);
     checkInputs(dump.run.inputs, dump.run.runId);
@@ -129,6 +152,35 @@ function checkTaskRecord(task: TaskRecord): void {
   checkTaskName(task.name);
   encodeJson(task.output, `output of task "${task.name}"`);
   encodeJson(task.structured, `structured output of task "${task.name}"`);
+}
+
+const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+
+function checkTtl(ttlMs: number): number {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
+    throw new CrewstateError("INVALID_INPUT", `a lease TTL must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${ttlMs}`);
+  }
+  return ttlMs;
+}
+
+function checkWorker(worker: unknown): void {
+  if (typeof worker !== "string" || worker.length === 0 || worker.length > 200 || /[\u0000-\u001f]/.test(worker)) {
+    throw new CrewstateError("INVALID_INPUT", `worker ID ${JSON.stringify(worker)} is not valid: use 1-200 printable characters`);
+  }
+}
+
+function checkLease(lease: Lease): void {
+  checkRunId(lease.runId);
+  checkTaskName(lease.task);
+  checkWorker(lease.worker);
+  if (!Number.isInteger(lease.token) || lease.token < 1) {
+    throw new CrewstateError("INVALID_INPUT", `lease of task "${lease.task}" has token ${lease.token}; tokens are whole numbers from 1`);
+  }
+}
+
+/** The time `ms` after an ISO timestamp, as an ISO timestamp. */
+export function isoPlus(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
 }
 
 /** Turns a full run into its summary row. */

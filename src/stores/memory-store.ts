@@ -1,6 +1,6 @@
 import { BaseStore } from "./base-store.js";
 import { StateImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, CommitOptions, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
 
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
@@ -46,6 +46,17 @@ export class MemoryStore extends BaseStore {
   }
   protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
     this.commit({ op: "importRun", dump, overwrite });
+  }
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom })) return undefined;
+    return this.image.lease(runId, task);
+  }
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    this.commit({ op: "heartbeat", lease, ttlMs, at: this.now() });
+    return this.image.lease(lease.runId, lease.task);
+  }
+  protected async doReleaseTask(lease: Lease): Promise<void> {
+    this.commit({ op: "releaseTask", lease, at: this.now() });
   }
   async close(): Promise<void> {}
 }

@@ -1,6 +1,6 @@
 import { CrewstateError, FencedOutError } from "../errors.js";
-import { summarize } from "./base-store.js";
-import type { BeginRun, CallRecord, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import { isoPlus, summarize } from "./base-store.js";
+import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord } from "./store.js";
 
 /**
  * An in-memory image of a store's runs, changed only by applying `StoreOp`s. The memory store is
@@ -14,7 +14,10 @@ export type StoreOp =
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
   | { op: "recordCall"; runId: string; call: CallRecord }
   | { op: "clearCalls"; runId: string; task: string }
-  | { op: "importRun"; dump: RunDump; overwrite: boolean };
+  | { op: "importRun"; dump: RunDump; overwrite: boolean }
+  | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string }
+  | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
+  | { op: "releaseTask"; lease: Lease; at: string };
 
 export interface RunImage {
   run: Omit<Run, "tasks">;
@@ -62,6 +65,28 @@ export class StateImage {
       case "clearCalls":
         this.require(op.runId);
         return true;
+      case "claimTask": {
+        const current = this.require(op.runId).tasks.get(op.task);
+        const held =
+          current !== undefined &&
+          current.leaseExpiresAt !== null &&
+          current.leaseExpiresAt > op.at &&
+          current.worker !== op.worker &&
+          current.worker !== op.takeOverFrom;
+        return !held;
+      }
+      case "heartbeat": {
+        const current = this.require(op.lease.runId).tasks.get(op.lease.task);
+        if ((current?.fencingToken ?? 0) !== op.lease.token) {
+          throw new FencedOutError(
+            `heartbeat of task "${op.lease.task}" in run "${op.lease.runId}" carries fencing token ${op.lease.token}, but the current token is ${current?.fencingToken ?? 0}`,
+            { runId: op.lease.runId, task: op.lease.task, store: this.storeName },
+          );
+        }
+        return true;
+      }
+      case "releaseTask":
+        return this.runs.get(op.lease.runId)?.tasks.get(op.lease.task)?.fencingToken === op.lease.token;
       case "importRun":
         if (this.runs.has(op.dump.run.runId) && !op.overwrite) {
           throw new CrewstateError(
@@ -127,6 +152,22 @@ export class StateImage {
       case "clearCalls":
         this.runs.get(op.runId)!.calls.delete(op.task);
         return;
+      case "claimTask": {
+        const tasks = this.runs.get(op.runId)!.tasks;
+        const record = tasks.get(op.task) ?? newTaskRecord(op.task);
+        tasks.set(op.task, { ...record, worker: op.worker, fencingToken: record.fencingToken + 1, leaseExpiresAt: isoPlus(op.at, op.ttlMs) });
+        return;
+      }
+      case "heartbeat": {
+        const tasks = this.runs.get(op.lease.runId)!.tasks;
+        tasks.set(op.lease.task, { ...tasks.get(op.lease.task)!, leaseExpiresAt: isoPlus(op.at, op.ttlMs) });
+        return;
+      }
+      case "releaseTask": {
+        const tasks = this.runs.get(op.lease.runId)!.tasks;
+        tasks.set(op.lease.task, { ...tasks.get(op.lease.task)!, leaseExpiresAt: null });
+        return;
+      }
       case "importRun": {
         const { run, events, calls } = structuredClone(op.dump);
         const { tasks, ...meta } = run;
@@ -160,6 +201,12 @@ export class StateImage {
     return structuredClone(this.runs.get(runId)?.events ?? []);
   }
 
+  /** The lease a task's record holds now, as `claimTask` and `heartbeat` return it. */
+  lease(runId: string, task: string): Lease {
+    const record = this.runs.get(runId)!.tasks.get(task)!;
+    return { runId, task, worker: record.worker!, token: record.fencingToken, expiresAt: record.leaseExpiresAt! };
+  }
+
   calls(runId: string, task: string): CallRecord[] {
     return structuredClone(this.runs.get(runId)?.calls.get(task) ?? []);
   }
@@ -174,6 +221,6 @@ export class StateImage {
 
   private addEvent(runId: string, event: NewEvent, at: string): void {
     const image = this.runs.get(runId)!;
-    image.events.push({ seq: image.events.length + 1, runId, task: event.task ?? null, type: event.type, at, data: event.data ?? null });
+    image.events.push({ seq: image.events.length + 1, runId, task: event.task ?? null, type: event.type, at, data: structuredClone(event.data ?? null) });
   }
 }

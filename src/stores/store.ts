@@ -127,6 +127,22 @@ export interface BeginRun {
   inputs: Record<string, string>;
 }
 
+/** A worker's claim on one task of a run: while its token is current, it alone may commit the task. */
+export interface Lease {
+  runId: string;
+  task: string;
+  worker: string;
+  /** The task's fencing token as of this claim. */
+  token: number;
+  /** When the lease runs out unless renewed, by the store's clock. */
+  expiresAt: string;
+}
+
+export interface ClaimOptions {
+  /** Take the task over from this worker even if its lease has not run out (it is known to be dead). */
+  takeOverFrom?: string;
+}
+
 export interface CommitOptions {
   /**
    * The fencing token of the claim this commit is made under. When given, the store refuses the
@@ -163,6 +179,19 @@ export interface Store {
   /** The task's journal, by position. */
   calls(runId: string, task: string): Promise<CallRecord[]>;
   clearCalls(runId: string, task: string): Promise<void>;
+
+  /**
+   * Claims a task of an existing run for `worker` for `ttlMs`. Granted when no other worker holds
+   * a lease on it that has not run out by the store's clock (or when that worker is
+   * `options.takeOverFrom`): the task's fencing token grows by one and the record gets the worker,
+   * the token and the expiry (a `pending` record is made for a task that has none). Otherwise
+   * returns `undefined` and changes nothing. Appends no event.
+   */
+  claimTask(runId: string, task: string, worker: string, ttlMs: number, options?: ClaimOptions): Promise<Lease | undefined>;
+  /** Renews a lease for `ttlMs` from now; `FENCED_OUT`, changing nothing, unless its token is the task's current one. */
+  heartbeat(lease: Lease, ttlMs: number): Promise<Lease>;
+  /** Ends a lease now (its expiry cleared, the worker kept) if its token is current; otherwise does nothing. */
+  releaseTask(lease: Lease): Promise<void>;
 
   /** Writes a whole run; refuses an existing run ID with `RUN_EXISTS` unless `overwrite`. */
   importRun(dump: RunDump, options?: { overwrite?: boolean }): Promise<void>;

@@ -21,6 +21,7 @@ import { durabilitySpec } from "./conformance/durability.js";
 import { encodingSpec } from "./conformance/encoding.js";
 import { fencingSpec } from "./conformance/fencing.js";
 import { importExportSpec } from "./conformance/import-export.js";
+import { leasesSpec } from "./conformance/leases.js";
 import { listRunsSpec } from "./conformance/list-runs.js";
 import { notJsonSpec } from "./conformance/not-json.js";
 import { payloadsSpec } from "./conformance/payloads.js";
@@ -45,6 +46,7 @@ const SPECS: ReadonlyArray<(ctx: ConformanceContext, it: SpecIt) => void> = [
   callsSpec,
   importExportSpec,
   fencingSpec,
+  leasesSpec,
   durabilitySpec,
   payloadsSpec,
   encodingSpec,
