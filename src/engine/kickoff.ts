@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { CrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { checkRunId } from "../stores/codec.js";
@@ -21,6 +21,7 @@ import {
 } from "./plan.js";
 import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
+import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
 
 export interface KickoffOptions {
   /** Values for the `{placeholder}`s of the crew's tasks and agents. */
@@ -36,6 +37,12 @@ export interface KickoffOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
   retryDelayMs?: number;
+  /** This process's worker ID, recorded on every task it claims. Default: `<host>:<pid>:<random>`. */
+  worker?: string;
+  /** How long a claim on a task lasts without renewal; renewed every third of it. Default 30 s. */
+  leaseTtlMs?: number;
+  /** Starts after which a task whose worker keeps dying is failed as dead-lettered. Default 5. */
+  maxAttempts?: number;
   signal?: AbortSignal;
   /**
    * Rerun offline from another run's recorded answers (a cassette): every model and tool call is
@@ -121,6 +128,9 @@ class Kickoff {
   private readonly usage = emptyUsage();
   private readonly calls = { made: 0, replayed: 0 };
   private events: RunEvent[] | undefined;
+  private readonly worker: string;
+  private readonly leaseTtlMs: number;
+  private readonly maxAttempts: number;
 
   constructor(
     private readonly crew: Crew,
@@ -130,7 +140,10 @@ class Kickoff {
     private readonly inputs: Record<string, string>,
     private readonly options: KickoffOptions,
   ) {
-    this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name });
+    this.worker = options.worker ?? newWorkerId();
+    this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker });
   }
 
   async run(): Promise<KickoffResult> {
@@ -196,7 +209,8 @@ class Kickoff {
 
     if (decision.action === "reuse") {
       const record = { ...stored!, inputHash };
-      await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } });
+      // Fenced by the token it was read with: a worker that claimed the task since wins.
+      await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } }, { fencingToken: stored!.fencingToken });
       log.info({ adopted: decision.adopted }, "task reused");
       this.progress(task, "reused", detail);
       return this.resultOf(record, "reused", detail);
@@ -216,79 +230,115 @@ class Kickoff {
     detail: string,
   ): Promise<TaskResult> {
     const log = this.log.child({ task: task.name });
-    // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts afresh.
-    const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
-    if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
-    const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
-    const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : [], cassette);
-
-    let record: TaskRecord = {
-      ...(stored ?? newTaskRecord(task.name)),
-      status: "running",
-      inputHash,
-      startedAt: new Date().toISOString(),
-      completedAt: null,
-      error: null,
-      model: task.agent.model.id,
-    };
-    const event = decision.reason === "stale" ? "task_stale" : "task_started";
-    for (let attempt = 1; ; attempt++) {
-      record = { ...record, attempts: record.attempts + 1 };
-      await this.store.saveTask(this.runId, record, {
-        type: attempt === 1 ? event : "task_retry",
-        data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed },
-      });
-      log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
-      this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
-      try {
-        const answer = await runAgentLoop(task, this.contextText(task), journal, this.options.signal);
-        const usage = addUsage(emptyUsage(), journal.stats.usage);
-        record = {
-          ...record,
-          status: "completed",
-          output: answer.output,
-          structured: answer.structured,
-          outputHash: outputHashOf(answer.output, answer.structured),
-          completedAt: new Date().toISOString(),
-          error: null,
-          usage,
-        };
-        const changedOutput = stored?.outputHash != null && stored.outputHash !== record.outputHash;
-        await this.store.saveTask(this.runId, record, {
-          type: "task_completed",
-          data: { parts: parts as unknown as JsonValue, calls: journal.stats.called, replayed: journal.stats.replayed, outputChanged: changedOutput },
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log);
+    try {
+      if (decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts) {
+        const message = `task was started ${stored!.attempts} times and never finished (its worker died each time); it is dead-lettered`;
+        return await this.fail(task, { ...stored!, ...lease.recordFields(false), status: "failed", error: message }, lease, message, stored!.attempts, {
+          deadLetter: true,
         });
-        this.collect(journal);
-        log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
-        this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
-        return this.resultOf(record, stored?.status === "completed" ? "rerun" : "ran", detail);
-      } catch (error) {
-        const message = messageOf(error);
-        const retry = attempt <= task.task.retries && isRetryable(error) && !this.options.signal?.aborted;
-        record = { ...record, status: retry ? "running" : "failed", error: message };
-        if (!retry) {
-          this.collect(journal);
-          await this.store.saveTask(this.runId, record, { type: "task_failed", data: { attempt: record.attempts, error: message } });
-          await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, {
-            type: "run_failed",
-            task: task.name,
-            data: { error: message },
-          });
-          log.error({ err: error, attempt: record.attempts }, "task failed");
-          this.progress(task, "failed", message);
-          throw new CrewstateError(
-            "TASK_FAILED",
-            `task "${task.name}" of run "${this.runId}" failed after ${attempt} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
-            { runId: this.runId, task: task.name, store: this.store.location },
-            { cause: error },
-          );
-        }
-        const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
-        log.warn({ err: error, attempt: record.attempts, waitMs: wait }, "task attempt failed; retrying");
-        this.progress(task, "retrying", `${message} (retrying in ${wait} ms)`);
-        await sleep(wait);
       }
+      // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts afresh.
+      const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
+      if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
+      const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
+      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : [], cassette);
+      const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
+
+      let record: TaskRecord = {
+        ...(stored ?? newTaskRecord(task.name)),
+        status: "running",
+        inputHash,
+        startedAt: new Date().toISOString(),
+        completedAt: null,
+        error: null,
+        model: task.agent.model.id,
+      };
+      const event = decision.reason === "stale" ? "task_stale" : "task_started";
+      for (let attempt = 1; ; attempt++) {
+        record = { ...record, ...lease.recordFields(true), attempts: record.attempts + 1 };
+        await this.store.saveTask(
+          this.runId,
+          record,
+          { type: attempt === 1 ? event : "task_retry", data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker } },
+          lease.commitOptions,
+        );
+        log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
+        this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
+        try {
+          const answer = await runAgentLoop(task, this.contextText(task), journal, signal);
+          record = {
+            ...record,
+            ...lease.recordFields(false),
+            status: "completed",
+            output: answer.output,
+            structured: answer.structured,
+            outputHash: outputHashOf(answer.output, answer.structured),
+            completedAt: new Date().toISOString(),
+            error: null,
+            usage: addUsage(emptyUsage(), journal.stats.usage),
+          };
+          const outputChanged = stored?.outputHash != null && stored.outputHash !== record.outputHash;
+          await this.store.saveTask(
+            this.runId,
+            record,
+            { type: "task_completed", data: { parts: parts as unknown as JsonValue, calls: journal.stats.called, replayed: journal.stats.replayed, outputChanged } },
+            lease.commitOptions,
+          );
+          this.collect(journal);
+          log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
+          this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
+          return this.resultOf(record, stored?.status === "completed" ? "rerun" : "ran", detail);
+        } catch (error) {
+          const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
+          if (lost !== undefined) throw this.fencedOut(task, lost);
+          const message = messageOf(error);
+          if (attempt > task.task.retries || !isRetryable(error) || this.options.signal?.aborted) {
+            this.collect(journal);
+            log.error({ err: error, attempt: record.attempts }, "task failed");
+            return await this.fail(task, { ...record, ...lease.recordFields(false), status: "failed", error: message }, lease, message, attempt, {}, error);
+          }
+          record = { ...record, error: message };
+          const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
+          log.warn({ err: error, attempt: record.attempts, waitMs: wait }, "task attempt failed; retrying");
+          this.progress(task, "retrying", `${message} (retrying in ${wait} ms)`);
+          await sleep(wait);
+        }
+      }
+    } finally {
+      await lease.stop();
     }
+  }
+
+  /** Records a task's failure and the run's, then throws TASK_FAILED. */
+  private async fail(
+    task: PreparedTask,
+    record: TaskRecord,
+    lease: TaskLease,
+    message: string,
+    attempts: number,
+    data: { [key: string]: JsonValue },
+    cause?: unknown,
+  ): Promise<never> {
+    await this.store.saveTask(this.runId, record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease.commitOptions);
+    await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
+    this.progress(task, "failed", message);
+    throw new CrewstateError(
+      "TASK_FAILED",
+      `task "${task.name}" of run "${this.runId}" failed after ${attempts} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
+      { runId: this.runId, task: task.name, store: this.store.location },
+      { cause },
+    );
+  }
+
+  private fencedOut(task: PreparedTask, cause: unknown): CrewstateError {
+    this.progress(task, "failed", "another worker took this task over");
+    return new CrewstateError(
+      "FENCED_OUT",
+      `worker ${this.worker} lost task "${task.name}" of run "${this.runId}" to another worker; its work on the task was discarded`,
+      { runId: this.runId, task: task.name, worker: this.worker, store: this.store.location },
+      { cause },
+    );
   }
 
   /** The outputs a task sees: its context tasks', or every earlier task's. */

@@ -1,0 +1,129 @@
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import { CrewstateError, isCrewstateError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { CommitOptions, Lease, Store, TaskRecord } from "../stores/store.js";
+
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+
+/** A worker ID that says where the worker runs: `<host>:<pid>:<random>`. */
+export function newWorkerId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+}
+
+/** True when `worker` names a process on this host that no longer exists. */
+export function isDeadLocalWorker(worker: string | null): boolean {
+  const match = worker ? /^(.*):(\d+):[0-9a-f]+$/.exec(worker) : null;
+  if (!match || match[1] !== os.hostname()) return false;
+  try {
+    process.kill(Number(match[2]), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/**
+ * A task claimed for this worker: renewed every third of its TTL while the task runs. If a renewal
+ * is fenced out — another worker took the task over — `signal` aborts the work, and every commit
+ * carrying `commitOptions` is refused by the store, so a paused or cut-off worker never overwrites
+ * newer work.
+ */
+export class TaskLease {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private renewal: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly store: Store,
+    private current: Lease,
+    private readonly ttlMs: number,
+    private readonly log: Logger,
+  ) {
+    this.timer = setInterval(() => this.renew(), Math.max(1, Math.floor(ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  /**
+   * Claims the task, waiting while a live worker holds it: once for its lease to run out, after
+   * which a holder that renewed is still at work and the claim fails with LEASE_HELD. A holder on
+   * this host whose process is gone is taken over at once.
+   */
+  static async acquire(store: Store, runId: string, task: string, worker: string, ttlMs: number, log: Logger): Promise<TaskLease> {
+    let waitedFor: string | null = null;
+    for (;;) {
+      const lease = await store.claimTask(runId, task, worker, ttlMs);
+      if (lease) return new TaskLease(store, lease, ttlMs, log);
+      const holder = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
+      if (holder && isDeadLocalWorker(holder.worker)) {
+        const taken = await store.claimTask(runId, task, worker, ttlMs, { takeOverFrom: holder.worker! });
+        if (taken) {
+          log.warn({ task, from: holder.worker }, "took over a task from a worker that is gone");
+          return new TaskLease(store, taken, ttlMs, log);
+        }
+        continue;
+      }
+      const expiresAt = holder?.leaseExpiresAt ?? null;
+      if (expiresAt === null) continue;
+      if (waitedFor !== null && expiresAt > waitedFor) {
+        throw new CrewstateError(
+          "LEASE_HELD",
+          `task "${task}" of run "${runId}" is being worked on by ${holder!.worker} (its lease was renewed until ${expiresAt}); wait for it to finish, or stop it`,
+          { runId, task, worker: holder!.worker, store: store.location },
+        );
+      }
+      waitedFor = expiresAt;
+      log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
+      await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
+    }
+  }
+
+  get token(): number {
+    return this.current.token;
+  }
+
+  /** Aborted when another worker has taken the task over. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Why the lease was lost, once it was. */
+  get lost(): unknown {
+    return this.controller.signal.aborted ? this.controller.signal.reason : undefined;
+  }
+
+  get commitOptions(): CommitOptions {
+    return { fencingToken: this.current.token };
+  }
+
+  /** The lease fields a task record committed under this lease carries. */
+  recordFields(holding: boolean): Pick<TaskRecord, "worker" | "fencingToken" | "leaseExpiresAt"> {
+    return { worker: this.current.worker, fencingToken: this.current.token, leaseExpiresAt: holding ? this.current.expiresAt : null };
+  }
+
+  /** Stops renewing; a lease not ended by a commit runs out by itself. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.renewal;
+  }
+
+  private renew(): void {
+    this.renewal = this.renewal.then(async () => {
+      if (this.controller.signal.aborted) return;
+      try {
+        this.current = await this.store.heartbeat(this.current, this.ttlMs);
+      } catch (error) {
+        if (isCrewstateError(error, "FENCED_OUT")) {
+          this.log.warn({ task: this.current.task, token: this.current.token }, "lease lost to another worker; abandoning the task");
+          this.controller.abort(error);
+        } else {
+          this.log.warn({ err: error, task: this.current.task }, "lease renewal failed; will retry");
+        }
+      }
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

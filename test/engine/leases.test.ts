@@ -1,0 +1,91 @@
+import type { LanguageModelV3GenerateResult } from "@ai-sdk/provider";
+import { MockLanguageModelV3 } from "ai/test";
+import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
+import { newTaskRecord } from "../../src/stores/store.js";
+
+const usage = { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } };
+const text = (t: string): LanguageModelV3GenerateResult => ({ content: [{ type: "text", text: t }], finishReason: { unified: "stop", raw: "stop" }, usage, warnings: [] });
+
+function oneTaskCrew(store: Store, answer: () => Promise<string> | string) {
+  let calls = 0;
+  const model = new MockLanguageModelV3({
+    doGenerate: async () => {
+      calls++;
+      return text(await answer());
+    },
+  });
+  const agent = new Agent({ role: "R", goal: "G", backstory: "B", model });
+  const crew = new Crew({ name: "leased", tasks: [new Task({ name: "work", description: "d", expectedOutput: "e", agent })], store });
+  return { crew, calls: () => calls };
+}
+
+describe("task leases in a kickoff", () => {
+  it("claims each task it runs, and commits under the claim's token", async () => {
+    const store = new MemoryStore();
+    const { crew } = oneTaskCrew(store, () => "done");
+    await crew.kickoff({ runId: "l", worker: "w-1" });
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "completed", worker: "w-1", fencingToken: 1, leaseExpiresAt: null });
+  });
+
+  it("waits for another worker's lease to run out, then takes the task", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    await store.claimTask("l", "work", "elsewhere:1:abc", 300);
+    const { crew } = oneTaskCrew(store, () => "done");
+    const started = Date.now();
+    const result = await crew.kickoff({ runId: "l", worker: "w-2" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(result.output).toBe("done");
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ worker: "w-2", fencingToken: 2 });
+  });
+
+  it("fails with LEASE_HELD when the holder keeps renewing its lease", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    let lease = (await store.claimTask("l", "work", "elsewhere:1:abc", 300))!;
+    const renewing = setInterval(() => void store.heartbeat(lease, 300).then((l) => (lease = l)), 50);
+    try {
+      const { crew, calls } = oneTaskCrew(store, () => "done");
+      await expect(crew.kickoff({ runId: "l", worker: "w-2" })).rejects.toMatchObject({ code: "LEASE_HELD", context: { task: "work" } });
+      expect(calls()).toBe(0);
+    } finally {
+      clearInterval(renewing);
+    }
+  });
+
+  it("takes over at once from a worker on this host whose process is gone", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    await store.claimTask("l", "work", `${os.hostname()}:2147483646:abc`, 60_000);
+    const { crew } = oneTaskCrew(store, () => "done");
+    const started = Date.now();
+    await crew.kickoff({ runId: "l", worker: "w-3" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "completed", worker: "w-3", fencingToken: 2 });
+  });
+
+  it("discards its work when another worker takes the task over mid-way: the commit is fenced out", async () => {
+    const store = new MemoryStore();
+    const { crew } = oneTaskCrew(store, async () => {
+      await store.claimTask("l", "work", "thief", 60_000, { takeOverFrom: "w-4" });
+      return "late answer";
+    });
+    await expect(crew.kickoff({ runId: "l", worker: "w-4" })).rejects.toMatchObject({ code: "FENCED_OUT", context: { task: "work" } });
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "running", worker: "thief", fencingToken: 2, output: null });
+  });
+
+  it("dead-letters a task whose worker died on every one of its attempts", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    await store.saveTask("l", { ...newTaskRecord("work"), status: "running", attempts: 5 }, { type: "task_started" });
+    const { crew, calls } = oneTaskCrew(store, () => "done");
+    await expect(crew.kickoff({ runId: "l", worker: "w-5", maxAttempts: 5 })).rejects.toThrow(/started 5 times and never finished/);
+    expect(calls()).toBe(0);
+    const run = await store.getRun("l");
+    expect([run?.status, run?.tasks[0]?.status]).toEqual(["failed", "failed"]);
+    const failed = (await store.events("l")).find((e) => e.type === "task_failed");
+    expect(failed?.data).toMatchObject({ deadLetter: true });
+  });
+});
