@@ -53,7 +53,7 @@ async function agentTurn(
   taskName: string,
   signal: AbortSignal | undefined,
 ): Promise<TaskAnswer> {
-  const model = wrapLanguageModel({ model: agent.model.model as Parameters<typeof wrapLanguageModel>[0]["model"], middleware: journal.middleware });
+  const model = wrapLanguageModel({ model: agent.model.model as Parameters<typeof wrapLanguageModel>[0]["model"], middleware: journal.middleware(agent.model.id) });
   const tools = journal.wrapTools({ ...agent.agent.tools, ...extraTools });
   const messages: ModelMessage[] = [{ role: "user", content: prompt }];
   for (let ask = 0; ; ask++) {

@@ -2,7 +2,15 @@ import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult, Languag
 import type { ToolSet } from "ai";
 import { CrewstateError } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
+import { costOf, type PriceTable } from "../llm/prices.js";
 import { hashOf } from "./hash.js";
+import { addUsage, emptyUsage, type BudgetGuard } from "./ledger.js";
+
+/** How a journal prices live calls, and the budget they count against. */
+export interface Ledger {
+  prices?: PriceTable;
+  budget?: BudgetGuard;
+}
 
 /**
  * The journal of one task's agent loop. Every model call and tool execution gets a position;
@@ -27,6 +35,7 @@ export class TaskJournal {
     private readonly task: string,
     recorded: CallRecord[] | Map<number, CallRecord>,
     cassette?: CallRecord[] | Map<number, CallRecord>,
+    private readonly ledger: Ledger = {},
     private readonly basePosition = 0,
     stats?: TaskJournal["stats"],
   ) {
@@ -48,30 +57,41 @@ export class TaskJournal {
    * never shifts the positions of the outer loop.
    */
   nested(position: number): TaskJournal {
-    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, (position + 1) * NESTED_RANGE, this.stats);
+    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.ledger, (position + 1) * NESTED_RANGE, this.stats);
   }
 
-  readonly middleware: LanguageModelV3Middleware = {
-    specificationVersion: "v3",
-    wrapGenerate: async ({ doGenerate, params }) => {
-      const position = this.position++;
-      const requestHash = hashOf(requestOf(params));
-      const hit = await this.answer(position, "model", requestHash);
-      let result: LanguageModelV3GenerateResult;
-      if (hit) {
-        result = reviveModelResponse(hit.response);
-      } else {
-        result = await doGenerate();
-        const usage = usageOf(result);
-        await this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
-        addUsage(this.stats.usage, usage);
-      }
-      for (const part of result.content) {
-        if (part.type === "tool-call") this.toolPositions.set(part.toolCallId, this.position++);
-      }
-      return result;
-    },
-  };
+  /** Journals the calls of one model, pricing each with the ledger's table and checking the budget first. */
+  middleware(modelId: string): LanguageModelV3Middleware {
+    return {
+      specificationVersion: "v3",
+      wrapGenerate: ({ doGenerate, params }) => this.generate(modelId, doGenerate, params),
+    };
+  }
+
+  private async generate(
+    modelId: string,
+    doGenerate: () => PromiseLike<LanguageModelV3GenerateResult>,
+    params: LanguageModelV3CallOptions,
+  ): Promise<LanguageModelV3GenerateResult> {
+    const position = this.position++;
+    const requestHash = hashOf(requestOf(params));
+    const hit = await this.answer(position, "model", requestHash);
+    let result: LanguageModelV3GenerateResult;
+    if (hit) {
+      result = reviveModelResponse(hit.response);
+    } else {
+      this.ledger.budget?.check(this.task);
+      result = await doGenerate();
+      const usage = usageOf(result, modelId, this.ledger.prices);
+      await this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
+      addUsage(this.stats.usage, usage);
+      this.ledger.budget?.record(usage);
+    }
+    for (const part of result.content) {
+      if (part.type === "tool-call") this.toolPositions.set(part.toolCallId, this.position++);
+    }
+    return result;
+  }
 
   /** The position a tool call was given when the model asked for it. */
   positionOf(toolCallId: string): number {
@@ -126,7 +146,8 @@ export class TaskJournal {
         { task: this.task, position },
       );
     }
-    await this.record({ position, kind, requestHash, response: taped!.response, usage: taped!.usage }, false);
+    // A copy from a recording cost this run nothing: it carries no usage.
+    await this.record({ position, kind, requestHash, response: taped!.response, usage: null }, false);
     this.stats.replayed += 1;
     addUsage(this.stats.savedUsage, taped!.usage);
     return taped;
@@ -143,20 +164,10 @@ export class TaskJournal {
 /** Each nested loop's positions start at (outer position + 1) × this. */
 const NESTED_RANGE = 1_000_000;
 
-export function emptyUsage(): TokenUsage {
-  return { inputTokens: 0, outputTokens: 0 };
-}
-
-export function addUsage(total: TokenUsage, usage: TokenUsage | null | undefined): TokenUsage {
-  if (usage) {
-    total.inputTokens += usage.inputTokens;
-    total.outputTokens += usage.outputTokens;
-  }
-  return total;
-}
-
-function usageOf(result: LanguageModelV3GenerateResult): TokenUsage {
-  return { inputTokens: result.usage.inputTokens.total ?? 0, outputTokens: result.usage.outputTokens.total ?? 0 };
+function usageOf(result: LanguageModelV3GenerateResult, modelId: string, prices: PriceTable | undefined): TokenUsage {
+  const inputTokens = result.usage.inputTokens.total ?? 0;
+  const outputTokens = result.usage.outputTokens.total ?? 0;
+  return { inputTokens, outputTokens, costUsd: costOf(modelId, inputTokens, outputTokens, prices) };
 }
 
 /** What identifies a request: everything sent to the model except transport details. */

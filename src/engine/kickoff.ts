@@ -6,7 +6,9 @@ import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
-import { addUsage, emptyUsage, TaskJournal } from "./journal.js";
+import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
+import { TaskJournal, type Ledger } from "./journal.js";
+import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageToJson, type Budget } from "./ledger.js";
 import { isApproved } from "./operator.js";
 import {
   decide,
@@ -43,6 +45,10 @@ export interface KickoffOptions {
   leaseTtlMs?: number;
   /** Starts after which a task whose worker keeps dying is failed as dead-lettered. Default 5. */
   maxAttempts?: number;
+  /** Prices per model id, over the built-in table (see `DEFAULT_PRICES`). */
+  prices?: PriceTable;
+  /** A spending limit for the run, over all its kickoffs; when reached, the run fails with BUDGET_EXCEEDED. */
+  budget?: Budget;
   signal?: AbortSignal;
   /**
    * Rerun offline from another run's recorded answers (a cassette): every model and tool call is
@@ -93,8 +99,10 @@ export interface KickoffResult {
   /** The last task's output. */
   output: string;
   outputs: Record<string, string>;
-  /** Tokens spent by the model calls this kickoff made. */
+  /** Tokens (and cost) of the model calls this kickoff made. */
   usage: TokenUsage;
+  /** Tokens (and cost) of the calls answered from the journal instead: what resuming saved. */
+  saved: TokenUsage;
   calls: { made: number; replayed: number };
   /** Stored tasks the crew no longer has: kept, not used. */
   orphaned: string[];
@@ -126,11 +134,13 @@ class Kickoff {
   private readonly log: Logger;
   private readonly results: TaskResult[] = [];
   private readonly usage = emptyUsage();
+  private readonly saved = emptyUsage();
   private readonly calls = { made: 0, replayed: 0 };
   private events: RunEvent[] | undefined;
   private readonly worker: string;
   private readonly leaseTtlMs: number;
   private readonly maxAttempts: number;
+  private ledger: Ledger = {};
 
   constructor(
     private readonly crew: Crew,
@@ -150,6 +160,12 @@ class Kickoff {
     const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs });
     this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
     const stored = new Map(run.tasks.map((t) => [t.name, t]));
+    const prices = { ...DEFAULT_PRICES, ...(this.options.prices ?? {}) };
+    this.ledger = { prices };
+    if (this.options.budget) {
+      const spent = await spentSoFar(this.store, this.runId, [...stored.keys()], await this.loadEvents());
+      this.ledger = { prices, budget: new BudgetGuard(this.options.budget, this.runId, spent) };
+    }
     const names = new Set(this.tasks.map((t) => t.name));
     const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
     if (orphaned.length > 0) {
@@ -194,6 +210,7 @@ class Kickoff {
       output: last.output,
       outputs: Object.fromEntries(this.results.map((r) => [r.name, r.output])),
       usage: this.usage,
+      saved: this.saved,
       calls: this.calls,
       orphaned,
       isDemoModel: this.tasks.some((t) => t.agent.model.isDemo || (t.coworkers ?? []).some((c) => c.model.isDemo)),
@@ -238,11 +255,14 @@ class Kickoff {
           deadLetter: true,
         });
       }
-      // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts afresh.
+      // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
+      // afresh, and what its discarded journal cost stays on the ledger through the event.
       const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
-      if (!resumeJournal) await this.store.clearCalls(this.runId, task.name);
+      const previous = stored === undefined ? [] : await this.store.calls(this.runId, task.name);
+      const discarded = resumeJournal ? emptyUsage() : previous.reduce((total, call) => addUsage(total, call.usage), emptyUsage());
+      if (!resumeJournal && previous.length > 0) await this.store.clearCalls(this.runId, task.name);
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
-      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? await this.store.calls(this.runId, task.name) : [], cassette);
+      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, this.ledger);
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
       let record: TaskRecord = {
@@ -260,7 +280,16 @@ class Kickoff {
         await this.store.saveTask(
           this.runId,
           record,
-          { type: attempt === 1 ? event : "task_retry", data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker } },
+          {
+            type: attempt === 1 ? event : "task_retry",
+            data: {
+              attempt: record.attempts,
+              reason: decision.reason,
+              changed: decision.changed,
+              worker: this.worker,
+              ...(attempt === 1 && previous.length > 0 && !resumeJournal ? { discardedUsage: usageToJson(discarded) } : {}),
+            },
+          },
           lease.commitOptions,
         );
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
@@ -282,7 +311,17 @@ class Kickoff {
           await this.store.saveTask(
             this.runId,
             record,
-            { type: "task_completed", data: { parts: parts as unknown as JsonValue, calls: journal.stats.called, replayed: journal.stats.replayed, outputChanged } },
+            {
+              type: "task_completed",
+              data: {
+                parts: parts as unknown as JsonValue,
+                calls: journal.stats.called,
+                replayed: journal.stats.replayed,
+                usage: usageToJson(journal.stats.usage),
+                savedUsage: usageToJson(journal.stats.savedUsage),
+                outputChanged,
+              },
+            },
             lease.commitOptions,
           );
           this.collect(journal);
@@ -366,6 +405,7 @@ class Kickoff {
     this.calls.made += journal.stats.called;
     this.calls.replayed += journal.stats.replayed;
     addUsage(this.usage, journal.stats.usage);
+    addUsage(this.saved, journal.stats.savedUsage);
   }
 
   private resultOf(record: TaskRecord, outcome: TaskOutcome, reason: string): TaskResult {

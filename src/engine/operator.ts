@@ -1,6 +1,7 @@
 import { CrewstateError } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
 import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
+import { addUsage, emptyUsage, usageToJson } from "./ledger.js";
 import { outputHashOf } from "./plan.js";
 
 /**
@@ -37,7 +38,9 @@ export function requireTask(run: Run, task: string, store: Store): TaskRecord {
 export async function invalidateTask(store: Store, runId: string, task: string): Promise<TaskRecord> {
   const run = await requireRun(store, runId);
   const record = requireTask(run, task, store);
-  await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status } });
+  // The journal goes with the task; what it cost stays on the run's ledger through the event.
+  const discarded = (await store.calls(runId, task)).reduce((total, call) => addUsage(total, call.usage), emptyUsage());
+  await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status, discardedUsage: usageToJson(discarded) } });
   return record;
 }
 

@@ -25,6 +25,8 @@ export type TaskStatus = "pending" | "running" | "completed" | "failed";
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** What the tokens cost in US dollars; null when the model has no known price. */
+  costUsd: number | null;
 }
 
 /** What a store keeps of one task within one run. Timestamps are ISO-8601 UTC strings. */

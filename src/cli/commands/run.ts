@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
+import type { Budget } from "../../engine/ledger.js";
+import { CrewstateError } from "../../errors.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
@@ -14,6 +16,8 @@ interface RunOptions {
   model?: string;
   json?: boolean;
   replayFrom?: string;
+  maxTokens?: string;
+  maxCost?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -27,6 +31,8 @@ export function registerRun(program: Command): void {
     .option("--store <url>", "where state lives (default: the crew's store, CREWSTATE_STORE, or sqlite:.crewstate/state.db)")
     .option("--model <spec>", "model for every agent: demo, or openai:<model>")
     .option("--replay-from <run-id>", "answer every model and tool call from that run's recording (same store); no live calls")
+    .option("--max-tokens <n>", "stop the run once it has spent this many tokens, over all its kickoffs")
+    .option("--max-cost <usd>", "stop the run once it has spent this many US dollars, over all its kickoffs")
     .option("--json", "print the result as JSON instead of progress")
     .action(async (module: string, options: RunOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
@@ -42,6 +48,7 @@ export function registerRun(program: Command): void {
           store,
           model: options.model,
           replayFrom: options.replayFrom,
+          budget: budgetFrom(options),
           // Progress lines already say what happens; logs only when asked for.
           logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
           onProgress: (event) => {
@@ -61,7 +68,8 @@ export function registerRun(program: Command): void {
         say(
           `run ${result.runId} ${result.status}: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused · ` +
             `${result.calls.made} model/tool call(s) made, ${result.calls.replayed} replayed · ` +
-            `tokens in ${result.usage.inputTokens} / out ${result.usage.outputTokens}`,
+            `tokens in ${result.usage.inputTokens} / out ${result.usage.outputTokens}${money(result.usage.costUsd)}` +
+            (result.calls.replayed > 0 ? ` · saved by replay: ${result.saved.inputTokens + result.saved.outputTokens} tokens${money(result.saved.costUsd)}` : ""),
         );
         if (result.awaiting !== null) {
           say(`task ${result.awaiting} awaits review: \`crewstate approve ${result.runId} ${result.awaiting}\` (or \`crewstate edit …\`), then run again`);
@@ -87,6 +95,22 @@ function progressLine(event: ProgressEvent): string {
     case "failed":
       return `${where}: failed: ${event.detail}`;
   }
+}
+
+function money(usd: number | null): string {
+  return usd === null ? "" : ` ($${usd.toFixed(4)})`;
+}
+
+function budgetFrom(options: RunOptions): Budget | undefined {
+  const number = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value <= 0) throw new CrewstateError("INVALID_INPUT", `${flag} must be a positive number, got "${text}"`);
+    return value;
+  };
+  const maxTokens = number("--max-tokens", options.maxTokens);
+  const maxCostUsd = number("--max-cost", options.maxCost);
+  return maxTokens === undefined && maxCostUsd === undefined ? undefined : { maxTokens, maxCostUsd };
 }
 
 function collect(value: string, previous: string[]): string[] {

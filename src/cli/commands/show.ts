@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { requireRun } from "../../engine/operator.js";
-import type { RunEvent } from "../../stores/store.js";
+import { addUsage, emptyUsage, spentSoFar } from "../../engine/ledger.js";
+import type { RunEvent, TokenUsage } from "../../stores/store.js";
 import { oneLine, shortHash, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
 
@@ -20,8 +21,9 @@ export function registerShow(program: Command): void {
           const events = await store.events(runId);
           const unused = new Set(orphanedAtLastKickoff(events));
           const tasks = run.tasks.map((t) => ({ ...t, inCrew: !unused.has(t.name) }));
+          const ledger = { spent: await spentSoFar(store, runId, run.tasks.map((t) => t.name), events), saved: savedBy(events) };
           if (options.json) {
-            const json = { ...run, store: store.location, tasks, ...(options.events ? { events } : {}) };
+            const json = { ...run, store: store.location, tasks, ledger, ...(options.events ? { events } : {}) };
             process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
             return;
           }
@@ -35,18 +37,27 @@ export function registerShow(program: Command): void {
           lines.push(
             "",
             table(
-              ["TASK", "STATUS", "ATTEMPTS", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "MODEL", "OUTPUT"],
+              ["TASK", "STATUS", "ATTEMPTS", "WORKER", "TOKEN", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "COST", "MODEL", "OUTPUT"],
               tasks.map((t) => [
                 t.inCrew ? t.name : `${t.name} (not in crew: kept, unused)`,
                 t.status,
                 String(t.attempts),
+                t.worker ? `${t.worker}${t.leaseExpiresAt ? " (holds)" : ""}` : "-",
+                String(t.fencingToken),
                 shortHash(t.inputHash),
                 when(t.completedAt),
                 t.usage ? `${t.usage.inputTokens}/${t.usage.outputTokens}` : "-",
+                t.usage?.costUsd != null ? `$${t.usage.costUsd.toFixed(4)}` : "-",
                 t.model ?? "-",
                 t.status === "failed" ? `error: ${oneLine(t.error, 50)}` : oneLine(t.output, 50),
               ]),
             ),
+          );
+          const { spent, saved } = ledger;
+          lines.push(
+            "",
+            `spent: ${spent.inputTokens} in / ${spent.outputTokens} out tokens${spent.costUsd !== null ? ` ($${spent.costUsd.toFixed(4)})` : ""}` +
+              ` · saved by resuming: ${saved.inputTokens} in / ${saved.outputTokens} out tokens${saved.costUsd !== null ? ` ($${saved.costUsd.toFixed(4)})` : ""}`,
           );
           if (options.events) {
             lines.push("", table(["SEQ", "AT", "EVENT", "TASK"], events.map((e) => [String(e.seq), when(e.at), e.type, e.task ?? ""])));
@@ -56,6 +67,18 @@ export function registerShow(program: Command): void {
         { runId },
       );
     });
+}
+
+/** Tokens and cost that resuming answered from journals instead of calling again. */
+function savedBy(events: RunEvent[]): TokenUsage {
+  const total = emptyUsage();
+  for (const event of events) {
+    const saved = event.type === "task_completed" ? event.data?.savedUsage : undefined;
+    if (saved && typeof saved === "object" && !Array.isArray(saved)) {
+      addUsage(total, { inputTokens: Number(saved.inputTokens ?? 0), outputTokens: Number(saved.outputTokens ?? 0), costUsd: typeof saved.costUsd === "number" ? saved.costUsd : null });
+    }
+  }
+  return total;
 }
 
 /** Stored tasks the crew no longer had at its last kickoff, as recorded in its run_planned event. */

@@ -22,7 +22,7 @@ export function saveTaskSpec(ctx: ConformanceContext, it: SpecIt): void {
         newTaskRecord("pending"),
         completedTask("running", { status: "running", output: null, structured: null, outputHash: null, completedAt: null, worker: "host-a:4242", fencingToken: 7, leaseExpiresAt: "2025-01-02T03:05:00.000Z" }),
         completedTask("failed", { status: "failed", output: null, structured: null, outputHash: null, attempts: 3, error: "TypeError: boom\n    at step (agent.ts:12)", usage: null, model: null }),
-        completedTask("completed", { structured: [1, [2, [3, { deep: [] }]], {}], attempts: 2, usage: { inputTokens: 0, outputTokens: 0 } }),
+        completedTask("completed", { structured: [1, [2, [3, { deep: [] }]], {}], attempts: 2, usage: { inputTokens: 0, outputTokens: 0, costUsd: null } }),
         completedTask("scalar", { structured: -0.125, output: "" }),
         completedTask("nohash", { inputHash: null, outputHash: null, startedAt: null, completedAt: null, worker: null }),
       ];

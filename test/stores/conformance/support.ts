@@ -73,7 +73,7 @@ export function completedTask(name: string, overrides: Partial<TaskRecord> = {})
     completedAt: "2025-01-02T03:04:06.500Z",
     attempts: 1,
     error: null,
-    usage: { inputTokens: 120, outputTokens: 45 },
+    usage: { inputTokens: 120, outputTokens: 45, costUsd: 0.000045 },
     model: "demo",
     worker: "worker-1",
     fencingToken: 0,
@@ -89,7 +89,7 @@ export function call(task: string, position: number, overrides: Partial<CallReco
     kind: "model",
     requestHash: `req-${task}-${position}`,
     response: { text: `answer ${position} for ${task}`, finishReason: "stop" },
-    usage: { inputTokens: position + 1, outputTokens: 2 * position + 1 },
+    usage: { inputTokens: position + 1, outputTokens: 2 * position + 1, costUsd: position === 0 ? null : position / 1e6 },
     at: `2025-01-02T03:04:${String(10 + position).padStart(2, "0")}.000Z`,
     ...overrides,
   };
