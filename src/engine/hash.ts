@@ -16,7 +16,8 @@ function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value === null || typeof value !== "object") return value;
   if (value instanceof Date) return value.toISOString();
-  const sorted: Record<string, unknown> = {};
+  // No prototype: a "__proto__" key is data like any other.
+  const sorted: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(value).sort()) {
     const item = (value as Record<string, unknown>)[key];
     if (item !== undefined) sorted[key] = sortKeys(item);

@@ -1,6 +1,9 @@
 import { CrewstateError } from "../errors.js";
 import type { JsonValue } from "./store.js";
 
+/** The deepest nesting of arrays and objects a payload may have. */
+export const MAX_PAYLOAD_DEPTH = 512;
+
 /** The largest single payload (an output, a call response, a run's inputs) a store accepts. */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
@@ -45,7 +48,7 @@ export function checkTaskName(name: unknown): string {
  * string, undefined → gone, BigInt → throw, a cycle → throw) with a `NOT_JSON` error naming where.
  */
 export function encodeJson(value: unknown, what: string): string {
-  assertJson(value, what, "$", new Set());
+  assertJson(value, what, "$", new Set(), 0);
   const text = JSON.stringify(value);
   if (text.length > MAX_PAYLOAD_BYTES || Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) {
     throw new CrewstateError(
@@ -64,7 +67,7 @@ export function decodeJson<T = JsonValue>(text: string, where: string): T {
   }
 }
 
-function assertJson(value: unknown, what: string, at: string, seen: Set<object>): void {
+function assertJson(value: unknown, what: string, at: string, seen: Set<object>, depth: number): void {
   const fail = (why: string): never => {
     throw new CrewstateError("NOT_JSON", `${what} cannot be stored as JSON: ${why} at ${at}`);
   };
@@ -78,16 +81,17 @@ function assertJson(value: unknown, what: string, at: string, seen: Set<object>)
     case "object": {
       if (value === null) return;
       if (seen.has(value)) fail("a circular reference");
+      if (depth >= MAX_PAYLOAD_DEPTH) fail(`nesting deeper than ${MAX_PAYLOAD_DEPTH} levels`);
       const proto = Object.getPrototypeOf(value);
       if (Array.isArray(value)) {
         seen.add(value);
-        value.forEach((item, i) => assertJson(item, what, `${at}[${i}]`, seen));
+        value.forEach((item, i) => assertJson(item, what, `${at}[${i}]`, seen, depth + 1));
         seen.delete(value);
         return;
       }
       if (proto !== Object.prototype && proto !== null) fail(`a ${proto?.constructor?.name ?? "non-plain"} object`);
       seen.add(value);
-      for (const [key, item] of Object.entries(value)) assertJson(item, what, `${at}.${key}`, seen);
+      for (const [key, item] of Object.entries(value)) assertJson(item, what, `${at}.${key}`, seen, depth + 1);
       seen.delete(value);
       return;
     }

@@ -123,7 +123,7 @@ export class StateImage {
         const image = this.runs.get(op.runId)!;
         image.tasks.set(op.task.name, structuredClone(op.task));
         image.run.updatedAt = op.at;
-        this.addEvent(op.runId, { task: op.task.name, ...op.event }, op.at);
+        this.addEvent(op.runId, { ...op.event, task: op.task.name }, op.at);
         return;
       }
       case "setRunStatus": {
@@ -137,7 +137,7 @@ export class StateImage {
         image.tasks.delete(op.task);
         image.calls.delete(op.task);
         image.run.updatedAt = op.at;
-        this.addEvent(op.runId, { task: op.task, ...op.event }, op.at);
+        this.addEvent(op.runId, { ...op.event, task: op.task }, op.at);
         return;
       }
       case "recordCall": {

@@ -72,3 +72,13 @@ describe("changedParts", () => {
     expect(changedParts(undefined, parts)[0]).toMatch(/unknown/);
   });
 });
+
+describe("hashing hostile values", () => {
+  it("hashes a __proto__ key as data", () => {
+    const a = JSON.parse('{"__proto__": {"x": 1}, "y": 2}');
+    const b = JSON.parse('{"y": 2}');
+    expect(canonicalJson(a)).toBe('{"__proto__":{"x":1},"y":2}');
+    expect(hashOf(a)).not.toBe(hashOf(b));
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});
