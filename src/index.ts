@@ -26,3 +26,7 @@ export {
 export { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode, type ErrorContext } from "./errors.js";
 export { resolveModel, type ResolvedModel } from "./llm/resolve-model.js";
 export { createDemoModel, DEMO_LABEL } from "./llm/demo-model.js";
+export { startWorker, enqueueRun, type WorkerOptions, type RunOutcome, type RunningWorker } from "./engine/worker.js";
+export type { Budget } from "./engine/ledger.js";
+export { DEFAULT_PRICES, costOf, type Price, type PriceTable } from "./llm/prices.js";
+export type { Lease, ClaimOptions } from "./stores/store.js";

@@ -9,6 +9,7 @@ import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerShow } from "./commands/show.js";
 import { registerTransfer } from "./commands/transfer.js";
+import { registerWorker } from "./commands/worker.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -28,7 +29,9 @@ Examples:
   crewstate invalidate claim-123 analyze_task
   crewstate output claim-123 draft_task
   crewstate export --all --store json:crew_state.json > runs.jsonl
-  crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app`;
+  crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app
+  crewstate enqueue crew.ts --run-id claim-9 --input notes=@notes.txt --store postgres://localhost/app
+  crewstate worker crew.ts --store postgres://localhost/app --concurrency 4`;
 
 export function buildProgram(): Command {
   const program = new Command("crewstate")
@@ -37,7 +40,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer, registerWorker]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

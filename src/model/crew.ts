@@ -1,5 +1,8 @@
 import type { LanguageModel } from "ai";
-import { kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
+import { generateRunId, kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
+import { prepareTasks } from "../engine/prepare.js";
+import { enqueueRun } from "../engine/worker.js";
+import { checkRunId } from "../stores/codec.js";
 import { CrewstateError } from "../errors.js";
 import type { Store } from "../stores/store.js";
 import { Agent } from "./agent.js";
@@ -105,6 +108,19 @@ export class Crew {
   /** Runs the crew, resuming the run if `runId` names one that exists. */
   kickoff(options: KickoffOptions = {}): Promise<KickoffResult> {
     return kickoff(this, options);
+  }
+
+  /**
+   * Queues a run for the crew's workers (`crewstate worker`), on the queue next to a postgres://
+   * or redis:// store. Inputs are checked first; models are resolved by the worker.
+   */
+  async enqueue(options: { inputs?: Record<string, string>; runId?: string; store?: string } = {}): Promise<{ runId: string }> {
+    const inputs = { ...(options.inputs ?? {}) };
+    await prepareTasks(this, inputs, undefined, { offline: true });
+    const runId = options.runId === undefined ? generateRunId(this.name) : checkRunId(options.runId);
+    const store = options.store ?? (typeof this.store === "string" ? this.store : undefined);
+    await enqueueRun(this, { runId, inputs }, store);
+    return { runId };
   }
 }
 

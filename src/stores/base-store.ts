@@ -122,7 +122,9 @@ export abstract class BaseStore implements Store {
     for (const call of dump.calls) {
       checkTaskName(call.task);
       encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
+      encodeJson(call.usage, `usage of call ${call.position} of task "${call.task}"`);
     }
+    for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run "${dump.run.runId}"`);
     return this.doImportRun(dump, options.overwrite === true);
   }
 
@@ -150,6 +152,7 @@ function checkInputs(inputs: unknown, runId: string): void {
 
 function checkTaskRecord(task: TaskRecord): void {
   checkTaskName(task.name);
+  encodeJson(task.usage, `usage of task "${task.name}"`);
   encodeJson(task.output, `output of task "${task.name}"`);
   encodeJson(task.structured, `structured output of task "${task.name}"`);
 }

@@ -12,7 +12,19 @@ export function registerRuns(program: Command): void {
     .option("--json", "print JSON")
     .action(async (options: { store?: string; json?: boolean }) => {
       const url = storeUrlFrom(options.store);
-      const runs = await withStore(url, (store) => store.listRuns()).catch((error: unknown) => {
+      const runs = await withStore(url, async (store) => {
+        const summaries = await store.listRuns();
+        // Which workers hold leases on a running run's tasks, and on which.
+        const now = new Date().toISOString();
+        return Promise.all(
+          summaries.map(async (summary) => {
+            if (summary.status !== "running") return { ...summary, holders: [] as string[] };
+            const run = await store.getRun(summary.runId);
+            const holders = (run?.tasks ?? []).filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => `${t.name}@${t.worker}`);
+            return { ...summary, holders };
+          }),
+        );
+      }).catch((error: unknown) => {
         if (isCrewstateError(error, "STORE_NOT_FOUND")) return [];
         throw error;
       });
@@ -21,8 +33,17 @@ export function registerRuns(program: Command): void {
       } else if (runs.length === 0) {
         process.stdout.write(`no runs in ${url}\n`);
       } else {
-        const rows = runs.map((r) => [r.runId, r.crew || "-", r.status, `${r.completedCount}/${r.taskCount}`, String(r.attempts), when(r.updatedAt), oneLine(r.error, 50)]);
-        process.stdout.write(`${table(["RUN ID", "CREW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "ERROR"], rows)}\n`);
+        const rows = runs.map((r) => [
+          r.runId,
+          r.crew || "-",
+          r.status,
+          `${r.completedCount}/${r.taskCount}`,
+          String(r.attempts),
+          when(r.updatedAt),
+          r.holders.join(", ") || "-",
+          oneLine(r.error, 50),
+        ]);
+        process.stdout.write(`${table(["RUN ID", "CREW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "HELD BY", "ERROR"], rows)}\n`);
       }
     });
 }

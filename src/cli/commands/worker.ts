@@ -1,0 +1,63 @@
+import type { Command } from "commander";
+import { startWorker } from "../../engine/worker.js";
+import { CrewstateError } from "../../errors.js";
+import { defaultLogger } from "../../log.js";
+import { storeUrlFrom } from "../../stores/open.js";
+import { parseInputs } from "../inputs.js";
+import { loadCrew } from "../load-crew.js";
+
+export function registerWorker(program: Command): void {
+  program
+    .command("enqueue")
+    .description("queue a run of a crew for its workers (needs a postgres:// or redis:// store)")
+    .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
+    .option("--run-id <id>", "the run to queue (resumed if it exists)")
+    .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", (v: string, p: string[]) => [...p, v], [])
+    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--store <url>", "the store whose server carries the queue")
+    .action(async (module: string, options: { runId?: string; input?: string[]; inputs?: string; store?: string }) => {
+      const inputs = parseInputs(options.input, options.inputs);
+      const crew = await loadCrew(module);
+      const store = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
+      const { runId } = await crew.enqueue({ inputs, runId: options.runId, store });
+      process.stdout.write(`queued run ${runId} of crew ${crew.name}; start workers with: crewstate worker ${module} --store <url>\n`);
+    });
+
+  program
+    .command("worker")
+    .description("work queued runs of a crew until stopped (SIGTERM or Ctrl-C finishes the runs in hand)")
+    .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
+    .option("--store <url>", "a postgres:// or redis:// store")
+    .option("--concurrency <n>", "runs worked at once", "1")
+    .option("--lease-ttl <ms>", "how long a claimed task stays claimed without renewal", "30000")
+    .action(async (module: string, options: { store?: string; concurrency: string; leaseTtl: string }) => {
+      const concurrency = wholeNumber("--concurrency", options.concurrency);
+      const leaseTtlMs = wholeNumber("--lease-ttl", options.leaseTtl);
+      const crew = await loadCrew(module);
+      const store = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
+      const worker = await startWorker(crew, {
+        store,
+        concurrency,
+        leaseTtlMs,
+        logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
+        onRun: (event) => process.stdout.write(`run ${event.runId}: ${event.outcome}${event.detail ? ` (${event.detail})` : ""}\n`),
+      });
+      process.stdout.write(`worker ${process.pid} working crew ${crew.name} (concurrency ${concurrency})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.stdout.write(`${signal}: finishing the runs in hand, then stopping\n`);
+          resolve();
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      await worker.stop();
+      process.stdout.write("worker stopped\n");
+    });
+}
+
+function wholeNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new CrewstateError("INVALID_INPUT", `${flag} must be a whole number ≥ 1, got "${text}"`);
+  return value;
+}

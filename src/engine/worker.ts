@@ -1,0 +1,95 @@
+import { isCrewstateError, messageOf } from "../errors.js";
+import { defaultLogger, type Logger } from "../log.js";
+import type { Crew } from "../model/crew.js";
+import { openQueue, type RunJob } from "../queue/run-queue.js";
+import { openStore, storeUrlFrom } from "../stores/open.js";
+import { kickoff } from "./kickoff.js";
+import { DEFAULT_LEASE_TTL_MS } from "./task-lease.js";
+
+export interface WorkerOptions {
+  /** A postgres:// or redis:// store URL; its server also carries the queue. */
+  store?: string;
+  /** Runs worked at once. Default 1. */
+  concurrency?: number;
+  /** Lease TTL of each claimed task. Default 30 s. */
+  leaseTtlMs?: number;
+  /** How long the queue waits for a dead worker's job before handing it out again. Default 2 × the lease TTL. */
+  jobTimeoutMs?: number;
+  /** Starts after which a task whose worker keeps dying is dead-lettered. Default 5. */
+  maxAttempts?: number;
+  logger?: Logger;
+  /** Called as each job ends. */
+  onRun?: (event: RunOutcome) => void;
+}
+
+export interface RunOutcome {
+  runId: string;
+  outcome: "completed" | "paused" | "failed" | "deferred" | "fenced";
+  detail?: string;
+}
+
+export interface RunningWorker {
+  /** Stops taking runs, lets the runs in hand finish, and disconnects. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Takes runs of one crew from the queue and kicks each off (resuming it when it exists). A run
+ * whose task another live worker holds is put back for later; a run that failed stays failed in
+ * the store; anything else that goes wrong fails the job, and the queue retries it.
+ */
+export async function startWorker(crew: Crew, options: WorkerOptions = {}): Promise<RunningWorker> {
+  const url = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const log = options.logger ?? defaultLogger();
+  const store = await openStore(url);
+  const queue = await openQueue(url, crew.name).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  const report = (event: RunOutcome) => {
+    log.info(event, "run job done");
+    options.onRun?.(event);
+  };
+
+  const handle = async (job: RunJob): Promise<void> => {
+    try {
+      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log });
+      report({ runId: job.runId, outcome: result.status });
+    } catch (error) {
+      if (isCrewstateError(error, "TASK_FAILED")) {
+        report({ runId: job.runId, outcome: "failed", detail: error.message });
+      } else if (isCrewstateError(error, "LEASE_HELD")) {
+        await queue.enqueue(job, { delayMs: leaseTtlMs });
+        report({ runId: job.runId, outcome: "deferred", detail: error.message });
+      } else if (isCrewstateError(error, "FENCED_OUT")) {
+        report({ runId: job.runId, outcome: "fenced", detail: error.message });
+      } else {
+        log.warn({ runId: job.runId, err: error }, `run job failed; the queue will retry it: ${messageOf(error)}`);
+        throw error;
+      }
+    }
+  };
+
+  await queue.work({ concurrency: options.concurrency ?? 1, jobTimeoutMs: options.jobTimeoutMs ?? 2 * leaseTtlMs }, handle);
+  return {
+    async stop() {
+      try {
+        await queue.close();
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
+
+/** Puts a run of the crew on its queue; a worker of the crew will kick it off. */
+export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string): Promise<void> {
+  const url = storeUrl ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
+  const queue = await openQueue(url, crew.name);
+  try {
+    await queue.enqueue(job);
+  } finally {
+    await queue.close();
+  }
+}

@@ -1,0 +1,58 @@
+import { Queue, Worker } from "bullmq";
+import { CrewstateError, messageOf } from "../errors.js";
+import { redactUrl } from "../stores/open.js";
+import type { RunJob, RunQueue, WorkOptions } from "./run-queue.js";
+
+/** Runs queued in BullMQ, under the store's key prefix (`<prefix>queue`). */
+export class BullMqQueue implements RunQueue {
+  private worker: Worker | undefined;
+
+  private constructor(
+    private readonly queue: Queue<RunJob>,
+    private readonly connection: { url: string },
+    private readonly prefix: string,
+    private readonly name: string,
+  ) {}
+
+  static async open(storeUrl: string, name: string): Promise<BullMqQueue> {
+    const url = new URL(storeUrl);
+    const prefix = `${url.searchParams.get("prefix") ?? "crewstate:"}queue`;
+    url.searchParams.delete("prefix");
+    const connection = { url: url.toString() };
+    const queue = new Queue<RunJob>(name, { connection, prefix });
+    queue.on("error", () => {});
+    try {
+      await queue.waitUntilReady();
+    } catch (error) {
+      await queue.close().catch(() => {});
+      throw new CrewstateError("STORE_UNAVAILABLE", `cannot open the BullMQ queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
+    }
+    return new BullMqQueue(queue, connection, prefix, name);
+  }
+
+  async enqueue(job: RunJob, options: { delayMs?: number } = {}): Promise<void> {
+    // The run ID is the job ID, so a run waiting in the queue is not queued twice; a deferred
+    // retry of a run already in hand gets an ID of its own.
+    const jobId = options.delayMs ? `${job.runId}:${Date.now()}` : job.runId;
+    await this.queue.add("run", job, { jobId, delay: options.delayMs, attempts: 20, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: true, removeOnFail: 1000 });
+  }
+
+  async work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void> {
+    this.worker = new Worker<RunJob>(this.name, async (job) => handler(job.data), {
+      connection: this.connection,
+      prefix: this.prefix,
+      concurrency: options.concurrency,
+      // A dead worker's job is stalled once its lock runs out and goes back to the queue.
+      lockDuration: options.jobTimeoutMs,
+      stalledInterval: Math.max(500, Math.floor(options.jobTimeoutMs / 2)),
+      maxStalledCount: 20,
+    });
+    this.worker.on("error", () => {});
+    await this.worker.waitUntilReady();
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}

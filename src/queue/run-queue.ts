@@ -1,0 +1,57 @@
+import { CrewstateError } from "../errors.js";
+import { redactUrl } from "../stores/open.js";
+
+/**
+ * The queue that hands runs to workers: pg-boss on PostgreSQL, BullMQ on Redis — existing queue
+ * engines, next to the store they share a server with. A job names a run; the worker that takes
+ * it kicks the run off (resuming it if it exists), and task leases in the store keep two workers
+ * from ever working one task. Embedded stores (SQLite, JSON) have no queue: several `crewstate
+ * run` processes on one machine already share their file safely.
+ */
+export interface RunJob {
+  runId: string;
+  inputs: Record<string, string>;
+}
+
+export interface WorkOptions {
+  /** Jobs worked at once by this process. */
+  concurrency: number;
+  /** How long a job may go unacknowledged before the queue gives it to another worker (a dead worker's). */
+  jobTimeoutMs: number;
+}
+
+export interface RunQueue {
+  /** Queues a run; a run already waiting in the queue is not queued twice. */
+  enqueue(job: RunJob, options?: { delayMs?: number }): Promise<void>;
+  /** Starts taking jobs; `handler` resolving completes a job, throwing fails it (the queue retries). */
+  work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void>;
+  /** Stops taking jobs, waits for those in hand, and disconnects. */
+  close(): Promise<void>;
+}
+
+/** The queue name of a crew: one queue per crew, so a worker only gets runs of the crew it knows. */
+export function queueName(crew: string): string {
+  return `crewstate-${crew.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "crew"}`;
+}
+
+export async function openQueue(storeUrl: string, crew: string): Promise<RunQueue> {
+  const scheme = /^([a-z]+):/i.exec(storeUrl)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case "postgres":
+    case "postgresql": {
+      const { PgBossQueue } = await import("./pg-boss-queue.js");
+      return PgBossQueue.open(storeUrl, queueName(crew));
+    }
+    case "redis":
+    case "rediss": {
+      const { BullMqQueue } = await import("./bullmq-queue.js");
+      return BullMqQueue.open(storeUrl, queueName(crew));
+    }
+    default:
+      throw new CrewstateError(
+        "UNKNOWN_STORE",
+        `store ${redactUrl(storeUrl)} has no queue: workers need a postgres:// or redis:// store (on sqlite: or json:, several \`crewstate run\` processes share the file safely)`,
+        { store: redactUrl(storeUrl) },
+      );
+  }
+}
