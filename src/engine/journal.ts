@@ -6,10 +6,12 @@ import { costOf, type PriceTable } from "../llm/prices.js";
 import { hashOf } from "./hash.js";
 import { addUsage, emptyUsage, type BudgetGuard } from "./ledger.js";
 
-/** How a journal prices live calls, and the budget they count against. */
-export interface Ledger {
+/** How a journal prices live calls, the budget they count against, and the lease it writes under. */
+export interface JournalOptions {
   prices?: PriceTable;
   budget?: BudgetGuard;
+  /** Aborted once the task's lease is lost: from then on nothing more is journaled. */
+  fence?: AbortSignal;
 }
 
 /**
@@ -35,7 +37,7 @@ export class TaskJournal {
     private readonly task: string,
     recorded: CallRecord[] | Map<number, CallRecord>,
     cassette?: CallRecord[] | Map<number, CallRecord>,
-    private readonly ledger: Ledger = {},
+    private readonly ledger: JournalOptions = {},
     private readonly basePosition = 0,
     stats?: TaskJournal["stats"],
   ) {
@@ -154,6 +156,7 @@ export class TaskJournal {
   }
 
   private async record(call: Omit<CallRecord, "task" | "at">, live = true): Promise<void> {
+    this.ledger.fence?.throwIfAborted();
     const record: CallRecord = { task: this.task, ...call, at: new Date().toISOString() };
     await this.store.recordCall(this.runId, record);
     this.recorded.set(call.position, record);

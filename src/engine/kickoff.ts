@@ -7,7 +7,7 @@ import { openStore, storeUrlFrom } from "../stores/open.js";
 import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
-import { TaskJournal, type Ledger } from "./journal.js";
+import { TaskJournal, type JournalOptions } from "./journal.js";
 import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageToJson, type Budget } from "./ledger.js";
 import { isApproved } from "./operator.js";
 import {
@@ -140,7 +140,7 @@ class Kickoff {
   private readonly worker: string;
   private readonly leaseTtlMs: number;
   private readonly maxAttempts: number;
-  private ledger: Ledger = {};
+  private ledger: JournalOptions = {};
 
   constructor(
     private readonly crew: Crew,
@@ -262,7 +262,7 @@ class Kickoff {
       const discarded = resumeJournal ? emptyUsage() : previous.reduce((total, call) => addUsage(total, call.usage), emptyUsage());
       if (!resumeJournal && previous.length > 0) await this.store.clearCalls(this.runId, task.name);
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
-      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, this.ledger);
+      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal });
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
       let record: TaskRecord = {
