@@ -5,7 +5,7 @@ import type { BigIntStats } from "node:fs";
 import { CrewstateError } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, CommitOptions, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -50,6 +50,8 @@ import { FileLock } from "./json-file/lock.js";
  *   before a file this process did not write is replaced.
  * - **Several processes**: commits and compactions run under `<path>.lock`; reads take no lock —
  *   journal sequence numbers tell them when they saw a mix of two generations, and they retry.
+ * - **Leases**: a claim, heartbeat or release is a commit like any other, judged by this machine's
+ *   clock as read under the lock; the journal line keeps that time, so replay decides the same.
  */
 export interface JsonFileStoreOptions {
   /** How long a commit waits for another process's lock before STORE_LOCKED (default 10 s). */
@@ -199,6 +201,30 @@ export class JsonFileStore extends BaseStore {
     await this.commit({ op: "importRun", dump, overwrite });
   }
 
+  // Lease ops read the clock under the lock, after catching up with the disk: no other process can
+  // commit between the time a lease is judged by and the change. The time is journaled with the
+  // op, so replay judges it the same way.
+
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+    return this.commit(
+      (at): StoreOp => {
+        const op: StoreOp = { op: "claimTask", runId, task, worker, ttlMs, at };
+        if (options.takeOverFrom !== undefined) op.takeOverFrom = options.takeOverFrom;
+        return op;
+      },
+      (image) => image.lease(runId, task),
+      undefined,
+    );
+  }
+
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    return this.commit((at) => ({ op: "heartbeat", lease, ttlMs, at }), (image) => image.lease(lease.runId, lease.task));
+  }
+
+  protected async doReleaseTask(lease: Lease): Promise<void> {
+    await this.commit((at) => ({ op: "releaseTask", lease, at }));
+  }
+
   /** Compacts what this process journaled, so that the file alone holds the state; idempotent. */
   async close(): Promise<void> {
     if (this.closing) return this.queue.then(() => undefined);
@@ -219,24 +245,27 @@ export class JsonFileStore extends BaseStore {
 
   /**
    * One commit: encode (outside the lock), then under it catch up, check, append + fsync, apply.
-   * Returns `after(image)` for an op that changed something, `skipped` for a no-op.
+   * Returns `after(image)` for an op that changed something, `skipped` for a no-op. An op given as
+   * a function of the time is made (and encoded) under the lock, with the time read there.
    */
-  private commit<T = void>(op: StoreOp, after?: (image: StateImage) => T, skipped?: T): Promise<T> {
+  private commit<T = void>(op: StoreOp | ((at: string) => StoreOp), after?: (image: StateImage) => T, skipped?: T): Promise<T> {
     this.assertOpen();
     const run = async (): Promise<T> => {
-      let encoded: { text: string; decoded: StoreOp } | undefined;
-      let invalid: unknown;
-      try {
-        encoded = this.encode(op);
-      } catch (error) {
-        invalid = error;
-      }
+      const encodeOp = (made: StoreOp) => {
+        try {
+          return { made, encoded: this.encode(made), invalid: undefined };
+        } catch (error) {
+          return { made, encoded: undefined, invalid: error };
+        }
+      };
+      const early = typeof op === "function" ? undefined : encodeOp(op);
       return this.lock.run(() => {
         const view = this.refreshLocked();
+        const { made, encoded, invalid } = early ?? encodeOp((op as (at: string) => StoreOp)(new Date().toISOString()));
         if (!encoded) {
           // What the state refuses (an unknown run, a stale fencing token) is said first, as the
           // memory store says it; then why the op itself cannot be stored.
-          view.image.check(op);
+          view.image.check(made);
           throw invalid;
         }
         const { text, decoded } = encoded;
@@ -310,9 +339,11 @@ export class JsonFileStore extends BaseStore {
   }
 
   private applyOp(view: View, op: StoreOp): void {
-    if (op.op !== "saveTask") return view.image.apply(op);
-    // Unknown keys of a task entry stay with the task when it is saved again.
-    const record = () => view.image.runs.get(op.runId)?.tasks.get(op.task.name);
+    const target = taskOf(op);
+    if (!target) return view.image.apply(op);
+    // Unknown keys of a task entry stay with the task when its record is replaced (saved again,
+    // claimed, renewed or released).
+    const record = () => view.image.runs.get(target.runId)?.tasks.get(target.task);
     const extras = view.extras.get(record() ?? {});
     view.image.apply(op);
     const saved = record();
@@ -625,6 +656,21 @@ function copyRun(image: RunImage): Run {
     tasks.push({ ...task, structured: copyJson(task.structured), usage: task.usage && { ...task.usage } });
   }
   return { ...image.run, inputs: { ...image.run.inputs }, tasks };
+}
+
+/** The task record an op replaces, if it replaces one. */
+function taskOf(op: StoreOp): { runId: string; task: string } | undefined {
+  switch (op.op) {
+    case "saveTask":
+      return { runId: op.runId, task: op.task.name };
+    case "claimTask":
+      return { runId: op.runId, task: op.task };
+    case "heartbeat":
+    case "releaseTask":
+      return { runId: op.lease.runId, task: op.lease.task };
+    default:
+      return undefined;
+  }
 }
 
 function copyJson<T>(value: T): T {

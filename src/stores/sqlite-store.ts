@@ -2,15 +2,17 @@ import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readSync, statSy
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../errors.js";
-import { BaseStore } from "./base-store.js";
+import { BaseStore, isoPlus } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-migrations.js";
 import type {
   BeginRun,
   CallRecord,
+  ClaimOptions,
   CommitOptions,
   EventType,
   JsonValue,
+  Lease,
   NewEvent,
   Run,
   RunDump,
@@ -21,6 +23,7 @@ import type {
   TaskStatus,
   TokenUsage,
 } from "./store.js";
+import { newTaskRecord } from "./store.js";
 
 /**
  * How hard a commit waits for the disk (`sqlite:<path>?synchronous=normal|full`).
@@ -94,7 +97,8 @@ type CallRow = [run_id: string, task: string, position: number, kind: string, re
  * The SQLite store (`sqlite:<path>`, the default): one database file in WAL mode that any number
  * of processes may share. Every write is one `BEGIN IMMEDIATE` transaction, so a writer waits up
  * to `busy_timeout` (5 s) for the lock instead of failing with SQLITE_BUSY; a task commit writes
- * two rows — the task and its event — whatever the size of the run.
+ * two rows — the task and its event — whatever the size of the run. A claim is one such
+ * transaction too, judged by this machine's clock as read once it holds the write lock.
  */
 export class SqliteStore extends BaseStore {
   readonly location: string;
@@ -240,6 +244,18 @@ export class SqliteStore extends BaseStore {
     this.guard("import the run", runId, () => this.tx.importRun.immediate(runRow, taskRows, eventRows, callRows, overwrite));
   }
 
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+    return this.guard("claim the task", runId, () => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options.takeOverFrom));
+  }
+
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    return this.guard("renew the lease", lease.runId, () => this.tx.heartbeat.immediate(lease, ttlMs));
+  }
+
+  protected async doReleaseTask(lease: Lease): Promise<void> {
+    this.guard("release the task", lease.runId, () => this.tx.releaseTask.immediate(lease));
+  }
+
   /** Overridden to read one snapshot, consistent even while other processes write. */
   override async exportRun(runId: string): Promise<RunDump | undefined> {
     checkRunId(runId);
@@ -294,6 +310,27 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)}) ON CONFLICT (run_id, name) DO UPDATE SET ${taskUpdates}`,
     ),
     deleteTask: db.prepare<[runId: string, name: string]>("DELETE FROM tasks WHERE run_id = ? AND name = ?"),
+    // A claim in one statement: a new task gets a pending record holding token 1; an existing one
+    // gets the next token, the worker and the expiry — unless another worker's lease still runs
+    // (expiry after now; ISO-8601 UTC text compares in time order), when nothing changes and no
+    // row comes back. Worker IDs are compared as their JSON text, which is what the column holds.
+    claimTask: db
+      .prepare<[...TaskRow, now: string, takeOverFrom: string | null], [fencing_token: number]>(
+        `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)})
+         ON CONFLICT (run_id, name) DO UPDATE SET
+           worker = excluded.worker, fencing_token = tasks.fencing_token + 1, lease_expires_at = excluded.lease_expires_at
+         WHERE tasks.lease_expires_at IS NULL OR tasks.lease_expires_at <= ? OR tasks.worker = excluded.worker OR tasks.worker = ?
+         RETURNING fencing_token`,
+      )
+      .raw(),
+    renewLease: db
+      .prepare<[expiresAt: string, runId: string, name: string, token: number], [worker: string, lease_expires_at: string]>(
+        "UPDATE tasks SET lease_expires_at = ? WHERE run_id = ? AND name = ? AND fencing_token = ? RETURNING worker, lease_expires_at",
+      )
+      .raw(),
+    endLease: db.prepare<[runId: string, name: string, token: number]>(
+      "UPDATE tasks SET lease_expires_at = NULL WHERE run_id = ? AND name = ? AND fencing_token = ?",
+    ),
     insertEvent: db.prepare<EventRow>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${marks(EVENT_COLUMNS)})`),
     events: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq`).raw(),
     upsertCall: db.prepare<CallRow>(
@@ -426,6 +463,36 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       for (const call of calls) sql.upsertCall.run(...call);
     }),
 
+    // The lease operations read the clock inside their transaction, holding the write lock: no
+    // other writer can come between the time a lease is judged by and the change made.
+    claimTask: db.transaction((runId: string, task: string, worker: string, ttlMs: number, takeOverFrom: string | undefined): Lease | undefined => {
+      requireRun(runId);
+      const now = new Date().toISOString();
+      const expiresAt = isoPlus(now, ttlMs);
+      const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });
+      const granted = sql.claimTask.get(...row, now, takeOverFrom === undefined ? null : json(takeOverFrom));
+      return granted && { runId, task, worker, token: granted[0], expiresAt };
+    }),
+
+    heartbeat: db.transaction((lease: Lease, ttlMs: number): Lease => {
+      const { runId, task, token } = lease;
+      requireRun(runId);
+      const renewed = sql.renewLease.get(isoPlus(new Date().toISOString(), ttlMs), runId, task, token);
+      if (!renewed) {
+        const current = sql.taskToken.get(runId, task) ?? 0;
+        throw new FencedOutError(
+          `heartbeat of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`,
+          { runId, task, store: location },
+        );
+      }
+      const [worker, expiresAt] = renewed;
+      return { runId, task, worker: decode<string>(worker, () => `${location}: task "${task}" of run "${runId}"`), token, expiresAt };
+    }),
+
+    releaseTask: db.transaction((lease: Lease): void => {
+      sql.endLease.run(lease.runId, lease.task, lease.token);
+    }),
+
     exportRun: db.transaction((runId: string): RunDump | undefined => {
       const run = readRun(runId);
       if (!run) return undefined;
@@ -489,7 +556,7 @@ function toTaskRecord(row: TaskRow, where: string): TaskRecord {
     completedAt: completed_at,
     attempts,
     error: decode<string | null>(error, at),
-    usage: decode<TokenUsage | null>(usage, at),
+    usage: decodeUsage(usage, at),
     model: decode<string | null>(model, at),
     worker: decode<string | null>(worker, at),
     fencingToken: fencing_token,
@@ -539,7 +606,7 @@ function toCallRecord(row: CallRow, where: string): CallRecord {
     kind: kind as CallRecord["kind"],
     requestHash: request_hash,
     response: decode<JsonValue>(response, place),
-    usage: decode<TokenUsage | null>(usage, place),
+    usage: decodeUsage(usage, place),
     at,
   };
 }
@@ -573,6 +640,13 @@ function decode<T>(text: string, where: () => string): T {
   } catch {
     return decodeJson<T>(text, where());
   }
+}
+
+/** A usage column; one written without a cost (before costs were kept) reads as cost unknown. */
+function decodeUsage(text: string, where: () => string): TokenUsage | null {
+  const usage = decode<TokenUsage | null>(text, where);
+  if (usage !== null && usage.costUsd === undefined) usage.costUsd = null;
+  return usage;
 }
 
 // ---- Opening: the target, the file, the schema version, migrations. ----

@@ -10,7 +10,7 @@ import { JsonFileStore } from "../../src/stores/json-file-store.js";
 import { nodeIo, type FileIo } from "../../src/stores/json-file/file-io.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
 import { openStore } from "../../src/stores/open.js";
-import { newTaskRecord, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type EventType, type Lease, type Store, type TaskRecord } from "../../src/stores/store.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "../..");
@@ -43,7 +43,7 @@ function done(name: string, extra: Partial<TaskRecord> = {}): TaskRecord {
     completedAt: now,
     attempts: 1,
     model: "demo",
-    usage: { inputTokens: 10, outputTokens: 20 },
+    usage: { inputTokens: 10, outputTokens: 20, costUsd: 0.000123 },
     ...extra,
   };
 }
@@ -56,7 +56,7 @@ async function exercise(store: Store): Promise<void> {
   await store.saveTask("r1", done("7"), { type: "task_completed" });
   await store.saveTask("r1", { ...done("analyze_task"), output: "replaced" }, { type: "task_completed", task: null });
   await store.recordCall("r1", { task: "draft_task", position: 1, kind: "tool", requestHash: "q1", response: ["b"], usage: null, at: "2026-01-01T00:00:00.000Z" });
-  await store.recordCall("r1", { task: "draft_task", position: 0, kind: "model", requestHash: "q0", response: { text: "a" }, usage: { inputTokens: 1, outputTokens: 2 }, at: "2026-01-01T00:00:00.000Z" });
+  await store.recordCall("r1", { task: "draft_task", position: 0, kind: "model", requestHash: "q0", response: { text: "a" }, usage: { inputTokens: 1, outputTokens: 2, costUsd: null }, at: "2026-01-01T00:00:00.000Z" });
   await store.recordCall("r1", { task: "7", position: 0, kind: "model", requestHash: "q", response: null, usage: null, at: "2026-01-01T00:00:00.000Z" });
   await store.clearCalls("r1", "7");
   await store.removeTask("r1", "draft_task", { type: "task_invalidated" });
@@ -131,7 +131,7 @@ describe("JSON file store: durability and layout", () => {
       "status", "output", "structured", "input_hash", "output_hash", "started_at", "completed_at",
       "attempts", "error", "usage", "model", "worker", "fencing_token", "lease_expires_at",
     ]);
-    expect(doc.runs["claim-1"].tasks.analyze_task.usage).toEqual({ input_tokens: 10, output_tokens: 20 });
+    expect(doc.runs["claim-1"].tasks.analyze_task.usage).toEqual({ input_tokens: 10, output_tokens: 20, cost_usd: 0.000123 });
     expect(doc.runs["claim-1"].events.map((e: { type: string }) => e.type)).toEqual(["run_started", "task_completed"]);
   });
 
@@ -722,4 +722,312 @@ describe("JSON file store: real processes", () => {
     expect((await store.events("r")).map((e) => e.seq)).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
     await store.close();
   }, 30_000);
+});
+
+describe("JSON file store: leases and costs", () => {
+  const claimerScript = path.join(here, "json-file", "claimer.ts");
+
+  interface ClaimAttempt {
+    task: string;
+    before: number;
+    after: number;
+    lease: Lease | null;
+  }
+
+  /** A `json-file/claimer.ts` process; see there for the config. */
+  function claimer(config: { file: string; runId: string; worker: string; ttlMs: number; tasks: string[]; untilGrantedMs?: number }) {
+    const child = spawn(process.execPath, ["--import", "tsx", claimerScript, JSON.stringify(config)], { cwd: repoRoot, stdio: ["pipe", "pipe", "pipe"] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    let stdout = "";
+    let stderr = "";
+    let onReady!: () => void;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes("ready\n")) onReady();
+    });
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const attempts = new Promise<ClaimAttempt[]>((resolve, reject) =>
+      child.on("close", (code) => {
+        const line = stdout.split("\n").find((l) => l.startsWith("result "));
+        if (code !== 0 || !line) reject(new Error(`claimer ${config.worker} exited with ${code}: ${stdout} ${stderr}`));
+        else resolve((JSON.parse(line.slice("result ".length)) as { attempts: ClaimAttempt[] }).attempts);
+      }),
+    );
+    return {
+      ready: Promise.race([ready, attempts.then(() => Promise.reject(new Error(`claimer ${config.worker} ended before it was ready`)))]),
+      go: () => child.stdin.write("go\n"),
+      attempts,
+    };
+  }
+
+  async function newRun(file: string, runId = "r"): Promise<void> {
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId, crew: "c", inputs: {} });
+    await store.close();
+  }
+
+  /** A journal line as the store writes it, checksum and all. */
+  function journalLine(seq: number, op: unknown): string {
+    const text = JSON.stringify(op);
+    const sum = createHash("sha256").update(`${seq}\n${text}`).digest("hex").slice(0, 16);
+    return `{"seq":${seq},"sum":"${sum}","op":${text}}\n`;
+  }
+
+  it("6 processes racing to claim one task, then the same 25: each task is granted exactly once, with token 1", async () => {
+    const WORKERS = 6;
+    const TASKS = Array.from({ length: 25 }, (_, i) => `t${i}`);
+    const file = path.join(tempDir(), "race.json");
+    await newRun(file, "race");
+
+    const children = Array.from({ length: WORKERS }, (_, w) =>
+      claimer({ file, runId: "race", worker: `worker-${w}`, ttlMs: 60_000, tasks: ["hot", ...TASKS.slice(w * 4), ...TASKS.slice(0, w * 4)] }),
+    );
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const results = await Promise.all(children.map((c) => c.attempts));
+
+    const granted = results.flat().filter((a) => a.lease !== null);
+    expect(results.flat()).toHaveLength(WORKERS * (TASKS.length + 1));
+    expect(granted.map((a) => a.task).sort()).toEqual(["hot", ...TASKS].sort());
+    // The claims of "hot" really were simultaneous: each overlapped another process's in time.
+    const hot = results.map((r) => r[0]!);
+    for (const claim of hot) expect(hot.some((other) => other !== claim && other.before <= claim.after && claim.before <= other.after)).toBe(true);
+    for (const { lease } of granted) expect(lease!.token).toBe(1);
+
+    const store = await JsonFileStore.open(file);
+    const run = (await store.getRun("race"))!;
+    expect(run.tasks).toHaveLength(TASKS.length + 1);
+    for (const { task, lease } of granted) {
+      expect(run.tasks.find((t) => t.name === task)).toEqual({ ...newTaskRecord(task), worker: lease!.worker, fencingToken: 1, leaseExpiresAt: lease!.expiresAt });
+    }
+    expect((await store.events("race")).map((e) => e.type)).toEqual(["run_started"]);
+    await store.close();
+  }, 60_000);
+
+  it("refuses another process's claim until the lease runs out (heartbeats count), then grants it the next token", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    onTestFinished(() => store.close());
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const child = claimer({ file, runId: "r", worker: "worker-b", ttlMs: 30_000, tasks: ["work"], untilGrantedMs: 20_000 });
+    await child.ready;
+
+    const first = (await store.claimTask("r", "work", "worker-a", 1_500))!;
+    child.go();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const renewed = await store.heartbeat(first, 1_500);
+    expect(renewed.expiresAt > first.expiresAt).toBe(true);
+    const attempts = await child.attempts;
+
+    const expiry = Date.parse(renewed.expiresAt);
+    const last = attempts.at(-1)!;
+    expect(attempts.length).toBeGreaterThan(5);
+    for (const attempt of attempts.slice(0, -1)) {
+      expect(attempt.lease).toBeNull();
+      expect(attempt.before).toBeLessThan(expiry);
+    }
+    expect(last.lease).toMatchObject({ runId: "r", task: "work", worker: "worker-b", token: 2 });
+    expect(last.after).toBeGreaterThanOrEqual(expiry);
+
+    await expectCode(store.heartbeat(renewed, 1_500), "FENCED_OUT");
+    await expectCode(store.saveTask("r", done("work"), { type: "task_completed" }, { fencingToken: 1 }), "FENCED_OUT");
+    await store.releaseTask(renewed);
+    expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2, leaseExpiresAt: last.lease!.expiresAt });
+  }, 30_000);
+
+  it("judges a claim by the clock when it holds the lock, not when it was asked", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    onTestFinished(() => store.close());
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const held = (await store.claimTask("r", "work", "worker-a", 300))!;
+    // A live process (the test runner) holds the lock past the lease's end.
+    fs.writeFileSync(`${file}.lock`, JSON.stringify({ pid: process.ppid, host: os.hostname(), boot: null, thread: 0, nonce: "n", since: "then" }));
+    const asked = Date.now();
+    expect(asked).toBeLessThan(Date.parse(held.expiresAt));
+    let settled = false;
+    const claim = store.claimTask("r", "work", "worker-b", 30_000).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(settled).toBe(false);
+    const unlockedAt = Date.now();
+    fs.unlinkSync(`${file}.lock`);
+    const lease = await claim;
+    expect(lease).toMatchObject({ worker: "worker-b", token: 2 });
+    expect(Date.parse(lease!.expiresAt)).toBeGreaterThanOrEqual(unlockedAt + 30_000);
+  });
+
+  it("journals granted claims, renewals and releases with their time, and replays them exactly; refusals write nothing", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await store.saveTask("r", done("kept"), { type: "task_completed" });
+    const a = (await store.claimTask("r", "kept", "worker-a", 60_000))!;
+    const renewed = await store.heartbeat(a, 90_000);
+    const b = (await store.claimTask("r", "fresh", "worker-b", 60_000))!;
+    await store.releaseTask(b);
+    const c = (await store.claimTask("r", "kept", "worker-c", 60_000, { takeOverFrom: "worker-a" }))!;
+    const linesBefore = journalLines(file).length;
+    expect(await store.claimTask("r", "kept", "worker-d", 60_000)).toBeUndefined();
+    await expectCode(store.heartbeat(a, 1_000), "FENCED_OUT");
+    await store.releaseTask(a);
+    await expectCode(store.claimTask("nope", "kept", "worker-d", 60_000), "RUN_NOT_FOUND");
+    expect(journalLines(file)).toHaveLength(linesBefore);
+
+    const types = journalLines(file).map((l) => (JSON.parse(l) as { op: { type: string } }).op.type);
+    expect(types).toEqual(["begin_run", "save_task", "claim_task", "heartbeat", "claim_task", "release_task", "claim_task"]);
+    const claimOp = JSON.parse(journalLines(file)[6]!).op;
+    expect(claimOp).toEqual({ type: "claim_task", run_id: "r", task: "kept", worker: "worker-c", ttl_ms: 60_000, at: expect.stringMatching(/Z$/), take_over_from: "worker-a" });
+    expect(Date.parse(claimOp.at) + 60_000).toBe(Date.parse(c.expiresAt));
+
+    const expected = await everything(store);
+    expect(expected.dumps[0]!.run.tasks).toEqual([
+      { ...done("kept"), completedAt: expect.any(String), startedAt: expect.any(String), worker: "worker-c", fencingToken: 2, leaseExpiresAt: c.expiresAt },
+      { ...newTaskRecord("fresh"), worker: "worker-b", fencingToken: 1, leaseExpiresAt: null },
+    ]);
+    expect(renewed.token).toBe(1);
+    // A crash now: the journal alone recreates the same state.
+    const copy = path.join(tempDir(), "state.json");
+    fs.copyFileSync(`${file}.journal`, `${copy}.journal`);
+    const recovered = await JsonFileStore.open(copy);
+    expect(await everything(recovered)).toEqual(expected);
+    await recovered.close();
+    await store.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    expect(doc.runs.r.tasks.kept).toMatchObject({ worker: "worker-c", fencing_token: 2, lease_expires_at: c.expiresAt });
+    expect(doc.runs.r.tasks.fresh).toMatchObject({ status: "pending", worker: "worker-b", fencing_token: 1, lease_expires_at: null });
+    const reopened = await JsonFileStore.open(file);
+    expect(await everything(reopened)).toEqual(expected);
+    await reopened.close();
+  });
+
+  it("keeps a task entry's unknown keys when the task is claimed, renewed and released", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const first = await JsonFileStore.open(file);
+    await first.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await first.saveTask("r", done("work"), { type: "task_completed" });
+    await first.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    doc.runs.r.tasks.work.reviewer_note = "checked by Ana";
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+    const store = await JsonFileStore.open(file);
+    const lease = (await store.claimTask("r", "work", "worker-a", 60_000))!;
+    await store.releaseTask(await store.heartbeat(lease, 60_000));
+    await store.close();
+    expect(JSON.parse(fs.readFileSync(file, "utf8")).runs.r.tasks.work).toMatchObject({ reviewer_note: "checked by Ana", worker: "worker-a", fencing_token: 1 });
+  });
+
+  it("refuses malformed lease ops in the journal with CORRUPT_STATE, writing nothing", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "state.json");
+    const begin = { type: "begin_run", run_id: "r", crew: "c", inputs: {}, at: "2026-01-01T00:00:00.000Z" };
+    const claim = { type: "claim_task", run_id: "r", task: "work", worker: "w", ttl_ms: 1000, at: "2026-01-01T00:00:01.000Z" };
+    const lease = { task: "work", worker: "w", token: 1, expires_at: "2026-01-01T00:00:02.000Z" };
+    const good = [claim, { type: "heartbeat", run_id: "r", lease, ttl_ms: 1000, at: "2026-01-01T00:00:01.500Z" }, { type: "release_task", run_id: "r", lease, at: "2026-01-01T00:00:01.600Z" }];
+    fs.writeFileSync(`${file}.journal`, [begin, ...good].map((op, i) => journalLine(i + 1, op)).join(""));
+    const store = await JsonFileStore.open(file);
+    expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "w", fencingToken: 1, leaseExpiresAt: null });
+    await store.close();
+    fs.rmSync(file);
+
+    const bad: Array<[unknown, RegExp]> = [
+      [{ ...claim, ttl_ms: 0 }, /ttl_ms must be a whole number/],
+      [{ ...claim, ttl_ms: 1.5 }, /ttl_ms/],
+      [{ ...claim, ttl_ms: undefined }, /ttl_ms is missing/],
+      [{ ...claim, at: "yesterday" }, /\bat must be an ISO-8601 UTC time/],
+      [{ ...claim, at: "2026-13-45T99:99:99.999Z" }, /\bat must be an ISO-8601 UTC time/],
+      [{ ...claim, worker: "" }, /worker must be a worker ID/],
+      [{ ...claim, worker: "a\nb" }, /worker must be a worker ID/],
+      [{ ...claim, take_over_from: 5 }, /take_over_from must be a worker ID/],
+      [{ ...claim, task: "" }, /task/],
+      [{ ...claim, run_id: "../x" }, /run_id/],
+      [{ type: "heartbeat", run_id: "r", lease: { ...lease, token: 0 }, ttl_ms: 1000, at: claim.at }, /lease\.token must be a whole number ≥ 1/],
+      [{ type: "heartbeat", run_id: "r", ttl_ms: 1000, at: claim.at }, /lease must be an object/],
+      [{ type: "release_task", run_id: "r", lease: { ...lease, expires_at: null }, at: claim.at }, /lease\.expires_at must be a string/],
+      [{ type: "steal_task", run_id: "r" }, /type is not a known journal operation/],
+      // Well-formed, but not what this state could have journaled: a stale token.
+      [{ type: "heartbeat", run_id: "r", lease: { ...lease, token: 2 }, ttl_ms: 1000, at: claim.at }, /does not fit the state/],
+    ];
+    for (const [op, problem] of bad) {
+      const lines = [journalLine(1, begin), journalLine(2, claim), journalLine(3, op)];
+      fs.writeFileSync(`${file}.journal`, lines.join(""));
+      const before = sha256(`${file}.journal`);
+      const error = await expectCode(JsonFileStore.open(file), "CORRUPT_STATE");
+      expect(error.message, JSON.stringify(op)).toMatch(problem);
+      expect(error.message).toMatch(/at byte \d+/);
+      expect(sha256(`${file}.journal`)).toBe(before);
+      expect(files(dir)).toEqual(["state.json.journal"]);
+    }
+  });
+
+  it("keeps costs exactly through the journal and the file; a usage without cost_usd reads as null; a bad one is refused", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const costs = [0.1 + 0.2, 1e-12, 123456.789, 0, null, Number.MIN_VALUE, 2 ** 53 + 2];
+    for (const [i, costUsd] of costs.entries()) {
+      await store.saveTask("r", done(`t${i}`, { usage: { inputTokens: i, outputTokens: 2 * i, costUsd } }), { type: "task_completed" });
+      await store.recordCall("r", { task: `t${i}`, position: 0, kind: "model", requestHash: "h", response: null, usage: { inputTokens: 1, outputTokens: 1, costUsd }, at: "2026-01-01T00:00:00.000Z" });
+    }
+    const check = async (s: Store) => {
+      expect((await s.getRun("r"))!.tasks.map((t) => t.usage!.costUsd)).toEqual(costs);
+      for (const [i, costUsd] of costs.entries()) expect((await s.calls("r", `t${i}`))[0]!.usage!.costUsd).toBe(costUsd);
+    };
+    await check(store);
+    const lines = journalLines(file).length;
+    for (const costUsd of [Number.NaN, Number.POSITIVE_INFINITY, -1e-9]) {
+      const what = String(costUsd);
+      const refused = await store.saveTask("r", done("bad", { usage: { inputTokens: 1, outputTokens: 1, costUsd } }), { type: "task_completed" }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(isCrewstateError(refused) && ["INVALID_INPUT", "NOT_JSON"].includes(refused.code), `${what}: ${String(refused)}`).toBe(true);
+    }
+    expect(journalLines(file)).toHaveLength(lines);
+    await store.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    expect(doc.runs.r.tasks.t0.usage).toEqual({ input_tokens: 0, output_tokens: 0, cost_usd: 0.1 + 0.2 });
+    expect(doc.runs.r.calls.t4[0].usage).toEqual({ input_tokens: 1, output_tokens: 1, cost_usd: null });
+    const reopened = await JsonFileStore.open(file);
+    await check(reopened);
+    await reopened.close();
+
+    // Hand-written or older files: no cost_usd is an unknown cost; a wrong one is corruption.
+    delete doc.runs.r.tasks.t0.usage.cost_usd;
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+    const older = await JsonFileStore.open(file);
+    expect((await older.getRun("r"))!.tasks[0]!.usage).toEqual({ inputTokens: 0, outputTokens: 0, costUsd: null });
+    await older.close();
+    for (const cost of ['"0.30"', "-1", "{}", "true"]) {
+      const text = fs.readFileSync(file, "utf8").replace('"cost_usd": 1e-12', `"cost_usd": ${cost}`);
+      fs.writeFileSync(file, text);
+      const before = sha256(file);
+      const error = await expectCode(JsonFileStore.open(file), "CORRUPT_STATE");
+      expect(error.message).toMatch(/runs\.r\.tasks\.t1\.usage\.cost_usd must be a number ≥ 0 or null at byte \d+/);
+      expect(sha256(file)).toBe(before);
+      fs.writeFileSync(file, text.replace(`"cost_usd": ${cost}`, '"cost_usd": 1e-12'));
+    }
+  });
+
+  it("accepts every event type of the contract, and new snake_case ones, in commits and in the file", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const types: EventType[] = [
+      "run_completed", "run_failed", "run_paused", "run_planned", "task_started", "task_completed", "task_reused",
+      "task_stale", "task_failed", "task_retry", "task_invalidated", "task_edited", "task_approved", "run_imported",
+    ];
+    for (const type of types) await store.setRunStatus("r", "running", null, { type, data: { type } });
+    await store.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    doc.runs.r.events.push({ seq: 99, task: null, type: "run_rescheduled", at: "2026-01-01T00:00:00.000Z", data: null });
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+    const reopened = await JsonFileStore.open(file);
+    expect((await reopened.events("r")).map((e) => e.type)).toEqual(["run_started", ...types, "run_rescheduled"]);
+    await reopened.close();
+  });
 });

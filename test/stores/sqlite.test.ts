@@ -10,7 +10,7 @@ import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src
 import { openStore } from "../../src/stores/open.js";
 import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
 import { SqliteStore } from "../../src/stores/sqlite-store.js";
-import { newTaskRecord, type Store } from "../../src/stores/store.js";
+import { newTaskRecord, type Lease, type Store } from "../../src/stores/store.js";
 import { describeStoreConformance } from "./conformance.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -330,5 +330,198 @@ describe("SqliteStore", () => {
     }
     const events = await store.events("shared");
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: WORKERS * (COMMITS + 1) }, (_, i) => i + 1));
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Leases across processes and the lock.
+
+interface ClaimAttempt {
+  task: string;
+  before: number;
+  after: number;
+  lease: Lease | null;
+}
+
+interface Claimer {
+  ready: Promise<void>;
+  go(): void;
+  attempts: Promise<ClaimAttempt[]>;
+}
+
+/** A `sqlite/claimer.ts` process; see there for the config. */
+function claimer(config: { file: string; runId: string; worker: string; ttlMs: number; tasks: string[]; untilGrantedMs?: number }): Claimer {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test/stores/sqlite/claimer.ts"), JSON.stringify(config)], {
+    cwd: repoRoot,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  let stdout = "";
+  let stderr = "";
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes("ready\n")) onReady();
+  });
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const attempts = new Promise<ClaimAttempt[]>((resolve, reject) =>
+    child.on("close", (code) => {
+      const line = stdout.split("\n").find((l) => l.startsWith("result "));
+      if (code !== 0 || !line) reject(new Error(`claimer ${config.worker} exited with ${code}: ${stdout} ${stderr}`));
+      else resolve((JSON.parse(line.slice("result ".length)) as { attempts: ClaimAttempt[] }).attempts);
+    }),
+  );
+  return {
+    ready: Promise.race([ready, attempts.then(() => Promise.reject(new Error(`claimer ${config.worker} ended before it was ready`)))]),
+    go: () => child.stdin!.write("go\n"),
+    attempts,
+  };
+}
+
+describe("SqliteStore leases", () => {
+  it("8 processes racing to claim one task, then the same 40: each task is granted exactly once, with token 1", async () => {
+    const WORKERS = 8;
+    const TASKS = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    const file = join(tempDir(), "race.db");
+    const setup = await SqliteStore.open(file);
+    await setup.beginRun({ runId: "race", crew: "c", inputs: {} });
+    await setup.close();
+
+    // All claim "hot" first, then walk the other tasks each from another starting point.
+    const children = Array.from({ length: WORKERS }, (_, w) =>
+      claimer({ file, runId: "race", worker: `worker-${w}`, ttlMs: 60_000, tasks: ["hot", ...TASKS.slice(w * 5), ...TASKS.slice(0, w * 5)] }),
+    );
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const results = await Promise.all(children.map((c) => c.attempts));
+
+    const granted = results.flat().filter((a) => a.lease !== null);
+    expect(results.flat()).toHaveLength(WORKERS * (TASKS.length + 1));
+    expect(granted.map((a) => a.task).sort()).toEqual(["hot", ...TASKS].sort());
+    // The claims of "hot" really were simultaneous: each overlapped another process's in time.
+    const hot = results.map((r) => r[0]!);
+    for (const claim of hot) expect(hot.some((other) => other !== claim && other.before <= claim.after && claim.before <= other.after)).toBe(true);
+    for (const { lease } of granted) expect(lease!.token).toBe(1);
+
+    const store = await openForTest(file);
+    const run = (await store.getRun("race"))!;
+    expect(run.tasks).toHaveLength(TASKS.length + 1);
+    for (const { task, lease } of granted) {
+      expect(run.tasks.find((t) => t.name === task)).toEqual({
+        ...newTaskRecord(task),
+        worker: lease!.worker,
+        fencingToken: 1,
+        leaseExpiresAt: lease!.expiresAt,
+      });
+    }
+    expect((await store.events("race")).map((e) => e.type)).toEqual(["run_started"]);
+  });
+
+  it("refuses another process's claim until the lease runs out (heartbeats count), then grants it the next token", async () => {
+    const file = join(tempDir(), "expiry.db");
+    const store = await openForTest(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const child = claimer({ file, runId: "r", worker: "worker-b", ttlMs: 30_000, tasks: ["work"], untilGrantedMs: 20_000 });
+    await child.ready;
+
+    const first = (await store.claimTask("r", "work", "worker-a", 1_500))!;
+    child.go();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const renewed = await store.heartbeat(first, 1_500);
+    expect(renewed.expiresAt > first.expiresAt).toBe(true);
+    const attempts = await child.attempts;
+
+    const expiry = Date.parse(renewed.expiresAt);
+    const refused = attempts.slice(0, -1);
+    const last = attempts.at(-1)!;
+    expect(refused.length).toBeGreaterThan(5);
+    for (const attempt of refused) {
+      expect(attempt.lease).toBeNull();
+      expect(attempt.before).toBeLessThan(expiry);
+    }
+    expect(last.lease).toMatchObject({ runId: "r", task: "work", worker: "worker-b", token: 2 });
+    expect(last.after).toBeGreaterThanOrEqual(expiry);
+
+    // The first holder is fenced out: no renewal, no commit; its release changes nothing.
+    await expectCode(() => store.heartbeat(renewed, 1_500), "FENCED_OUT");
+    await expectCode(() => store.saveTask("r", { ...newTaskRecord("work"), status: "completed" }, { type: "task_completed" }, { fencingToken: 1 }), "FENCED_OUT");
+    await store.releaseTask(renewed);
+    expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2, leaseExpiresAt: last.lease!.expiresAt });
+  });
+
+  it("judges a claim by the clock when it holds the write lock, not when it was asked", async () => {
+    const dir = tempDir();
+    const file = join(dir, "state.db");
+    const store = await openForTest(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const held = (await store.claimTask("r", "work", "worker-a", 2_000))!;
+
+    // Another process takes the write lock and keeps it past the lease's end.
+    const holder = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const db = new (require("better-sqlite3"))(process.argv[1]);
+         db.exec("BEGIN IMMEDIATE");
+         process.stdout.write("locked\\n");
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+         db.exec("COMMIT");
+         db.close();`,
+        file,
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    onTestFinished(() => {
+      if (holder.exitCode === null) holder.kill("SIGKILL");
+    });
+    await new Promise<void>((resolve) => holder.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve()));
+
+    const asked = Date.now();
+    expect(asked).toBeLessThan(Date.parse(held.expiresAt));
+    const lease = await store.claimTask("r", "work", "worker-b", 30_000); // waits for the lock
+    expect(Date.now()).toBeGreaterThan(Date.parse(held.expiresAt));
+    expect(lease).toMatchObject({ worker: "worker-b", token: 2 });
+    expect(Date.parse(lease!.expiresAt)).toBeGreaterThanOrEqual(Date.parse(held.expiresAt) + 30_000);
+  });
+
+  it("a claim stores what it returns: a pending record with the worker, token 1 and the expiry", async () => {
+    const file = join(tempDir(), "state.db");
+    const store = await openForTest(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const lease = (await store.claimTask("r", "work", "worker-a", 30_000))!;
+    const raw = new Database(file, { readonly: true });
+    try {
+      const row = raw.prepare("SELECT worker, fencing_token, lease_expires_at, status, usage FROM tasks WHERE run_id = 'r' AND name = 'work'").get();
+      expect(row).toEqual({ worker: '"worker-a"', fencing_token: 1, lease_expires_at: lease.expiresAt, status: "pending", usage: "null" });
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("reads a usage stored without a cost as cost unknown (null), and keeps costs exactly", async () => {
+    const file = join(tempDir(), "state.db");
+    const store = await openForTest(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    const costs = [0.1 + 0.2, 1e-12, 123456.789, 0, null, Number.MIN_VALUE, 2 ** 53 + 2];
+    for (const [i, costUsd] of costs.entries()) {
+      await store.saveTask("r", { ...newTaskRecord(`t${i}`), usage: { inputTokens: i, outputTokens: 2 * i, costUsd } }, { type: "task_completed" });
+      await store.recordCall("r", { task: `t${i}`, position: 0, kind: "model", requestHash: "h", response: null, usage: { inputTokens: 1, outputTokens: 1, costUsd }, at: "2026-01-01T00:00:00.000Z" });
+    }
+    const run = (await store.getRun("r"))!;
+    expect(run.tasks.map((t) => t.usage!.costUsd)).toEqual(costs);
+    for (const [i, costUsd] of costs.entries()) expect((await store.calls("r", `t${i}`))[0]!.usage!.costUsd).toBe(costUsd);
+
+    const raw = new Database(file);
+    try {
+      raw.prepare(`UPDATE tasks SET usage = '{"inputTokens":3,"outputTokens":4}' WHERE name = 't1'`).run();
+      raw.prepare(`UPDATE calls SET usage = '{"inputTokens":3,"outputTokens":4}' WHERE task = 't1'`).run();
+    } finally {
+      raw.close();
+    }
+    expect((await store.getRun("r"))!.tasks[1]!.usage).toEqual({ inputTokens: 3, outputTokens: 4, costUsd: null });
+    expect((await store.calls("r", "t1"))[0]!.usage).toEqual({ inputTokens: 3, outputTokens: 4, costUsd: null });
   });
 });

@@ -6,6 +6,7 @@ import {
   type CallRecord,
   type EventType,
   type JsonValue,
+  type Lease,
   type NewEvent,
   type Run,
   type RunEvent,
@@ -184,23 +185,35 @@ export function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
+const USAGE_KEYS = new Set(["input_tokens", "output_tokens", "cost_usd"]);
+
+/** `{input_tokens, output_tokens, cost_usd}` or null; a usage without `cost_usd` costs null (unknown). */
 function usage(o: Obj, key: string, at: JsonPath): TokenUsage | null {
   const value = has(o, key) ? o[key] : null;
   if (value === null) return null;
-  const u = object(value, [...at, key], "an object {input_tokens, output_tokens} or null");
+  const u = object(value, [...at, key], "an object {input_tokens, output_tokens, cost_usd} or null");
   for (const k of Object.keys(u)) {
-    if (k !== "input_tokens" && k !== "output_tokens") throw new LayoutError([...at, key, k], "is not a usage field (input_tokens, output_tokens)");
+    if (!USAGE_KEYS.has(k)) throw new LayoutError([...at, key, k], "is not a usage field (input_tokens, output_tokens, cost_usd)");
   }
-  const tokens = (k: string): number => {
-    const n = u[k];
-    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) throw new LayoutError([...at, key, k], "must be a number ≥ 0");
+  const amount = (k: string, nullable: boolean): number | null => {
+    const n = has(u, k) ? u[k] : nullable ? null : undefined;
+    if (n === null && nullable) return null;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
+      throw new LayoutError([...at, key, k], n === undefined ? "is missing" : nullable ? "must be a number ≥ 0 or null" : "must be a number ≥ 0");
+    }
     return n;
   };
-  return { inputTokens: tokens("input_tokens"), outputTokens: tokens("output_tokens") };
+  return { inputTokens: amount("input_tokens", false)!, outputTokens: amount("output_tokens", false)!, costUsd: amount("cost_usd", true) };
 }
 
 function usageEntry(u: TokenUsage | null): JsonValue {
-  return u === null ? null : { input_tokens: u.inputTokens, output_tokens: u.outputTokens };
+  if (u === null) return null;
+  // JSON would write NaN or Infinity as null: refuse a cost it cannot carry rather than lose it.
+  const cost = u.costUsd ?? null;
+  if (cost !== null && (typeof cost !== "number" || !Number.isFinite(cost))) {
+    throw new LayoutError(["usage", "cost_usd"], "must be a finite number or null");
+  }
+  return { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cost_usd: cost };
 }
 
 function collectExtras(o: Obj, known: ReadonlySet<string>, target: object, extras: WeakMap<object, Extras>): void {
@@ -588,7 +601,61 @@ export function opEntry(op: StoreOp): Obj {
       const entry = runEntry({ run, tasks: run.tasks, events, calls }, new WeakMap());
       return { type: "import_run", run_id: run.runId, run: entry, overwrite: op.overwrite };
     }
+    case "claimTask": {
+      const entry: Obj = { type: "claim_task", run_id: op.runId, task: op.task, worker: op.worker, ttl_ms: op.ttlMs, at: op.at };
+      if (op.takeOverFrom !== undefined) entry.take_over_from = op.takeOverFrom;
+      return entry;
+    }
+    case "heartbeat":
+      return { type: "heartbeat", run_id: op.lease.runId, lease: leaseEntry(op.lease), ttl_ms: op.ttlMs, at: op.at };
+    case "releaseTask":
+      return { type: "release_task", run_id: op.lease.runId, lease: leaseEntry(op.lease), at: op.at };
   }
+}
+
+function leaseEntry(lease: Lease): Obj {
+  return { task: lease.task, worker: lease.worker, token: lease.token, expires_at: lease.expiresAt };
+}
+
+function leaseFrom(runId: string, value: unknown, at: JsonPath): Lease {
+  const o = object(value, at);
+  const token = count(o, "token", at, undefined);
+  if (token < 1) throw new LayoutError([...at, "token"], "must be a whole number ≥ 1");
+  return {
+    runId,
+    task: name(checkTaskName, o.task, [...at, "task"]),
+    worker: worker(o, "worker", at),
+    token,
+    expiresAt: text(o, "expires_at", at),
+  };
+}
+
+/** A worker ID as `BaseStore` accepts one: 1-200 characters, none of them a control character. */
+function worker(o: Obj, key: string, at: JsonPath): string {
+  const value = o[key];
+  if (typeof value !== "string" || value.length === 0 || value.length > 200 || /[\u0000-\u001f]/.test(value)) {
+    throw new LayoutError([...at, key], has(o, key) ? "must be a worker ID (1-200 printable characters)" : "is missing");
+  }
+  return value;
+}
+
+const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+
+function ttl(o: Obj, at: JsonPath): number {
+  const value = o.ttl_ms;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > MAX_TTL_MS) {
+    throw new LayoutError([...at, "ttl_ms"], has(o, "ttl_ms") ? `must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}` : "is missing");
+  }
+  return value;
+}
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** The store's clock reading a lease op was decided at: an expiry is computed from it on replay. */
+function clock(o: Obj, at: JsonPath): string {
+  const value = text(o, "at", at);
+  if (!ISO_UTC.test(value) || Number.isNaN(Date.parse(value))) throw new LayoutError([...at, "at"], "must be an ISO-8601 UTC time (YYYY-MM-DDTHH:MM:SS.sssZ)");
+  return value;
 }
 
 /** A journal op back into a StoreOp. Throws `LayoutError` for anything malformed. */
@@ -645,6 +712,22 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         overwrite: o.overwrite,
       };
     }
+    case "claim_task": {
+      const op: StoreOp = {
+        op: "claimTask",
+        runId,
+        task: name(checkTaskName, o.task, [...at, "task"]),
+        worker: worker(o, "worker", at),
+        ttlMs: ttl(o, at),
+        at: clock(o, at),
+      };
+      if (has(o, "take_over_from")) op.takeOverFrom = worker(o, "take_over_from", at);
+      return op;
+    }
+    case "heartbeat":
+      return { op: "heartbeat", lease: leaseFrom(runId, o.lease, [...at, "lease"]), ttlMs: ttl(o, at), at: clock(o, at) };
+    case "release_task":
+      return { op: "releaseTask", lease: leaseFrom(runId, o.lease, [...at, "lease"]), at: clock(o, at) };
     default:
       throw new LayoutError([...at, "type"], "is not a known journal operation");
   }
