@@ -14,6 +14,7 @@ import type {
   RunSummary,
   Store,
   TaskRecord,
+  TokenUsage,
 } from "./store.js";
 
 /**
@@ -86,6 +87,7 @@ export abstract class BaseStore implements Store {
     checkRunId(runId);
     checkTaskName(call.task);
     encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
+    checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
     return this.doRecordCall(runId, call);
   }
 
@@ -122,7 +124,7 @@ export abstract class BaseStore implements Store {
     for (const call of dump.calls) {
       checkTaskName(call.task);
       encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
-      encodeJson(call.usage, `usage of call ${call.position} of task "${call.task}"`);
+      checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
     }
     for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run "${dump.run.runId}"`);
     return this.doImportRun(dump, options.overwrite === true);
@@ -150,9 +152,19 @@ function checkInputs(inputs: unknown, runId: string): void {
   encodeJson(inputs, `inputs of run "${runId}"`);
 }
 
+/** Token counts are whole and not negative; a cost is a finite, non-negative number or null. */
+function checkUsage(usage: TokenUsage | null, what: string): void {
+  if (usage === null) return;
+  const tokens = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
+  const cost = usage.costUsd === null || (typeof usage.costUsd === "number" && Number.isFinite(usage.costUsd) && usage.costUsd >= 0);
+  if (typeof usage !== "object" || !tokens(usage.inputTokens) || !tokens(usage.outputTokens) || !cost) {
+    throw new CrewstateError("INVALID_INPUT", `${what} is not valid usage: token counts are whole numbers ≥ 0 and the cost a number ≥ 0 or null`);
+  }
+}
+
 function checkTaskRecord(task: TaskRecord): void {
   checkTaskName(task.name);
-  encodeJson(task.usage, `usage of task "${task.name}"`);
+  checkUsage(task.usage, `usage of task "${task.name}"`);
   encodeJson(task.output, `output of task "${task.name}"`);
   encodeJson(task.structured, `structured output of task "${task.name}"`);
 }
@@ -176,6 +188,9 @@ function checkLease(lease: Lease): void {
   checkRunId(lease.runId);
   checkTaskName(lease.task);
   checkWorker(lease.worker);
+  if (typeof lease.expiresAt !== "string" || Number.isNaN(Date.parse(lease.expiresAt))) {
+    throw new CrewstateError("INVALID_INPUT", `lease of task "${lease.task}" has no valid expiry time`);
+  }
   if (!Number.isInteger(lease.token) || lease.token < 1) {
     throw new CrewstateError("INVALID_INPUT", `lease of task "${lease.task}" has token ${lease.token}; tokens are whole numbers from 1`);
   }

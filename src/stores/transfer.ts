@@ -9,7 +9,7 @@ import type { RunDump, Store } from "./store.js";
 export const DUMP_FORMAT = "crewstate-run/1";
 
 const json: z.ZodType<unknown> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]));
-const usage = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number().nullable() }).nullable();
+const usage = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number().nullable().default(null) }).nullable();
 const iso = z.string();
 
 const taskSchema = z.object({
