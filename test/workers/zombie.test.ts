@@ -60,7 +60,7 @@ describe.each(backends)("a zombie writer on $name", ({ available, url: freshUrl 
           a.stdin!.write(`run ${url} ${runId}\n`);
           await heard(`started ${runId}`);
           a.kill("SIGSTOP");
-          await sleep(700);
+          await sleep(600);
 
           const agent = new Agent({ role: "R", goal: "G", backstory: "B", model: slowModel(() => {}, 0, "B") });
           const crewB = new Crew({ name: "zombie", tasks: [new Task({ name: "work", description: "do the work", expectedOutput: "e", agent })], store });
