@@ -10,7 +10,7 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 export function shortHash(hash: string | null): string {
-  return hash ? hash.slice(0, 12) : "-";
+  return hash ? hash.slice(0, 8) : "-";
 }
 
 export function when(iso: string | null): string {

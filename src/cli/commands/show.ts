@@ -37,19 +37,17 @@ export function registerShow(program: Command): void {
           lines.push(
             "",
             table(
-              ["TASK", "STATUS", "ATTEMPTS", "WORKER", "TOKEN", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "COST", "MODEL", "OUTPUT"],
+              ["TASK", "STATUS", "ATTEMPTS", "WORKER #TOKEN", "INPUT HASH", "COMPLETED", "TOKENS IN/OUT", "COST", "OUTPUT"],
               tasks.map((t) => [
                 t.inCrew ? t.name : `${t.name} (not in crew: kept, unused)`,
                 t.status,
                 String(t.attempts),
-                t.worker ? `${t.worker}${t.leaseExpiresAt ? " (holds)" : ""}` : "-",
-                String(t.fencingToken),
+                t.worker ? `${t.worker} #${t.fencingToken}${t.leaseExpiresAt ? " (holds)" : ""}` : "-",
                 shortHash(t.inputHash),
                 when(t.completedAt),
                 t.usage ? `${t.usage.inputTokens}/${t.usage.outputTokens}` : "-",
                 t.usage?.costUsd != null ? `$${t.usage.costUsd.toFixed(4)}` : "-",
-                t.model ?? "-",
-                t.status === "failed" ? `error: ${oneLine(t.error, 50)}` : oneLine(t.output, 50),
+                t.status === "failed" ? `error: ${oneLine(t.error, 40)}` : oneLine(t.output, 40),
               ]),
             ),
           );
