@@ -15,6 +15,7 @@ import { planRun } from "../src/engine/plan-run.js";
 import { openStore } from "../src/stores/open.js";
 import { chainCrew } from "./chain.js";
 import { storeTargets, type StoreTarget } from "./targets.js";
+import { journalSection } from "./journal.js";
 
 interface Options {
   sizes: number[];
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
     writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), report);
     process.stdout.write("\nwritten to docs/benchmarks.md\n");
   }
+  await journalSection(process.argv.slice(2)); // issue 4: journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(rows: Row[], resumes: ResumeRow[], options: Options): string {

@@ -100,6 +100,47 @@ const draft = new Task({ name: "draft_task", description: "DRAFT a triage note; 
 export default new Crew({ name: "cli-with-tool", agents: [researcher, writer], tasks: [analyze, draft] });
 `;
 
+/**
+ * One task whose agent has a tool, \`lookup_policy\`, that appends each execution to
+ * \`tool-calls.log\` next to the module and answers \`policy <n>: active, deductible 500\`; the
+ * agent may take up to 8 model calls, so a fake server can script a loop of several tool-call
+ * rounds. Needs the workspace to link "ai" and "zod".
+ */
+export const TOOL_LOOP = `import { appendFileSync } from "node:fs";
+import { tool } from "ai";
+import { z } from "zod";
+import { Agent, Task, Crew } from "crewstate";
+
+const lookupPolicy = tool({
+  description: "Look up a policy by number",
+  inputSchema: z.object({ policy: z.string() }),
+  execute: async ({ policy }) => {
+    appendFileSync(new URL("./tool-calls.log", import.meta.url), policy + "\\n");
+    return "policy " + policy + ": active, deductible 500";
+  },
+});
+
+const investigator = new Agent({
+  role: "Claims Investigator",
+  goal: "Check every policy a claim mentions",
+  backstory: "You look each policy up, one at a time, before you conclude.",
+  tools: { lookup_policy: lookupPolicy },
+  maxSteps: 8,
+});
+
+const investigate = new Task({
+  name: "investigate_task",
+  description: "INVESTIGATE the claim: look up every policy these notes mention, one call each.\\n\\n{notes}",
+  expectedOutput: "One verdict per policy.",
+  agent: investigator,
+});
+
+export default new Crew({ name: "cli-tool-loop", agents: [investigator], tasks: [investigate] });
+`;
+
+/** What TOOL_LOOP's tool answers for a policy. */
+export const toolLoopResult = (policy: string): string => `policy ${policy}: active, deductible 500`;
+
 export interface StoreKind {
   name: "sqlite" | "json";
   /** The store URL for a workspace. */

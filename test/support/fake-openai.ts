@@ -31,9 +31,10 @@ export interface FakeBehaviour {
   fail?: number;
   /**
    * Answer with these tool calls (finish_reason "tool_calls") while the conversation holds fewer
-   * than `toolRounds` assistant tool-call turns; after that, answer with text as usual.
+   * than `toolRounds` assistant tool-call turns; after that, answer with text as usual. A function
+   * gets the 0-based round (the number of tool-call turns the conversation already holds).
    */
-  toolCalls?: FakeToolCall[];
+  toolCalls?: FakeToolCall[] | ((round: number) => FakeToolCall[]);
   /** How many tool-call rounds, default 1. */
   toolRounds?: number;
   /** How many matching requests this rule applies to; default every one. */
@@ -43,6 +44,8 @@ export interface FakeBehaviour {
 export interface FakeRequest {
   /** 0-based arrival order. */
   index: number;
+  /** When it arrived, in ms (`performance.now()` of the test process). */
+  at: number;
   path: string;
   model: string;
   authorization: string | undefined;
@@ -60,6 +63,8 @@ export interface FakeRequest {
   toolCalls: FakeToolCall[] | null;
   /** True when the client hung up before the answer was sent. */
   abandoned: boolean;
+  /** The token usage reported with a 200 answer (null otherwise), as OpenAI's `usage` counts it. */
+  usage: { promptTokens: number; completionTokens: number } | null;
 }
 
 /** A Chat Completions message as the client sent it. */
@@ -210,6 +215,7 @@ export class FakeOpenAI {
     const lastUserAt = messages.map((m) => m.role).lastIndexOf("user");
     const request: FakeRequest = {
       index: this.requests.length,
+      at: performance.now(),
       path,
       model: String(body.model),
       authorization: req.headers.authorization,
@@ -222,6 +228,7 @@ export class FakeOpenAI {
       answer: null,
       toolCalls: null,
       abandoned: false,
+      usage: null,
     };
     this.requests.push(request);
     this.notify();
@@ -273,8 +280,9 @@ export class FakeOpenAI {
     const message: Record<string, unknown> = { role: "assistant", content: null };
     let finishReason = "stop";
     if (rule?.toolCalls && toolTurns < (rule.toolRounds ?? 1)) {
-      request.toolCalls = rule.toolCalls;
-      message.tool_calls = rule.toolCalls.map((call, i) => ({
+      const calls = typeof rule.toolCalls === "function" ? rule.toolCalls(toolTurns) : rule.toolCalls;
+      request.toolCalls = calls;
+      message.tool_calls = calls.map((call, i) => ({
         id: `call_${toolTurns}_${i}`,
         type: "function",
         function: { name: call.name, arguments: JSON.stringify(call.args) },
@@ -289,6 +297,7 @@ export class FakeOpenAI {
     const completionChars = (request.answer ?? JSON.stringify(message.tool_calls ?? "")).length;
     const usage = { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil(completionChars / 4) };
     request.status = 200;
+    request.usage = { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
     sendJson(res, 200, {
       id: `chatcmpl-fake-${request.index}`,
       object: "chat.completion",
