@@ -95,6 +95,13 @@ export class TaskJournal {
     return result;
   }
 
+  /** Tokens and cost of every live call in the task's journal, whichever process made it. */
+  usage(): TokenUsage {
+    const total = emptyUsage();
+    for (const call of this.recorded.values()) addUsage(total, call.usage);
+    return total;
+  }
+
   /** The position a tool call was given when the model asked for it. */
   positionOf(toolCallId: string): number {
     let position = this.toolPositions.get(toolCallId);

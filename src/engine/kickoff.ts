@@ -288,6 +288,7 @@ class Kickoff {
               changed: decision.changed,
               worker: this.worker,
               ...(attempt === 1 && previous.length > 0 && !resumeJournal ? { discardedUsage: usageToJson(discarded) } : {}),
+              ...(attempt > 1 ? { previousError: record.error } : {}),
             },
           },
           lease.commitOptions,
@@ -305,7 +306,8 @@ class Kickoff {
             outputHash: outputHashOf(answer.output, answer.structured),
             completedAt: new Date().toISOString(),
             error: null,
-            usage: addUsage(emptyUsage(), journal.stats.usage),
+            // Everything the task's journal paid for, in this kickoff or before a crash.
+            usage: journal.usage(),
           };
           const outputChanged = stored?.outputHash != null && stored.outputHash !== record.outputHash;
           await this.store.saveTask(

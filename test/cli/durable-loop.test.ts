@@ -226,7 +226,7 @@ describe.concurrent("the durable agent loop through the CLI, on the sqlite store
     expect(s.resumed.stdout).toContain(`tokens in ${live.inputTokens} / out ${live.outputTokens}`);
   });
 
-  it("ledger: the task's own total in show counts its calls from before the crash, so tasks add up to the run (fails: task usage holds only the resuming kickoff's calls)", { timeout: TIMEOUT }, async (context) => {
+  it("ledger: the task's own total in show counts its calls from before the crash, so tasks add up to the run", { timeout: TIMEOUT }, async (context) => {
     const { result: s } = await crashScenario(context);
     const shown = parse<ShowJson>(s.show);
     const spent = reported([...s.beforeResume, ...s.afterResume]);
@@ -268,7 +268,7 @@ describe.concurrent("the durable agent loop through the CLI, on the sqlite store
     expect(shown.ledger.spent.outputTokens).toBe(spent.outputTokens);
   });
 
-  it("the task_retry event carries the error of the attempt that failed, the 429 (fails: task_retry events carry no error)", { timeout: TIMEOUT }, async (context) => {
+  it("the task_retry event carries the error of the attempt that failed, the 429", { timeout: TIMEOUT }, async (context) => {
     const { result: s } = await retryScenario(context);
     const shown = parse<ShowJson>(s.show);
     const retry = shown.events!.find((e) => e.type === "task_retry" && e.task === "analyze_task");
