@@ -81,43 +81,68 @@ function version(name: string): string {
   return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
 }
 
+/**
+ * crewstate's overhead against a peer's, three ways. crewstate's engine costs ~1–3 ms per task
+ * with or without persistence and varies by more than what a store adds, so the paired
+ * wall-clock difference (the definition) is noisy; the time inside store calls is measured
+ * directly and is not.
+ */
 export interface Ratio {
   /** The peer's overhead ÷ crewstate's paired wall-clock overhead; null when crewstate's median is ≤ 0 (within noise). */
   wall: number | null;
   /**
-   * The peer's overhead ÷ crewstate's time inside its store calls, which bounds crewstate's
-   * overhead from above: a lower bound on how many times less crewstate adds.
+   * The peer's overhead ÷ (crewstate's time in store calls − the memory store's): the same
+   * quantity as `wall` — what the store adds over the memory store — estimated without the
+   * engine's noise. Targets are judged on it; ∞ when that difference is ≤ 0.
    */
+  net: number | null;
+  /** The peer's overhead ÷ crewstate's whole time in store calls, the memory store's share included: a lower bound. */
   bound: number | null;
-  /** crewstate's store-call time (else its wall overhead) ÷ the peer's overhead. */
+  /** crewstate's overhead (`net`'s estimate, else wall-clock) ÷ the peer's. */
   crewstateOverPeer: number;
+  /** The crewstate overhead estimate `net` uses, ms per task. */
+  netMs: number | undefined;
 }
 
-export function ratio(c: Measured, p: Measured): Ratio | undefined {
+export function ratio(c: Measured, p: Measured, base: Measured | undefined): Ratio | undefined {
   if (!c.overhead || !p.overhead) return undefined;
   const peer = p.overhead.median;
   const upper = c.inside?.median;
+  const netMs = upper !== undefined && base?.inside ? upper - base.inside.median : undefined;
   return {
     wall: c.overhead.median > 0 ? peer / c.overhead.median : null,
+    // ≤ 0: the store's calls cost no more than the memory store's — nothing measurable to add.
+    net: netMs === undefined ? null : netMs > 0 ? peer / netMs : Number.POSITIVE_INFINITY,
     bound: upper !== undefined && upper > 0 ? peer / upper : null,
-    crewstateOverPeer: (upper ?? c.overhead.median) / peer,
+    crewstateOverPeer: (netMs ?? c.overhead.median) / peer,
+    netMs,
   };
 }
 
 const factorAt = (pair: Pair, n: number) => (pair.target ? (typeof pair.target.factor === "number" ? pair.target.factor : pair.target.factor[n]) : undefined);
 
-/** A target is judged on the conservative figure: crewstate's store-call time where there is one. */
-function judge(pair: Pair, r: Ratio, factor: number): boolean {
-  if (pair.target!.kind === "within") return r.crewstateOverPeer <= factor;
-  return (r.bound ?? r.wall ?? 0) >= factor;
+type Verdict = "met" | "met over the memory store only" | "missed";
+
+/**
+ * A target is judged on crewstate's store-call time over the memory store's (else the
+ * wall-clock overhead) — the issue's definition, overhead over the memory store; when that
+ * meets it but the bound (the memory store's own cost counted too) does not, the verdict says so.
+ */
+function judge(pair: Pair, r: Ratio, factor: number): Verdict {
+  const within = pair.target!.kind === "within";
+  const primary = within ? r.crewstateOverPeer <= factor : (r.net ?? r.wall ?? 0) >= factor;
+  const conservative = r.bound !== null && (within ? 1 / r.bound <= factor : r.bound >= factor);
+  return !primary ? "missed" : conservative ? "met" : "met over the memory store only";
 }
+
+const verdictText = (v: Verdict) => (v === "met" ? "met" : v === "missed" ? "**missed**" : "met over the memory store only (not counting its own store-call cost)");
 
 export interface TargetCheck {
   what: string;
   n: number;
   goal: string;
   measured: string;
-  met: boolean;
+  verdict: Verdict;
 }
 
 export function targetChecks(measured: Measured[]): TargetCheck[] {
@@ -128,18 +153,21 @@ export function targetChecks(measured: Measured[]): TargetCheck[] {
       const factor = factorAt(pair, n);
       const c = find(pair.crewstate, n);
       const p = find(pair.peer, n);
-      const r = c && p ? ratio(c, p) : undefined;
+      const r = c && p ? ratio(c, p, c.baseline ? find(c.baseline, n) : undefined) : undefined;
       if (factor === undefined || !r) continue;
+      const wall = r.wall === null ? "wall clock: crewstate within noise" : `wall clock ${times(r.wall)}`;
+      const bound = r.bound === null ? "" : `, lower bound ${times(r.bound)}`;
       const measuredText =
         pair.target!.kind === "less"
-          ? `${r.bound === null ? "—" : times(r.bound)} less counting crewstate's store calls; ${r.wall === null ? "crewstate's wall-clock overhead within noise" : `${times(r.wall)} on wall clock`}`
-          : `${times(r.crewstateOverPeer)} (crewstate's store calls ${fmt(c!.inside?.median ?? Number.NaN)} ms per task, ${p!.label} ${fmt(p!.overhead!.median)} ms)`;
+          ? `${r.net === null ? "—" : times(r.net)} less (crewstate ${fmt(r.netMs ?? Number.NaN)} ms per task, peer ${fmt(p!.overhead!.median)} ms; ${wall}${bound})`
+          : `${times(r.crewstateOverPeer)} (crewstate ${fmt(r.netMs ?? c!.overhead!.median)} ms per task, ${p!.label} ${fmt(p!.overhead!.median)} ms; ` +
+            `wall clock ${times(c!.overhead!.median / p!.overhead!.median)}${r.bound === null ? "" : `, upper bound ${times(1 / r.bound)}`})`;
       checks.push({
         what: `${pair.crewstate} vs ${pair.peer}`,
         n,
         goal: pair.target!.kind === "less" ? `≥ ${factor}× less overhead` : `within ${factor}×`,
         measured: measuredText,
-        met: judge(pair, r, factor),
+        verdict: judge(pair, r, factor),
       });
     }
   }
@@ -150,7 +178,7 @@ export function targetChecks(measured: Measured[]): TargetCheck[] {
       n: STORAGE_TARGET.n,
       goal: `≤ ${bytesText(STORAGE_TARGET.bytes)}`,
       measured: `${bytesText(stored.bytes)} (${stored.bytes} B)`,
-      met: stored.bytes <= STORAGE_TARGET.bytes,
+      verdict: stored.bytes <= STORAGE_TARGET.bytes ? "met" : "missed",
     });
   }
   return checks;
@@ -180,11 +208,12 @@ export function peersMarkdown(measured: Measured[], context: { svg: string; seco
       "DBOS cannot run a workflow without checkpointing it, so its baseline is the same loop as a plain async function: its overhead is everything DBOS adds.",
     "- **tutorial**: the tutorial's `run_with_resume()` ported line by line — after each task the whole state is rewritten as `json.dumps(state, indent=2)` would; " +
       "`fsync` adds an fsync before the next task (the tutorial has none: *as written* is its own code, up to N = 100 without `--all`), baseline the same loop without writing.",
-    `- **floor**: the primitive alone, no framework: ${FLOOR_OPS} operations (N at N = 10, 100) per sample, reported per operation; it does not depend on N.`,
+    `- **floor**: the primitive alone, no framework: min(N, ${FLOOR_OPS}) operations per sample, reported per operation; it does not depend on N.`,
     "",
     "*ms per step*: wall time of the run ÷ N. *overhead*: ms per step minus the baseline's in the same repetition (median, min–max). " +
       "*in persistence calls*: wall time spent inside the store's (crewstate), the checkpointer's (LangGraph) or `save_state`'s (tutorial) own methods ÷ N, " +
-      "measured directly: for crewstate it bounds the overhead from above, for LangGraph it is a lower bound (its graph also checkpoints outside the saver); DBOS's cannot be separated. " +
+      "measured directly: for crewstate, minus the memory store's row, it estimates the overhead without the engine's noise, and on its own bounds it from above; " +
+      "for LangGraph it is a lower bound (its graph also checkpoints outside the saver); DBOS's cannot be separated. " +
       "*bytes stored*: files on disk after closing (SQLite: database + WAL), `pg_total_relation_size` of the system's tables (heap, TOAST, indexes), " +
       "Redis `MEMORY USAGE`, or the serialized checkpoints a `MemorySaver` holds. " +
       "*resume*: a new handle opening the completed N-step run and loading it — crewstate: `openStore` + `planRun` (every task decided: reuse); " +
@@ -193,7 +222,7 @@ export function peersMarkdown(measured: Measured[], context: { svg: string; seco
     "",
     `![What persistence adds per step against N, log–log](${context.svg})`,
     "",
-    "*The chart*: crewstate's lines are its time inside store calls per task (what its persistence can add at most, free of the noise of subtracting two runs); " +
+    "*The chart*: crewstate's lines are its time inside store calls per task minus the memory store's (what a store adds, free of the noise of subtracting two runs of the engine); " +
       "every other line is that system's wall-clock overhead over its own baseline; the floors are their time per operation.",
     "",
   );
@@ -214,29 +243,31 @@ export function peersMarkdown(measured: Measured[], context: { svg: string; seco
   lines.push(
     "### Ratios, this run",
     "",
-    "*× less, wall*: the peer's overhead ÷ crewstate's paired wall-clock overhead (\\* where crewstate's median is ≤ 0, i.e. below the noise of subtracting two runs of its engine). " +
-      "*× less, bound*: the peer's overhead ÷ the time crewstate spent inside its store's calls, which is all crewstate's persistence can add — " +
-      "a lower bound on the true ratio, and the figure targets are judged on. *crewstate ÷ peer*: that store-call time ÷ the peer's overhead.",
+    "crewstate's overhead over its memory store, three ways. *wall*: the paired wall-clock difference, the definition — but crewstate's engine " +
+      "costs 1–3 ms per task with any store and wanders by more than a store adds, so it is noisy (\\*: median ≤ 0, below the noise). " +
+      "*store calls*: the time inside the store's calls minus the memory store's, both measured directly — the same quantity without the engine's noise; " +
+      "**targets are judged on it**. *bound*: the whole time inside the store's calls, the memory store's own share included — an upper bound on crewstate's overhead, " +
+      "so its ratio is a lower bound. *× less*: the peer's overhead ÷ crewstate's. *crewstate ÷ peer*: the store-call estimate ÷ the peer's overhead.",
     "",
-    "| crewstate | peer | why this pair | N | crewstate overhead ms (wall) | crewstate in store calls ms | peer overhead ms | × less, wall | × less, bound | crewstate ÷ peer | target |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| crewstate | peer | why this pair | N | crewstate ms: wall | crewstate ms: store calls | crewstate ms: bound | peer overhead ms | × less: wall | × less: store calls | × less: bound | crewstate ÷ peer | target |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const pair of PAIRS) {
     for (const n of sizes) {
       const c = find(pair.crewstate, n);
       const p = find(pair.peer, n);
-      const r = c && p ? ratio(c, p) : undefined;
+      const r = c && p ? ratio(c, p, c.baseline ? find(c.baseline, n) : undefined) : undefined;
       if (!r) continue;
       const factor = factorAt(pair, n);
-      const target = factor === undefined ? "" : `${pair.target!.kind === "less" ? `≥ ${factor}× less` : `within ${factor}×`}: **${judge(pair, r, factor) ? "met" : "missed"}**`;
+      const target = factor === undefined ? "" : `${pair.target!.kind === "less" ? `≥ ${factor}× less` : `within ${factor}×`}: ${verdictText(judge(pair, r, factor))}`;
       lines.push(
-        `| ${pair.crewstate} | ${pair.peer} | ${pair.why} | ${n} | ${fmt(c!.overhead!.median)} | ${fmt(c!.inside?.median ?? Number.NaN)} | ${fmt(p!.overhead!.median)} | ` +
-          `${r.wall === null ? "\\*" : times(r.wall)} | ${r.bound === null ? "—" : times(r.bound)} | ${fmt(r.crewstateOverPeer)} | ${target} |`,
+        `| ${pair.crewstate} | ${pair.peer} | ${pair.why} | ${n} | ${fmt(c!.overhead!.median)} | ${fmt(r.netMs ?? Number.NaN)} | ${fmt(c!.inside?.median ?? Number.NaN)} | ${fmt(p!.overhead!.median)} | ` +
+          `${r.wall === null ? "\\*" : times(r.wall)} | ${r.net === null ? "—" : times(r.net)} | ${r.bound === null ? "—" : times(r.bound)} | ${fmt(r.crewstateOverPeer)} | ${target} |`,
       );
     }
   }
   lines.push("", "### Targets", "", "| target | N | goal | measured | |", "|---|---:|---|---|---|");
-  for (const check of targetChecks(measured)) lines.push(`| ${check.what} | ${check.n} | ${check.goal} | ${check.measured} | ${check.met ? "met" : "**missed**"} |`);
+  for (const check of targetChecks(measured)) lines.push(`| ${check.what} | ${check.n} | ${check.goal} | ${check.measured} | ${verdictText(check.verdict)} |`);
   lines.push("", `The whole bench took ${context.seconds.toFixed(0)} s.`, "");
   const findings = new URL("./findings.md", import.meta.url);
   if (existsSync(findings)) lines.push(readFileSync(findings, "utf8").trimEnd(), "");
