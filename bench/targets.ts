@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
 /** One store under benchmark: how to give each measurement fresh state, and how big the state got. */
@@ -8,31 +8,55 @@ export interface StoreTarget {
   persistent: boolean;
   /** A store URL naming fresh, empty state for `tag`. */
   prepare(tag: string): Promise<string>;
+  /** The URL `prepare(tag)` returned, without resetting its state (to reopen a finished run). */
+  urlOf(tag: string): string;
+  /** Frees the state of `tag` once it has been measured. */
+  discard(tag: string): Promise<void>;
   /** Bytes the state for `tag` occupies. */
   bytes(tag: string): Promise<number>;
   cleanup(): Promise<void>;
 }
 
-const PG_URL = process.env.CREWSTATE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const REDIS_URL = process.env.CREWSTATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export const PG_URL = process.env.CREWSTATE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const REDIS_URL = process.env.CREWSTATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 export async function storeTargets(scratch: string): Promise<StoreTarget[]> {
-  const fileTarget = (name: string, file: string): StoreTarget => ({
-    name,
-    persistent: true,
-    async prepare(tag) {
-      mkdirSync(path.join(scratch, name, tag), { recursive: true });
-      return `${name}:${path.join(scratch, name, tag, file)}`;
-    },
-    async bytes(tag) {
-      return dirBytes(path.join(scratch, name, tag));
-    },
-    async cleanup() {},
-  });
+  /** A store kept in files under `scratch/name/tag/`; `options` is the URL's query (`?synchronous=full`). */
+  const fileTarget = (name: string, scheme: string, file: string, options = ""): StoreTarget => {
+    const dirOf = (tag: string) => path.join(scratch, name, tag);
+    const urlOf = (tag: string) => `${scheme}:${path.join(dirOf(tag), file)}${options}`;
+    return {
+      name,
+      persistent: true,
+      async prepare(tag) {
+        rmSync(dirOf(tag), { recursive: true, force: true });
+        mkdirSync(dirOf(tag), { recursive: true });
+        return urlOf(tag);
+      },
+      urlOf,
+      async discard(tag) {
+        rmSync(dirOf(tag), { recursive: true, force: true });
+      },
+      async bytes(tag) {
+        return dirBytes(dirOf(tag));
+      },
+      async cleanup() {},
+    };
+  };
   const targets: StoreTarget[] = [
-    { name: "memory", persistent: false, prepare: async () => "memory:", bytes: async () => 0, cleanup: async () => {} },
-    fileTarget("sqlite", "state.db"),
-    fileTarget("json", "state.json"),
+    {
+      name: "memory",
+      persistent: false,
+      prepare: async () => "memory:",
+      urlOf: () => "memory:",
+      discard: async () => {},
+      bytes: async () => 0,
+      cleanup: async () => {},
+    },
+    fileTarget("sqlite", "sqlite", "state.db"),
+    // Power-loss durability: every commit waits for the WAL's fsync.
+    fileTarget("sqlite-full", "sqlite", "state.db", "?synchronous=full"),
+    fileTarget("json", "json", "state.json"),
   ];
   const pg = await postgresTarget();
   if (pg) targets.push(pg);
@@ -50,16 +74,22 @@ async function postgresTarget(): Promise<StoreTarget | undefined> {
     process.stderr.write(`bench: PostgreSQL at ${PG_URL} not reachable, skipped (${(error as Error).message})\n`);
     return undefined;
   }
-  const schemas: string[] = [];
+  const schemas = new Set<string>();
   const schemaOf = (tag: string) => `bench_${tag.replace(/[^a-z0-9]/gi, "_").toLowerCase()}_${process.pid}`;
+  const urlOf = (tag: string) => `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schemaOf(tag)}`;
   return {
     name: "postgres",
     persistent: true,
     async prepare(tag) {
       const schema = schemaOf(tag);
-      schemas.push(schema);
+      schemas.add(schema);
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      return `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`;
+      return urlOf(tag);
+    },
+    urlOf,
+    async discard(tag) {
+      await client.query(`DROP SCHEMA IF EXISTS "${schemaOf(tag)}" CASCADE`);
+      schemas.delete(schemaOf(tag));
     },
     async bytes(tag) {
       const { rows } = await client.query(
@@ -96,13 +126,24 @@ async function redisTarget(): Promise<StoreTarget | undefined> {
     } while (cursor !== "0");
     return keys;
   };
-  const used: string[] = [];
+  const used = new Set<string>();
+  const dropKeys = async (prefix: string) => {
+    const keys = await keysOf(prefix);
+    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+  };
+  const urlOf = (tag: string) => `${REDIS_URL}${REDIS_URL.includes("?") ? "&" : "?"}prefix=${encodeURIComponent(prefixOf(tag))}`;
   return {
     name: "redis",
     persistent: true,
     async prepare(tag) {
-      used.push(prefixOf(tag));
-      return `${REDIS_URL}${REDIS_URL.includes("?") ? "&" : "?"}prefix=${encodeURIComponent(prefixOf(tag))}`;
+      used.add(prefixOf(tag));
+      await dropKeys(prefixOf(tag));
+      return urlOf(tag);
+    },
+    urlOf,
+    async discard(tag) {
+      await dropKeys(prefixOf(tag));
+      used.delete(prefixOf(tag));
     },
     async bytes(tag) {
       let total = 0;
@@ -110,10 +151,7 @@ async function redisTarget(): Promise<StoreTarget | undefined> {
       return total;
     },
     async cleanup() {
-      for (const prefix of used) {
-        const keys = await keysOf(prefix);
-        if (keys.length) await redis.del(...keys);
-      }
+      for (const prefix of used) await dropKeys(prefix);
       redis.disconnect();
     },
   };
