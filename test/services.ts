@@ -83,7 +83,7 @@ function describe(error: unknown): string {
 }
 
 function redact(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@");
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@").replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
 
 /** A name no other test (or test process) uses: a PostgreSQL schema, a Redis key prefix. */

@@ -10,9 +10,9 @@ export function storeUrlFrom(given?: string): string {
   return given ?? process.env.CREWSTATE_STORE ?? DEFAULT_STORE_URL;
 }
 
-/** A store URL with its password masked, fit for messages and logs. */
+/** A store URL with its passwords masked (in the userinfo, and `password=` or `sslpassword=` parameters), fit for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@");
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@").replace(/([?&](?:ssl)?password=)[^&#]*/gi, "$1***");
 }
 
 /**

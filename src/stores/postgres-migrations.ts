@@ -82,6 +82,16 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
       PRIMARY KEY (run_id, task, position)
     );
   `,
+  // 2: what token usage cost, and the claim behind a task's lease. (Added, not folded into 1, so
+  // schemas already made by version 1 keep working; adding nullable columns rewrites nothing.)
+  (s) => `
+    -- US dollars; NULL when the model has no known price (or no usage was recorded)
+    ALTER TABLE ${s}.tasks ADD COLUMN cost_usd double precision;
+    ALTER TABLE ${s}.calls ADD COLUMN cost_usd double precision;
+    -- the op ID of the claim that set the task's current lease, cleared by any other write of the
+    -- lease: a claim retried after a lost reply finds its own op ID and returns that lease
+    ALTER TABLE ${s}.tasks ADD COLUMN claim_op uuid;
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */

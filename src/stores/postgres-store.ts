@@ -8,9 +8,11 @@ import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
 import type {
   BeginRun,
   CallRecord,
+  ClaimOptions,
   CommitOptions,
   EventType,
   JsonValue,
+  Lease,
   NewEvent,
   Run,
   RunDump,
@@ -32,6 +34,13 @@ import type {
  * connection drops before the answer arrives, the write is retried once and a retry of a write
  * that did commit changes nothing. Imports are transactions and are retried only when the
  * failure came before COMMIT.
+ *
+ * Leases are judged by the server's clock (`clock_timestamp()`, read once per statement), never
+ * the client's. A claim is one upsert of the task's row whose conflict clause decides, on the
+ * latest committed version of the row, whether another worker's lease still runs; concurrent
+ * claims queue on that row, so exactly one wins. A claim's op ID is kept in the row
+ * (`tasks.claim_op`) until another write replaces the lease: a claim retried after a lost reply
+ * finds its own op ID there and returns the lease it was granted instead of a second token.
  */
 export class PostgresStore extends BaseStore {
   readonly location: string;
@@ -50,7 +59,7 @@ export class PostgresStore extends BaseStore {
 
   /** Connects, creates or migrates the schema, and refuses a schema newer than this code. */
   static async open(url: string): Promise<PostgresStore> {
-    const location = redactLocation(url);
+    const location = redactUrl(url);
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -121,7 +130,7 @@ export class PostgresStore extends BaseStore {
 
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
     const row = toTaskRow(task, runId);
-    const ev = eventParams({ task: task.name, ...event });
+    const ev = eventParams({ ...event, task: task.name });
     const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(this.sql.saveTask, [
       runId,
       row.name,
@@ -136,6 +145,7 @@ export class PostgresStore extends BaseStore {
       row.error,
       row.input_tokens,
       row.output_tokens,
+      floatParam(row.cost_usd),
       row.model,
       row.worker,
       row.fencing_token,
@@ -169,7 +179,7 @@ export class PostgresStore extends BaseStore {
       runId,
       task,
       now,
-      ...eventParams({ task, ...event }),
+      ...eventParams({ ...event, task }),
     ]);
     if (!result || result.done) return true;
     if (!result.found) throw this.runNotFound(runId);
@@ -187,6 +197,7 @@ export class PostgresStore extends BaseStore {
       encodeJson(call.response, `call ${call.position} of task "${call.task}"`),
       call.usage?.inputTokens ?? null,
       call.usage?.outputTokens ?? null,
+      floatParam(call.usage?.costUsd ?? null),
       plainText(call.at, "call time", runId),
     ]);
     if (rows.length === 0) throw this.runNotFound(runId);
@@ -240,6 +251,7 @@ export class PostgresStore extends BaseStore {
           column("error"),
           column("input_tokens"),
           column("output_tokens"),
+          column("cost_usd").map(floatParam),
           column("model"),
           column("worker"),
           column("fencing_token"),
@@ -265,10 +277,54 @@ export class PostgresStore extends BaseStore {
           calls.map((c) => encodeJson(c.response, `call ${c.position} of task "${c.task}"`)),
           calls.map((c) => c.usage?.inputTokens ?? null),
           calls.map((c) => c.usage?.outputTokens ?? null),
+          calls.map((c) => floatParam(c.usage?.costUsd ?? null)),
           calls.map((c) => plainText(c.at, "call time", runId)),
         ]);
       }
     });
+  }
+
+  // --- leases: one statement each, by the server's clock ---
+
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+    // One op ID for both attempts: a retry that finds it in the row returns the lease already granted.
+    const rows = await this.read<{ found: boolean; token: string | null; expires_at: string | null }>(this.sql.claimTask, [
+      runId,
+      plainText(task, "task name", runId),
+      jsonOrNull(worker, "worker ID"),
+      ttlMs,
+      options.takeOverFrom === undefined ? null : jsonOrNull(options.takeOverFrom, "worker ID"),
+      timeOrderedId(),
+    ]);
+    const row = rows[0]!;
+    if (!row.found) throw this.runNotFound(runId);
+    if (row.token === null || row.expires_at === null) return undefined;
+    return { runId, task, worker, token: Number(row.token), expiresAt: row.expires_at };
+  }
+
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    // Setting the expiry to now + TTL again is harmless, so a retry after a lost reply is safe.
+    const rows = await this.read<{ found: boolean; worker: string | null; expires_at: string | null; current: string | null }>(this.sql.heartbeat, [
+      lease.runId,
+      plainText(lease.task, "task name", lease.runId),
+      lease.token,
+      ttlMs,
+    ]);
+    const row = rows[0]!;
+    if (!row.found) throw this.runNotFound(lease.runId);
+    if (row.expires_at === null) {
+      throw new FencedOutError(
+        `heartbeat of task "${lease.task}" in run "${lease.runId}" carries fencing token ${lease.token}, but the current token is ${row.current ?? 0}`,
+        { runId: lease.runId, task: lease.task, store: this.location },
+      );
+    }
+    const worker = row.worker === null ? lease.worker : decodeJson<string>(row.worker, `the worker of task "${lease.task}" of run "${lease.runId}"`);
+    return { runId: lease.runId, task: lease.task, worker, token: lease.token, expiresAt: row.expires_at };
+  }
+
+  protected async doReleaseTask(lease: Lease): Promise<void> {
+    // Clearing an expiry twice is the same as once: safe to retry.
+    await this.read(this.sql.releaseTask, [lease.runId, plainText(lease.task, "task name", lease.runId), lease.token]);
   }
 
   // --- reads: always safe to retry ---
@@ -436,6 +492,8 @@ interface TaskRow {
   error: string | null;
   input_tokens: number | null;
   output_tokens: number | null;
+  /** double precision: pg returns it as a number. */
+  cost_usd: number | null;
   model: string | null;
   worker: string | null;
   /** bigint: pg returns it as a string. */
@@ -460,6 +518,7 @@ interface CallRow {
   response: string;
   input_tokens: number | null;
   output_tokens: number | null;
+  cost_usd: number | null;
   at: string;
 }
 
@@ -505,7 +564,7 @@ function toTask(row: TaskRow, runId: string): TaskRecord {
     completedAt: row.completed_at,
     attempts: row.attempts,
     error: row.error === null ? null : decodeJson<string>(row.error, `the error of ${where}`),
-    usage: usageOf(row.input_tokens, row.output_tokens),
+    usage: usageOf(row.input_tokens, row.output_tokens, row.cost_usd),
     model: row.model === null ? null : decodeJson<string>(row.model, `the model of ${where}`),
     worker: row.worker === null ? null : decodeJson<string>(row.worker, `the worker of ${where}`),
     fencingToken: Number(row.fencing_token),
@@ -528,6 +587,7 @@ function toTaskRow(task: TaskRecord, runId: string): TaskRow {
     error: jsonOrNull(task.error, `error of ${where}`),
     input_tokens: task.usage?.inputTokens ?? null,
     output_tokens: task.usage?.outputTokens ?? null,
+    cost_usd: task.usage?.costUsd ?? null,
     model: jsonOrNull(task.model, `model of ${where}`),
     worker: jsonOrNull(task.worker, `worker of ${where}`),
     fencing_token: String(task.fencingToken),
@@ -553,13 +613,23 @@ function toCall(row: CallRow): CallRecord {
     kind: row.kind,
     requestHash: row.request_hash,
     response: decodeJson(row.response, `call ${row.position} of task "${row.task}"`),
-    usage: usageOf(row.input_tokens, row.output_tokens),
+    usage: usageOf(row.input_tokens, row.output_tokens, row.cost_usd),
     at: row.at,
   };
 }
 
-function usageOf(inputTokens: number | null, outputTokens: number | null): TokenUsage | null {
-  return inputTokens === null || outputTokens === null ? null : { inputTokens, outputTokens };
+function usageOf(inputTokens: number | null, outputTokens: number | null, costUsd: number | null): TokenUsage | null {
+  return inputTokens === null || outputTokens === null ? null : { inputTokens, outputTokens, costUsd };
+}
+
+/**
+ * A double as a statement parameter, in text: pg would send -0 as "0". `String` gives the
+ * shortest text that reads back as the same double, and PostgreSQL (extra_float_digits ≥ 1, the
+ * default since 12) prints it back that way, so a cost round-trips exactly.
+ */
+function floatParam(value: number | null): string | null {
+  if (value === null) return null;
+  return Object.is(value, -0) ? "-0" : String(value);
 }
 
 /** [task, type, data] of an event, as statement parameters. */
@@ -601,11 +671,6 @@ function timeOrderedId(): string {
   const time = Date.now().toString(16).padStart(12, "0");
   // A random v4 UUID "xxxxxxxx-xxxx-4xxx-yxxx-…" keeps its last 74 random bits and its variant.
   return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
-}
-
-/** The URL as shown to people: no password, in the userinfo or as a `password=` parameter. */
-function redactLocation(url: string): string {
-  return redactUrl(url).replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
 
 // --- errors ---
@@ -670,7 +735,11 @@ type Statements = ReturnType<typeof statements>;
 function statements(s: string) {
   const named = (name: string, text: string): Statement => ({ name: `crewstate_${name}`, text });
   const taskColumns =
-    "name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, model, worker, fencing_token, lease_expires_at";
+    "name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, cost_usd, model, worker, fencing_token, lease_expires_at";
+  // A timestamptz as the store contract's ISO-8601 UTC text with milliseconds (as `Date.toISOString`).
+  const iso = (ts: string) => `to_char((${ts}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  // The server's clock, read once per statement, to the millisecond (what an ISO string can hold).
+  const clock = `clock AS MATERIALIZED (SELECT date_trunc('milliseconds', clock_timestamp()) AS now)`;
   const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at";
   return {
     // $1 run, $2 crew, $3 inputs, $4 now, $5 op
@@ -693,39 +762,87 @@ function statements(s: string) {
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM up) AS written`,
     ),
     runCrew: named("run_crew", `SELECT crew FROM ${s}.runs WHERE run_id = $1`),
-    // $1 run, $2..$17 the task row, $18 the fencing token required (or NULL), $19 now,
-    // $20..$22 event task, type, data, $23 op
+    // $1 run, $2..$18 the task row, $19 the fencing token required (or NULL), $20 now,
+    // $21..$23 event task, type, data, $24 op. Replacing the record ends any claim's retry window.
     saveTask: named(
       "save_task",
       `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $23::uuid
+         SELECT 1 FROM ${s}.events WHERE op_id = $24::uuid
        ), run AS (
          SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
        ), task AS (
          INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
-         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14, $15, $16::bigint, $17
+         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14::double precision, $15, $16, $17::bigint, $18
          FROM run
-         WHERE $18::bigint IS NULL OR $18::bigint = 0
+         WHERE $19::bigint IS NULL OR $19::bigint = 0
             OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
          ON CONFLICT (run_id, name) DO UPDATE
            SET status = excluded.status, input_hash = excluded.input_hash, output = excluded.output,
                structured = excluded.structured, output_hash = excluded.output_hash, started_at = excluded.started_at,
                completed_at = excluded.completed_at, attempts = excluded.attempts, error = excluded.error,
-               input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, model = excluded.model,
-               worker = excluded.worker, fencing_token = excluded.fencing_token, lease_expires_at = excluded.lease_expires_at
-           WHERE $18::bigint IS NULL OR t.fencing_token = $18::bigint
+               input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
+               model = excluded.model, worker = excluded.worker, fencing_token = excluded.fencing_token,
+               lease_expires_at = excluded.lease_expires_at, claim_op = NULL
+           WHERE $19::bigint IS NULL OR t.fencing_token = $19::bigint
          RETURNING 1
        ), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $19
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $20
          WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
          RETURNING event_count
        ), event AS (
          INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $20, $21, $19, $22, $23::uuid FROM bump
+         SELECT $1, event_count, $21, $22, $20, $23, $24::uuid FROM bump
        )
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS written`,
     ),
     taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
+    // $1 run, $2 task, $3 worker (JSON), $4 TTL in ms, $5 the worker to take over from (JSON, or NULL), $6 op.
+    // The run's key-share lock keeps the run from being replaced under the claim without
+    // serialising claims with commits. A new row is a pending record; an existing one keeps every
+    // field but the lease's. The conflict clause sees the latest committed row, so of concurrent
+    // claims exactly one passes it; the others wait for that one and find its lease running.
+    claimTask: named(
+      "claim_task",
+      `WITH ${clock}, run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
+       ), claim AS (
+         INSERT INTO ${s}.tasks AS t (run_id, name, status, attempts, worker, fencing_token, lease_expires_at, claim_op)
+         SELECT run.run_id, $2, 'pending', 0, $3, 1, ${iso("clock.now + $4::integer * interval '1 millisecond'")}, $6::uuid
+         FROM run, clock
+         ON CONFLICT (run_id, name) DO UPDATE
+           SET worker = excluded.worker,
+               fencing_token = CASE WHEN t.claim_op = excluded.claim_op THEN t.fencing_token ELSE t.fencing_token + 1 END,
+               lease_expires_at = CASE WHEN t.claim_op = excluded.claim_op THEN t.lease_expires_at ELSE excluded.lease_expires_at END,
+               claim_op = excluded.claim_op
+           WHERE t.claim_op = excluded.claim_op
+              OR t.lease_expires_at IS NULL
+              OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
+              OR t.worker = excluded.worker
+              OR t.worker = $5
+         RETURNING fencing_token, lease_expires_at
+       )
+       SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
+              (SELECT lease_expires_at FROM claim) AS expires_at`,
+    ),
+    // $1 run, $2 task, $3 token, $4 TTL in ms. The current token is for the message of a refusal.
+    heartbeat: named(
+      "heartbeat",
+      `WITH ${clock}, renewed AS (
+         UPDATE ${s}.tasks SET lease_expires_at = ${iso("clock.now + $4::integer * interval '1 millisecond'")}
+         FROM clock
+         WHERE run_id = $1 AND name = $2 AND fencing_token = $3::bigint
+         RETURNING worker, lease_expires_at
+       )
+       SELECT EXISTS (SELECT 1 FROM ${s}.runs WHERE run_id = $1) AS found,
+              (SELECT worker FROM renewed) AS worker, (SELECT lease_expires_at FROM renewed) AS expires_at,
+              (SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2) AS current`,
+    ),
+    // $1 run, $2 task, $3 token: a stale token matches no row, so it does nothing.
+    releaseTask: named(
+      "release_task",
+      `UPDATE ${s}.tasks SET lease_expires_at = NULL, claim_op = NULL
+       WHERE run_id = $1 AND name = $2 AND fencing_token = $3::bigint`,
+    ),
     // $1 run, $2 status, $3 error, $4 now, $5..$7 event task, type, data, $8 op
     setRunStatus: named(
       "set_run_status",
@@ -762,14 +879,16 @@ function statements(s: string) {
        )
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS removed`,
     ),
-    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 at
+    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at
     recordCall: named(
       "record_call",
-      `INSERT INTO ${s}.calls AS c (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, at)
-       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9 FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
+      `INSERT INTO ${s}.calls AS c (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
+       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
+       FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
        ON CONFLICT (run_id, task, position) DO UPDATE
          SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
-             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, at = excluded.at
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
+             at = excluded.at
        RETURNING 1 AS ok`,
     ),
     clearCalls: named(
@@ -793,13 +912,13 @@ function statements(s: string) {
     getEvents: named("get_events", `SELECT run_id, seq, task, type, at, data FROM ${s}.events WHERE run_id = $1 ORDER BY seq`),
     getCalls: named(
       "get_calls",
-      `SELECT task, position, kind, request_hash, response, input_tokens, output_tokens, at
+      `SELECT task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at
        FROM ${s}.calls WHERE run_id = $1 AND task = $2 ORDER BY position`,
     ),
     // The journals of the run's recorded tasks, in task order (what `exportRun` promises).
     getRunCalls: named(
       "get_run_calls",
-      `SELECT c.task, c.position, c.kind, c.request_hash, c.response, c.input_tokens, c.output_tokens, c.at
+      `SELECT c.task, c.position, c.kind, c.request_hash, c.response, c.input_tokens, c.output_tokens, c.cost_usd, c.at
        FROM ${s}.calls c JOIN ${s}.tasks t ON t.run_id = c.run_id AND t.name = c.task
        WHERE c.run_id = $1 ORDER BY t.position, c.position`,
     ),
@@ -820,7 +939,7 @@ function statements(s: string) {
       `INSERT INTO ${s}.tasks (run_id, ${taskColumns})
        SELECT $1, ${taskColumns} FROM unnest(
          $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::integer[],
-         $11::text[], $12::integer[], $13::integer[], $14::text[], $15::text[], $16::bigint[], $17::text[]
+         $11::text[], $12::integer[], $13::integer[], $14::double precision[], $15::text[], $16::text[], $17::bigint[], $18::text[]
        ) WITH ORDINALITY AS u(${taskColumns}, ord)
        ORDER BY ord`,
     ),
@@ -832,13 +951,14 @@ function statements(s: string) {
     ),
     importCalls: named(
       "import_calls",
-      `INSERT INTO ${s}.calls (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, at)
-       SELECT $1, task, position, kind, request_hash, response, input_tokens, output_tokens, at
-       FROM unnest($2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::text[])
-         AS u(task, position, kind, request_hash, response, input_tokens, output_tokens, at)
+      `INSERT INTO ${s}.calls (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
+       SELECT $1, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at
+       FROM unnest($2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::double precision[], $10::text[])
+         AS u(task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
        ON CONFLICT (run_id, task, position) DO UPDATE
          SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
-             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, at = excluded.at`,
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
+             at = excluded.at`,
     ),
   };
 }

@@ -5,16 +5,22 @@
  *
  * Keys of one run, under the store's prefix P (the run ID cannot contain ':'):
  *   P run:<id>               hash    crew, inputs, error (JSON); status, attempts, created_at, updated_at, next_position
- *   P run:<id>:tasks         hash    task name → task record (JSON)
+ *   P run:<id>:tasks         hash    task name → task record (JSON) without its lease fields
  *   P run:<id>:order         zset    task name, scored by the position it was first recorded at
- *   P run:<id>:tokens        hash    task name → fencing token (what a commit's token is checked against)
+ *   P run:<id>:leases        hash    task name → the record's lease fields, "<token>\n<expiry JSON>\n<worker JSON>"
+ *                                    (what commits are fenced by and claims decided on; kept apart
+ *                                    from the record so a script never decodes or re-encodes it)
  *   P run:<id>:completed     set     names of the completed tasks (for run summaries)
  *   P run:<id>:events        list    events (JSON, without seq: an event's seq is its index + 1)
  *   P run:<id>:journals      set     names of the tasks that have a call journal
  *   P run:<id>:calls:<task>  hash    call position → call record (JSON)
  * and of the store: P version (schema version), P runs (zset of run IDs by creation time) and
  * P op:<uuid>, the idempotency key of a recent write: a write that finds its key already set
- * was applied before (its reply was lost) and does nothing.
+ * was applied before (its reply was lost) and does nothing. A granted claim stores the lease it
+ * wrote there: a retry that finds it still the task's lease returns it rather than a new token.
+ *
+ * Lease expiry is judged by the server's clock (TIME, inside the script) and written as ISO-8601
+ * UTC with milliseconds, as `Date.toISOString()` prints it; expiries compare as byte strings.
  *
  * Every script returns a table whose first element says what happened.
  */
@@ -25,6 +31,46 @@ export interface ScriptDefinition {
 
 const alreadyApplied = `if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {'done'} end`;
 const remember = `redis.call('SET', KEYS[#KEYS], '1', 'EX', ARGV[#ARGV])`;
+
+/**
+ * Lua helpers of the lease scripts. A lease entry is "<token>\n<expiry JSON>\n<worker JSON>"
+ * (JSON never holds a raw newline). Lua's own string order follows the server's locale, so
+ * expiries are compared byte by byte; `now` reads TIME (effects replication, the only mode of
+ * Redis 7, makes that safe in a writing script).
+ */
+const leaseLib = `
+      local function parse(entry)
+        return string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+      end
+      local function later(a, b)
+        local n = math.min(#a, #b)
+        for i = 1, n do
+          local x, y = string.byte(a, i), string.byte(b, i)
+          if x ~= y then return x > y end
+        end
+        return #a > #b
+      end
+      local function iso(ms)
+        local s = math.floor(ms / 1000)
+        local days = math.floor(s / 86400)
+        local secs = s - days * 86400
+        local z = days + 719468
+        local era = math.floor(z / 146097)
+        local doe = z - era * 146097
+        local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+        local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+        local mp = math.floor((5 * doy + 2) / 153)
+        local d = doy - math.floor((153 * mp + 2) / 5) + 1
+        local m = mp < 10 and mp + 3 or mp - 9
+        local y = yoe + era * 400
+        if m <= 2 then y = y + 1 end
+        return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+          math.floor(secs / 3600), math.floor(secs / 60) % 60, secs % 60, ms - s * 1000)
+      end
+      local function now()
+        local t = redis.call('TIME')
+        return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end`;
 
 export const SCRIPTS = {
   /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
@@ -61,8 +107,8 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta tasks order tokens completed events op
-   * ARGV name record token status requiredToken('' = none) event at ttl
+   * KEYS meta tasks order leases completed events op
+   * ARGV name record lease status requiredToken('' = none) event at ttl
    * → ok | done | no_run | {'fenced', currentToken}
    */
   crewstateSaveTask: {
@@ -72,7 +118,8 @@ export const SCRIPTS = {
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
       if ARGV[5] ~= '' then
-        local current = redis.call('HGET', KEYS[4], name) or '0'
+        local lease = redis.call('HGET', KEYS[4], name)
+        local current = lease and string.match(lease, '^[^\\n]*') or '0'
         if tonumber(current) ~= tonumber(ARGV[5]) then return {'fenced', current} end
       end
       if redis.call('HSET', KEYS[2], name, ARGV[2]) == 1 then
@@ -100,7 +147,7 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta tasks order tokens completed events journals calls op · ARGV name at event ttl
+   * KEYS meta tasks order leases completed events journals calls op · ARGV name at event ttl
    * → removed | absent | done | no_run
    */
   crewstateRemoveTask: {
@@ -119,6 +166,76 @@ export const SCRIPTS = {
       redis.call('RPUSH', KEYS[6], ARGV[3])
       ${remember}
       return {'removed'}`,
+  },
+
+  /**
+   * KEYS meta tasks order leases op · ARGV name worker(JSON) ttlMs takeOverFrom(JSON, '' = none) pendingRecord opTtl
+   * → {'granted', token, expiresAt} | held | no_run
+   *
+   * Granted when the task has no lease, or its lease has run out by the server's clock, or it is
+   * held by this worker or by takeOverFrom: the token grows by one and the lease entry gets the
+   * worker and now + ttl; a task without a record gets pendingRecord. Nothing else changes and no
+   * event is appended. A grant stores its lease entry under the op key: a retry that finds that
+   * entry still the task's returns the same lease.
+   */
+  crewstateClaimTask: {
+    numberOfKeys: 5,
+    lua: `
+      ${leaseLib}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      local name = ARGV[1]
+      local current = redis.call('HGET', KEYS[4], name)
+      local token = 0
+      local clock = now()
+      if current then
+        local tok, expiry, worker = parse(current)
+        if redis.call('GET', KEYS[5]) == current then return {'granted', tok, string.sub(expiry, 2, -2)} end
+        token = tonumber(tok)
+        if expiry ~= 'null' and later(string.sub(expiry, 2, -2), iso(clock)) and worker ~= ARGV[2] and worker ~= ARGV[4] then
+          return {'held'}
+        end
+      end
+      token = token + 1
+      local text = token == math.floor(token) and string.format('%d', token) or tostring(token)
+      local expires = iso(clock + tonumber(ARGV[3]))
+      local lease = text .. '\\n"' .. expires .. '"\\n' .. ARGV[2]
+      if redis.call('HSETNX', KEYS[2], name, ARGV[5]) == 1 then
+        redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name)
+      end
+      redis.call('HSET', KEYS[4], name, lease)
+      redis.call('SET', KEYS[5], lease, 'EX', ARGV[6])
+      return {'granted', text, expires}`,
+  },
+
+  /**
+   * KEYS meta leases · ARGV name token ttlMs → {'renewed', expiresAt, worker} | {'fenced', currentToken} | no_run.
+   * Renewing again is harmless, so a retry needs no op key.
+   */
+  crewstateHeartbeat: {
+    numberOfKeys: 2,
+    lua: `
+      ${leaseLib}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      local current = redis.call('HGET', KEYS[2], ARGV[1])
+      if not current then return {'fenced', '0'} end
+      local tok, _, worker = parse(current)
+      if tonumber(tok) ~= tonumber(ARGV[2]) then return {'fenced', tok} end
+      local expires = iso(now() + tonumber(ARGV[3]))
+      redis.call('HSET', KEYS[2], ARGV[1], tok .. '\\n"' .. expires .. '"\\n' .. worker)
+      return {'renewed', expires, worker}`,
+  },
+
+  /** KEYS leases · ARGV name token → released | stale. Clears the expiry, keeping the worker; idempotent. */
+  crewstateReleaseTask: {
+    numberOfKeys: 1,
+    lua: `
+      ${leaseLib}
+      local current = redis.call('HGET', KEYS[1], ARGV[1])
+      if not current then return {'stale'} end
+      local tok, _, worker = parse(current)
+      if tonumber(tok) ~= tonumber(ARGV[2]) then return {'stale'} end
+      redis.call('HSET', KEYS[1], ARGV[1], tok .. '\\nnull\\n' .. worker)
+      return {'released'}`,
   },
 
   /** KEYS meta calls journals · ARGV task position call → ok | no_run. Replaying it changes nothing. */
@@ -142,10 +259,10 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta runs tasks order tokens completed events journals op
+   * KEYS meta runs tasks order leases completed events journals op
    * ARGV overwrite('1'|'0') runId score callsPrefix
    *      crew inputs status attempts error('' = none) created_at updated_at
-   *      taskCount (name record token status)… eventCount (event)… callCount (task position call)… ttl
+   *      taskCount (name record lease status)… eventCount (event)… callCount (task position call)… ttl
    * → ok | done | exists
    *
    * Replacing a run deletes its call journals by name (callsPrefix .. task): keys not passed in
@@ -155,12 +272,12 @@ export const SCRIPTS = {
     numberOfKeys: 9,
     lua: `
       ${alreadyApplied}
-      local meta, runs, tasks, order, tokens, completed, events, journals =
+      local meta, runs, tasks, order, leases, completed, events, journals =
         KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
       if redis.call('EXISTS', meta) == 1 then
         if ARGV[1] ~= '1' then return {'exists'} end
         for _, task in ipairs(redis.call('SMEMBERS', journals)) do redis.call('DEL', ARGV[4] .. task) end
-        redis.call('DEL', meta, tasks, order, tokens, completed, events, journals)
+        redis.call('DEL', meta, tasks, order, leases, completed, events, journals)
       end
       local i = 12
       local taskCount = tonumber(ARGV[i])
@@ -172,7 +289,7 @@ export const SCRIPTS = {
         local name = ARGV[i + 1]
         redis.call('HSET', tasks, name, ARGV[i + 2])
         redis.call('ZADD', order, position, name)
-        redis.call('HSET', tokens, name, ARGV[i + 3])
+        redis.call('HSET', leases, name, ARGV[i + 3])
         if ARGV[i + 4] == 'completed' then redis.call('SADD', completed, name) end
         i = i + 4
       end

@@ -5,12 +5,15 @@ import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "./open.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
+import { newTaskRecord } from "./store.js";
 import type {
   BeginRun,
   CallRecord,
+  ClaimOptions,
   CommitOptions,
   EventType,
   JsonValue,
+  Lease,
   NewEvent,
   Run,
   RunDump,
@@ -41,7 +44,9 @@ const OP_TTL_SECONDS = 120;
  * Keys live under a prefix (default `crewstate:`); the layout is described in `redis-scripts.ts`.
  * Each mutating operation is one Lua script, so its checks and writes are atomic and take one
  * round trip. Writes carry an idempotency key, so after a dropped connection a write is retried
- * once and a retry of a write that was applied does nothing.
+ * once and a retry of a write that was applied does nothing; a claim retried that way returns
+ * the lease it was granted (kept under its key) instead of taking a second token. Leases are
+ * judged by the server's clock (TIME inside the script), never this process's.
  *
  * Retrying is this class's decision alone: ioredis neither queues commands while disconnected nor
  * resends the ones whose reply a dropped connection swallowed (so nothing is applied behind the
@@ -71,7 +76,7 @@ export class RedisStore extends BaseStore {
 
   /** Connects and checks (or, in an empty prefix, records) the schema version. */
   static async open(url: string): Promise<RedisStore> {
-    const location = redactUrl(url).replace(/([?&]password=)[^&#]*/gi, "$1***");
+    const location = redactUrl(url);
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -152,7 +157,7 @@ export class RedisStore extends BaseStore {
       meta: base,
       tasks: `${base}:tasks`,
       order: `${base}:order`,
-      tokens: `${base}:tokens`,
+      leases: `${base}:leases`,
       completed: `${base}:completed`,
       events: `${base}:events`,
       journals: `${base}:journals`,
@@ -190,14 +195,14 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(runId);
     const [outcome, current] = await this.script(
       "crewstateSaveTask",
-      [k.meta, k.tasks, k.order, k.tokens, k.completed, k.events, this.opKey()],
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.opKey()],
       [
         task.name,
         taskEntry(task),
-        String(task.fencingToken),
+        leaseEntry(task),
         task.status,
         options.fencingToken === undefined ? "" : String(options.fencingToken),
-        eventEntry({ task: task.name, ...event }, now),
+        eventEntry({ ...event, task: task.name }, now),
         now,
         OP_TTL_SECONDS,
       ],
@@ -225,8 +230,8 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(runId);
     const [outcome] = await this.script(
       "crewstateRemoveTask",
-      [k.meta, k.tasks, k.order, k.tokens, k.completed, k.events, k.journals, k.calls(task), this.opKey()],
-      [task, now, eventEntry({ task, ...event }, now), OP_TTL_SECONDS],
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, k.journals, k.calls(task), this.opKey()],
+      [task, now, eventEntry({ ...event, task }, now), OP_TTL_SECONDS],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
     return outcome !== "absent";
@@ -267,7 +272,7 @@ export class RedisStore extends BaseStore {
       run.updatedAt,
       tasks.length,
     ];
-    for (const task of tasks) args.push(task.name, taskEntry(task), String(task.fencingToken), task.status);
+    for (const task of tasks) args.push(task.name, taskEntry(task), leaseEntry(task), task.status);
     args.push(events.length);
     for (const event of events) args.push(eventEntry(event, event.at));
     args.push(calls.length);
@@ -275,7 +280,7 @@ export class RedisStore extends BaseStore {
     args.push(OP_TTL_SECONDS);
     const [outcome] = await this.script(
       "crewstateImportRun",
-      [k.meta, this.key("runs"), k.tasks, k.order, k.tokens, k.completed, k.events, k.journals, this.opKey()],
+      [k.meta, this.key("runs"), k.tasks, k.order, k.leases, k.completed, k.events, k.journals, this.opKey()],
       args,
     );
     if (outcome === "exists") {
@@ -286,12 +291,53 @@ export class RedisStore extends BaseStore {
     }
   }
 
+  // --- leases: one script each, by the server's clock ---
+
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+    const k = this.runKeys(runId);
+    const [outcome, token, expiresAt] = await this.script(
+      "crewstateClaimTask",
+      [k.meta, k.tasks, k.order, k.leases, this.opKey()],
+      [
+        task,
+        JSON.stringify(worker),
+        ttlMs,
+        options.takeOverFrom === undefined ? "" : JSON.stringify(options.takeOverFrom),
+        taskEntry(newTaskRecord(task)),
+        OP_TTL_SECONDS,
+      ],
+    );
+    if (outcome === "no_run") throw this.runNotFound(runId);
+    if (outcome !== "granted") return undefined;
+    return { runId, task, worker, token: Number(token), expiresAt: expiresAt! };
+  }
+
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+    const k = this.runKeys(lease.runId);
+    const [outcome, value, worker] = await this.script("crewstateHeartbeat", [k.meta, k.leases], [lease.task, String(lease.token), ttlMs]);
+    if (outcome === "no_run") throw this.runNotFound(lease.runId);
+    if (outcome === "fenced") {
+      throw new FencedOutError(
+        `heartbeat of task "${lease.task}" in run "${lease.runId}" carries fencing token ${lease.token}, but the current token is ${value}`,
+        { runId: lease.runId, task: lease.task, store: this.location },
+      );
+    }
+    const holder = decodeJson<string | null>(worker!, `the worker of task "${lease.task}" of run "${lease.runId}"`) ?? lease.worker;
+    return { runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! };
+  }
+
+  protected async doReleaseTask(lease: Lease): Promise<void> {
+    await this.script("crewstateReleaseTask", [this.runKeys(lease.runId).leases], [lease.task, String(lease.token)]);
+  }
+
   // --- reads ---
 
   protected async doGetRun(runId: string): Promise<Run | undefined> {
     const k = this.runKeys(runId);
-    const [meta, order, tasks] = await this.transactionalRead((m) => m.hgetall(k.meta).zrange(k.order, 0, -1).hgetall(k.tasks));
-    return toRun(runId, meta as RunHash, order as string[], tasks as Record<string, string>);
+    const [meta, order, tasks, leases] = await this.transactionalRead((m) =>
+      m.hgetall(k.meta).zrange(k.order, 0, -1).hgetall(k.tasks).hgetall(k.leases),
+    );
+    return toRun(runId, meta as RunHash, order as string[], tasks as Record<string, string>, leases as Record<string, string>);
   }
 
   protected async doListRuns(): Promise<RunSummary[]> {
@@ -329,10 +375,10 @@ export class RedisStore extends BaseStore {
   override async exportRun(runId: string): Promise<RunDump | undefined> {
     checkRunId(runId);
     const k = this.runKeys(runId);
-    const [meta, order, tasks, events] = await this.transactionalRead((m) =>
-      m.hgetall(k.meta).zrange(k.order, 0, -1).hgetall(k.tasks).lrange(k.events, 0, -1),
+    const [meta, order, tasks, leases, events] = await this.transactionalRead((m) =>
+      m.hgetall(k.meta).zrange(k.order, 0, -1).hgetall(k.tasks).hgetall(k.leases).lrange(k.events, 0, -1),
     );
-    const run = toRun(runId, meta as RunHash, order as string[], tasks as Record<string, string>);
+    const run = toRun(runId, meta as RunHash, order as string[], tasks as Record<string, string>, leases as Record<string, string>);
     if (!run) return undefined;
     const journals = run.tasks.length === 0 ? [] : await this.transactionalRead((m) => run.tasks.reduce((acc, t) => acc.hgetall(k.calls(t.name)), m));
     return {
@@ -450,7 +496,7 @@ interface EventEntry {
   data: { [key: string]: JsonValue } | null;
 }
 
-function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<string, string>): Run | undefined {
+function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<string, string>, leases: Record<string, string>): Run | undefined {
   if (meta.crew === undefined) return undefined;
   return {
     runId,
@@ -463,7 +509,7 @@ function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<stri
     updatedAt: meta.updated_at ?? "",
     tasks: order.flatMap((name) => {
       const entry = tasks[name];
-      return entry === undefined ? [] : [decodeJson<TaskRecord>(entry, `task "${name}" of run "${runId}"`)];
+      return entry === undefined ? [] : [toTask(runId, name, entry, leases[name])];
     }),
   };
 }
@@ -493,15 +539,19 @@ function toCalls(runId: string, entries: Record<string, string>): CallRecord[] {
     .sort((a, b) => a.position - b.position);
 }
 
+/** A task record as stored: the record without its lease fields, and those in the lease entry. */
+type StoredTask = Omit<TaskRecord, "worker" | "fencingToken" | "leaseExpiresAt">;
+
 /**
- * A task record as stored: its fields as JSON. `BaseStore` has already checked the output and the
- * structured output (the only fields that can hold arbitrary values), so only the numbers are left
- * to check before the plain `JSON.stringify` (checking the whole record again costs more than the
- * rest of a commit on the client).
+ * A task record as stored, less its lease fields (see `leaseEntry`): its fields as JSON.
+ * `BaseStore` has already checked the output and the structured output (the only fields that can
+ * hold arbitrary values), so only the numbers are left to check before the plain
+ * `JSON.stringify` (checking the whole record again costs more than the rest of a commit on the
+ * client).
  */
 function taskEntry(task: TaskRecord): string {
   const { attempts, fencingToken, usage } = task;
-  const numbers = usage ? [attempts, fencingToken, usage.inputTokens, usage.outputTokens] : [attempts, fencingToken];
+  const numbers = usage ? [attempts, fencingToken, usage.inputTokens, usage.outputTokens, usage.costUsd ?? 0] : [attempts, fencingToken];
   if (!numbers.every(Number.isFinite)) return encodeJson(task, `task "${task.name}"`); // throws NOT_JSON, naming the field
   return JSON.stringify({
     name: task.name,
@@ -514,12 +564,52 @@ function taskEntry(task: TaskRecord): string {
     completedAt: task.completedAt,
     attempts,
     error: task.error,
-    usage: usage ? { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } : null,
+    usage: usage ? { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd ?? null } : null,
     model: task.model,
-    worker: task.worker,
+  } satisfies StoredTask);
+}
+
+/**
+ * The lease fields of a record as the scripts read and write them: "<token>\n<expiry JSON>\n<worker
+ * JSON>". JSON text never holds a raw newline, and a worker compares equal exactly when its JSON
+ * does (lone surrogates stay escaped, so nothing is lost on the way to Redis).
+ */
+function leaseEntry(task: Pick<TaskRecord, "fencingToken" | "leaseExpiresAt" | "worker">): string {
+  return `${task.fencingToken}\n${JSON.stringify(task.leaseExpiresAt)}\n${JSON.stringify(task.worker)}`;
+}
+
+function toTask(runId: string, name: string, entry: string, lease: string | undefined): TaskRecord {
+  const where = `task "${name}" of run "${runId}"`;
+  const stored = decodeJson<StoredTask>(entry, where);
+  let fencingToken = 0;
+  let leaseExpiresAt: string | null = null;
+  let worker: string | null = null;
+  if (lease !== undefined) {
+    const first = lease.indexOf("\n");
+    const second = lease.indexOf("\n", first + 1);
+    if (first < 0 || second < 0) throw new CrewstateError("CORRUPT_STATE", `the lease of ${where} is malformed`, { runId, task: name });
+    fencingToken = Number(lease.slice(0, first));
+    leaseExpiresAt = decodeJson<string | null>(lease.slice(first + 1, second), `the lease expiry of ${where}`);
+    worker = decodeJson<string | null>(lease.slice(second + 1), `the worker of ${where}`);
+  }
+  // In the order of the contract's fields, so a run exports the same from every store.
+  return {
+    name: stored.name,
+    status: stored.status,
+    inputHash: stored.inputHash,
+    output: stored.output,
+    structured: stored.structured,
+    outputHash: stored.outputHash,
+    startedAt: stored.startedAt,
+    completedAt: stored.completedAt,
+    attempts: stored.attempts,
+    error: stored.error,
+    usage: stored.usage,
+    model: stored.model,
+    worker,
     fencingToken,
-    leaseExpiresAt: task.leaseExpiresAt,
-  } satisfies TaskRecord);
+    leaseExpiresAt,
+  };
 }
 
 function eventEntry(event: NewEvent, at: string): string {

@@ -9,11 +9,11 @@ import { APICallError } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
-import { openStore } from "../../src/stores/open.js";
+import { openStore, redactUrl } from "../../src/stores/open.js";
 import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres-migrations.js";
 import { PostgresStore } from "../../src/stores/postgres-store.js";
 import { Agent, Crew, Task } from "../../src/index.js";
-import { newTaskRecord, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type CallRecord, type ClaimOptions, type Lease, type Store, type TaskRecord } from "../../src/stores/store.js";
 import { runCli } from "../support/cli.js";
 import { freshName, PG_URL, postgresService, startTcpProxy, viaPort, withParam } from "../services.js";
 
@@ -212,6 +212,23 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       await admin.query(`INSERT INTO "${schema}".schema_version (version) VALUES (99)`);
       await expect(PostgresStore.open(url)).rejects.toMatchObject({ code: "UNSUPPORTED_SCHEMA_VERSION" });
       expect(await tablesOf(schema)).toEqual(["schema_version"]);
+    });
+
+    it("brings a version-1 schema (before costs and claims) up to date, keeping its rows", async () => {
+      const { url, schema } = freshUrl();
+      await admin.query(`CREATE SCHEMA "${schema}"`);
+      await admin.query(MIGRATIONS[0]!(`"${schema}"`));
+      await admin.query(`CREATE TABLE "${schema}".schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      await admin.query(`INSERT INTO "${schema}".schema_version (version) VALUES (1)`);
+      await admin.query(`INSERT INTO "${schema}".runs VALUES ('r', '"c"', '{}', 'running', 1, NULL, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1)`);
+      await admin.query(
+        `INSERT INTO "${schema}".tasks (run_id, name, status, attempts, input_tokens, output_tokens, worker, fencing_token) VALUES ('r', 't', 'completed', 1, 5, 6, '"w"', 3)`,
+      );
+      const store = await open(url);
+      const versions = await admin.query(`SELECT version FROM "${schema}".schema_version ORDER BY version`);
+      expect(versions.rows.map((row) => row.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      expect((await store.getRun("r"))?.tasks[0]).toMatchObject({ name: "t", usage: { inputTokens: 5, outputTokens: 6, costUsd: null }, worker: "w", fencingToken: 3 });
+      expect(await store.claimTask("r", "t", "worker-a", 30_000)).toMatchObject({ token: 4 });
     });
 
     it("refuses a schema name that is not a plain identifier, before connecting", async () => {
@@ -437,6 +454,221 @@ describe.skipIf(!service.available)("PostgresStore", () => {
         expect(message).not.toContain("\n");
         expect(message).toContain("crew:***@127.0.0.1:1/test");
       }
+    });
+  });
+
+  describe("leases", () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** The server's clock in ms, truncated as the store truncates it. */
+    async function serverNow(): Promise<number> {
+      const { rows } = await admin.query<{ ms: string }>("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms");
+      return Number(rows[0]!.ms);
+    }
+    const granted = (leases: (Lease | undefined)[]): Lease[] => leases.filter((lease): lease is Lease => lease !== undefined);
+
+    it("grants exactly one of 16 simultaneous claims through 16 connections: first claims, re-claims and takeovers alike", async () => {
+      const { url, schema } = freshUrl();
+      const stores = await Promise.all(Array.from({ length: 16 }, () => open(url)));
+      try {
+        await stores[0]!.beginRun({ runId: "r", crew: "c", inputs: {} });
+        const race = (ttlMs: number, who: (i: number) => boolean = () => true, options?: ClaimOptions) =>
+          Promise.all(stores.map((store, i) => (who(i) ? store.claimTask("r", "t", `w${i}`, ttlMs, options) : undefined)));
+
+        // A task without a record: the losers wait on the winner's insert and then see its lease.
+        const first = granted(await race(300));
+        expect(first.map((l) => l.token)).toEqual([1]);
+        await sleep(400);
+        const second = granted(await race(30_000));
+        expect(second.map((l) => l.token)).toEqual([2]);
+        // Everyone else takes over from the holder at once: the first takeover makes a new holder.
+        const holder = second[0]!.worker;
+        const third = granted(await race(30_000, (i) => `w${i}` !== holder, { takeOverFrom: holder }));
+        expect(third.map((l) => l.token)).toEqual([3]);
+
+        const rows = await admin.query(`SELECT worker, fencing_token, lease_expires_at, status FROM "${schema}".tasks`);
+        expect(rows.rows).toEqual([{ worker: JSON.stringify(third[0]!.worker), fencing_token: "3", lease_expires_at: third[0]!.expiresAt, status: "pending" }]);
+        expect((await stores[5]!.events("r")).map((e) => e.type)).toEqual(["run_started"]);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    });
+
+    it("judges and stamps lease expiry by the server's clock, whatever this process's clock says", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const skew = 3_600_000;
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() - skew });
+      try {
+        const before = await serverNow();
+        const lease = (await store.claimTask("r", "a", "worker-a", 60_000))!;
+        const after = await serverNow();
+        expect(lease.expiresAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+        expect(Date.parse(lease.expiresAt)).toBeGreaterThanOrEqual(before + 60_000);
+        expect(Date.parse(lease.expiresAt)).toBeLessThanOrEqual(after + 60_000);
+        expect(Date.parse(lease.expiresAt) - (Date.now() + 60_000)).toBeGreaterThan(skew - 60_000);
+
+        // This process, an hour behind, thinks this lease has an hour to go; by the server's clock it ran out.
+        const ranOut = { ...newTaskRecord("b"), status: "running" as const, worker: "worker-a", fencingToken: 1, leaseExpiresAt: new Date((await serverNow()) - 1_000).toISOString() };
+        await store.saveTask("r", ranOut, { type: "task_started" });
+        expect(await store.claimTask("r", "b", "worker-b", 60_000)).toMatchObject({ worker: "worker-b", token: 2 });
+
+        // An hour ahead, it thinks this one ran out long ago; by the server's clock it has a minute left.
+        vi.setSystemTime(Date.now() + 2 * skew);
+        const running = { ...ranOut, name: "c", leaseExpiresAt: new Date((await serverNow()) + 60_000).toISOString() };
+        await store.saveTask("r", running, { type: "task_started" });
+        expect(await store.claimTask("r", "c", "worker-b", 60_000)).toBeUndefined();
+
+        // A heartbeat renews from the server's now too.
+        const from = await serverNow();
+        const renewed = await store.heartbeat(lease, 120_000);
+        const to = await serverNow();
+        expect(Date.parse(renewed.expiresAt)).toBeGreaterThanOrEqual(from + 120_000);
+        expect(Date.parse(renewed.expiresAt)).toBeLessThanOrEqual(to + 120_000);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it("fences the previous holder's heartbeat, commit and release out after a takeover through another connection", async () => {
+      const { url, schema } = freshUrl();
+      const [a, b] = [await open(url), await open(url)];
+      await a.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const old = (await a.claimTask("r", "t", "worker-a", 30_000))!;
+      const taken = (await b.claimTask("r", "t", "worker-b", 30_000, { takeOverFrom: "worker-a" }))!;
+      expect(taken).toMatchObject({ worker: "worker-b", token: 2 });
+
+      const before = await snapshot(schema);
+      await expect(a.heartbeat(old, 30_000)).rejects.toMatchObject({ code: "FENCED_OUT", context: { runId: "r", task: "t" } });
+      const zombie = { ...completed("t", "from a"), worker: "worker-a", fencingToken: old.token };
+      await expect(a.saveTask("r", zombie, { type: "task_completed" }, { fencingToken: old.token })).rejects.toMatchObject({ code: "FENCED_OUT" });
+      await a.releaseTask(old);
+      expect(await snapshot(schema)).toEqual(before);
+
+      const renewed = await b.heartbeat(taken, 30_000);
+      expect(renewed).toMatchObject({ worker: "worker-b", token: 2 });
+      const done = { ...completed("t", "from b"), worker: "worker-b", fencingToken: taken.token };
+      await b.saveTask("r", done, { type: "task_completed" }, { fencingToken: taken.token });
+      expect((await a.getRun("r"))?.tasks).toEqual([done]);
+      expect((await a.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed"]);
+    });
+
+    it("claims, renews and releases in one statement each", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        const lease = (await store.claimTask("r", "t", "worker-a", 30_000))!;
+        expect(spy).toHaveBeenCalledTimes(1);
+        const renewed = await store.heartbeat(lease, 30_000);
+        expect(spy).toHaveBeenCalledTimes(2);
+        await store.releaseTask(renewed);
+        expect(spy).toHaveBeenCalledTimes(3);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("answers a claim retried after a lost reply with the lease it granted, not a second token", async () => {
+      const proxy = await startTcpProxy(PG_URL);
+      try {
+        const { url } = freshUrl({}, viaPort(PG_URL, proxy.port));
+        const store = await open(url);
+        await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+        const cut = async <T>(write: () => Promise<T>): Promise<T> => {
+          const happened = proxy.cutNextReply();
+          const result = await write();
+          await happened;
+          return result;
+        };
+        const first = (await cut(() => store.claimTask("r", "t", "worker-a", 30_000)))!;
+        expect(first).toMatchObject({ worker: "worker-a", token: 1 });
+        expect((await store.getRun("r"))?.tasks[0]).toMatchObject({ fencingToken: 1, leaseExpiresAt: first.expiresAt });
+        // Re-claiming its own task: one new token, not two.
+        const again = (await cut(() => store.claimTask("r", "t", "worker-a", 30_000)))!;
+        expect(again.token).toBe(2);
+        const renewed = await cut(() => store.heartbeat(again, 60_000));
+        expect(renewed.token).toBe(2);
+        expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(again.expiresAt));
+        await cut(() => store.releaseTask(renewed));
+        expect((await store.getRun("r"))?.tasks[0]).toMatchObject({ worker: "worker-a", fencingToken: 2, leaseExpiresAt: null });
+        expect(await store.events("r")).toHaveLength(1);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it("replays a claim as the lease it granted while that lease stands, and as a new claim once another claim replaced it", async () => {
+      const { url, schema } = freshUrl();
+      const [store, other] = [await open(url), await open(url)];
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const spy = vi.spyOn(pg.Pool.prototype, "query");
+      let sent: pg.QueryConfig;
+      try {
+        await store.claimTask("r", "t", "worker-a", 30_000);
+        sent = spy.mock.calls[0]![0] as unknown as pg.QueryConfig;
+      } finally {
+        spy.mockRestore();
+      }
+      // The very statement again, op ID and all: what a retry after a lost reply sends.
+      const replay = async () => (await admin.query({ text: sent.text, values: sent.values })).rows[0];
+      const lease = (await store.getRun("r"))!.tasks[0]!;
+      expect(await replay()).toEqual({ found: true, token: "1", expires_at: lease.leaseExpiresAt });
+      expect((await store.getRun("r"))!.tasks[0]).toEqual(lease);
+
+      await other.claimTask("r", "t", "worker-b", 30_000, { takeOverFrom: "worker-a" });
+      expect(await replay()).toEqual({ found: true, token: null, expires_at: null });
+      const rows = await admin.query(`SELECT worker, fencing_token FROM "${schema}".tasks`);
+      expect(rows.rows).toEqual([{ worker: '"worker-b"', fencing_token: "2" }]);
+    });
+
+    it("keeps costs exactly, as doubles, in task records and call journals, through export and import", async () => {
+      const { url, schema } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const costs = [0.1 + 0.2, 0.000045, 1e-9, 123456.789012345, 5e-324, Number.MAX_VALUE, 0, -0, null];
+      for (const [i, costUsd] of costs.entries()) {
+        await store.saveTask("r", { ...completed(`t${i}`), usage: { inputTokens: i, outputTokens: 2 * i, costUsd } }, { type: "task_completed" });
+        await store.recordCall("r", { task: `t${i}`, position: 0, kind: "model", requestHash: "h", response: i, usage: { inputTokens: i, outputTokens: 1, costUsd }, at: "2026-01-01T00:00:00.000Z" });
+      }
+      const check = async (runId: string) => {
+        const run = (await store.getRun(runId))!;
+        run.tasks.forEach((task, i) => expect(Object.is(task.usage!.costUsd, costs[i]), `task t${i}: ${task.usage!.costUsd}`).toBe(true));
+        for (const [i, costUsd] of costs.entries()) {
+          const [call] = await store.calls(runId, `t${i}`);
+          expect(Object.is((call as CallRecord).usage!.costUsd, costUsd), `call of t${i}`).toBe(true);
+        }
+      };
+      await check("r");
+      const dump = (await store.exportRun("r"))!;
+      await store.importRun({ ...dump, run: { ...dump.run, runId: "copy" } });
+      await check("copy");
+      const types = await admin.query(
+        "SELECT table_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'cost_usd' ORDER BY table_name",
+        [schema],
+      );
+      expect(types.rows).toEqual([
+        { table_name: "calls", data_type: "double precision" },
+        { table_name: "tasks", data_type: "double precision" },
+      ]);
+      await expect(store.saveTask("r", { ...completed("nan"), usage: { inputTokens: 1, outputTokens: 1, costUsd: Number.NaN } }, { type: "task_completed" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    });
+  });
+
+  describe("URLs", () => {
+    it("masks a password given as a query parameter, as well as one in the userinfo", async () => {
+      expect(redactUrl("postgres://crew:s3cret@db:5432/x?password=other&schema=s")).toBe("postgres://crew:***@db:5432/x?password=***&schema=s");
+      expect(redactUrl("postgresql://crew@db/x?schema=s&PASSWORD=p%40ss#frag")).toBe("postgresql://crew@db/x?schema=s&PASSWORD=***#frag");
+      expect(redactUrl("postgres://crew@db/x?sslpassword=key-pass&password=")).toBe("postgres://crew@db/x?sslpassword=***&password=***");
+      expect(redactUrl("postgres://crew@db/x?schema=password")).toBe("postgres://crew@db/x?schema=password");
+      const error = await openStore("postgres://crew@127.0.0.1:1/test?password=s3cret-pw&schema=x").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect((error as Error).message).not.toContain("s3cret");
+      expect((error as Error).message).toContain("password=***");
     });
   });
 

@@ -6,12 +6,12 @@
 import { Redis } from "ioredis";
 import { APICallError } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open.js";
 import { REDIS_SCHEMA_VERSION, RedisStore } from "../../src/stores/redis-store.js";
 import { Agent, Crew, Task } from "../../src/index.js";
-import { newTaskRecord, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type ClaimOptions, type Lease, type Store, type TaskRecord } from "../../src/stores/store.js";
 import { runCli } from "../support/cli.js";
 import { freshName, REDIS_URL, redisService, startTcpProxy, viaPort, withParam } from "../services.js";
 
@@ -132,7 +132,7 @@ describe.skipIf(!service.available)("RedisStore", () => {
       await store.recordCall("r", { task: "t", position: 0, kind: "model", requestHash: "h", response: 1, usage: null, at: "2026-01-01T00:00:00.000Z" });
       const keys = (await keysOf(prefix)).filter((key) => !key.startsWith(`${prefix}op:`));
       expect(keys).toEqual(
-        ["run:r", "run:r:calls:t", "run:r:completed", "run:r:events", "run:r:journals", "run:r:order", "run:r:tasks", "run:r:tokens", "runs", "version"].map(
+        ["run:r", "run:r:calls:t", "run:r:completed", "run:r:events", "run:r:journals", "run:r:leases", "run:r:order", "run:r:tasks", "runs", "version"].map(
           (key) => prefix + key,
         ),
       );
@@ -232,6 +232,172 @@ describe.skipIf(!service.available)("RedisStore", () => {
       await store.importRun({ ...dump, run: { ...dump.run, runId: "copy" } });
       await store.saveTask("copy", completed("last"), { type: "task_completed" });
       expect((await store.getRun("copy"))?.tasks.map((t) => t.name)).toEqual(["zeta", "alpha", "beta", "mid", "last"]);
+    });
+  });
+
+  describe("leases", () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** The server's clock (TIME) in ms, truncated as the scripts truncate it. */
+    async function serverNow(): Promise<number> {
+      const [seconds, micros] = await admin.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    }
+    const granted = (leases: (Lease | undefined)[]): Lease[] => leases.filter((lease): lease is Lease => lease !== undefined);
+
+    it("grants exactly one of 16 simultaneous claims through 16 connections: first claims, re-claims and takeovers alike", async () => {
+      const { url, prefix } = freshUrl();
+      const stores = await Promise.all(Array.from({ length: 16 }, () => open(url)));
+      try {
+        await stores[0]!.beginRun({ runId: "r", crew: "c", inputs: {} });
+        const race = (ttlMs: number, who: (i: number) => boolean = () => true, options?: ClaimOptions) =>
+          Promise.all(stores.map((store, i) => (who(i) ? store.claimTask("r", "t", `w${i}`, ttlMs, options) : undefined)));
+
+        const first = granted(await race(300));
+        expect(first.map((l) => l.token)).toEqual([1]);
+        await sleep(400);
+        const second = granted(await race(30_000));
+        expect(second.map((l) => l.token)).toEqual([2]);
+        const holder = second[0]!.worker;
+        const third = granted(await race(30_000, (i) => `w${i}` !== holder, { takeOverFrom: holder }));
+        expect(third.map((l) => l.token)).toEqual([3]);
+
+        expect(await admin.hget(`${prefix}run:r:leases`, "t")).toBe(`3\n"${third[0]!.expiresAt}"\n"${third[0]!.worker}"`);
+        expect((await stores[5]!.getRun("r"))?.tasks).toEqual([{ ...newTaskRecord("t"), worker: third[0]!.worker, fencingToken: 3, leaseExpiresAt: third[0]!.expiresAt }]);
+        expect((await stores[5]!.events("r")).map((e) => e.type)).toEqual(["run_started"]);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    });
+
+    it("judges and stamps lease expiry by the server's clock (TIME), whatever this process's clock says", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const skew = 3_600_000;
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() - skew });
+      try {
+        const before = await serverNow();
+        const lease = (await store.claimTask("r", "a", "worker-a", 60_000))!;
+        const after = await serverNow();
+        expect(lease.expiresAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+        expect(Date.parse(lease.expiresAt)).toBeGreaterThanOrEqual(before + 60_000);
+        expect(Date.parse(lease.expiresAt)).toBeLessThanOrEqual(after + 60_000);
+        expect(Date.parse(lease.expiresAt) - (Date.now() + 60_000)).toBeGreaterThan(skew - 60_000);
+
+        // This process, an hour behind, thinks this lease has an hour to go; by the server's clock it ran out.
+        const ranOut = { ...newTaskRecord("b"), status: "running" as const, worker: "worker-a", fencingToken: 1, leaseExpiresAt: new Date((await serverNow()) - 1_000).toISOString() };
+        await store.saveTask("r", ranOut, { type: "task_started" });
+        expect(await store.claimTask("r", "b", "worker-b", 60_000)).toMatchObject({ worker: "worker-b", token: 2 });
+
+        // An hour ahead, it thinks this one ran out long ago; by the server's clock it has a minute left.
+        vi.setSystemTime(Date.now() + 2 * skew);
+        const running = { ...ranOut, name: "c", leaseExpiresAt: new Date((await serverNow()) + 60_000).toISOString() };
+        await store.saveTask("r", running, { type: "task_started" });
+        expect(await store.claimTask("r", "c", "worker-b", 60_000)).toBeUndefined();
+
+        const from = await serverNow();
+        const renewed = await store.heartbeat(lease, 120_000);
+        const to = await serverNow();
+        expect(Date.parse(renewed.expiresAt)).toBeGreaterThanOrEqual(from + 120_000);
+        expect(Date.parse(renewed.expiresAt)).toBeLessThanOrEqual(to + 120_000);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it("fences the previous holder's heartbeat, commit and release out after a takeover through another connection", async () => {
+      const { url, prefix } = freshUrl();
+      const [a, b] = [await open(url), await open(url)];
+      await a.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const old = (await a.claimTask("r", "t", "worker-a", 30_000))!;
+      const taken = (await b.claimTask("r", "t", "worker-b", 30_000, { takeOverFrom: "worker-a" }))!;
+      expect(taken).toMatchObject({ worker: "worker-b", token: 2 });
+
+      const before = await snapshot(prefix);
+      await expect(a.heartbeat(old, 30_000)).rejects.toMatchObject({ code: "FENCED_OUT", context: { runId: "r", task: "t" } });
+      const zombie = { ...completed("t", "from a"), worker: "worker-a", fencingToken: old.token };
+      await expect(a.saveTask("r", zombie, { type: "task_completed" }, { fencingToken: old.token })).rejects.toMatchObject({ code: "FENCED_OUT" });
+      await a.releaseTask(old);
+      expect(await snapshot(prefix)).toEqual(before);
+
+      const renewed = await b.heartbeat(taken, 30_000);
+      expect(renewed).toMatchObject({ worker: "worker-b", token: 2 });
+      const done = { ...completed("t", "from b"), worker: "worker-b", fencingToken: taken.token };
+      await b.saveTask("r", done, { type: "task_completed" }, { fencingToken: taken.token });
+      expect((await a.getRun("r"))?.tasks).toEqual([done]);
+      expect((await a.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed"]);
+    });
+
+    it("answers a claim retried after a lost reply with the lease it granted, not a second token", async () => {
+      const proxy = await startTcpProxy(REDIS_URL);
+      try {
+        const { url } = freshUrl({}, viaPort(REDIS_URL, proxy.port));
+        const store = await open(url);
+        await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+        const cut = async <T>(write: () => Promise<T>): Promise<T> => {
+          const happened = proxy.cutNextReply();
+          const result = await write();
+          await happened;
+          return result;
+        };
+        const first = (await cut(() => store.claimTask("r", "t", "worker-a", 30_000)))!;
+        expect(first).toMatchObject({ worker: "worker-a", token: 1 });
+        expect((await store.getRun("r"))?.tasks[0]).toMatchObject({ fencingToken: 1, leaseExpiresAt: first.expiresAt });
+        const again = (await cut(() => store.claimTask("r", "t", "worker-a", 30_000)))!;
+        expect(again.token).toBe(2);
+        const renewed = await cut(() => store.heartbeat(again, 60_000));
+        expect(renewed.token).toBe(2);
+        expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(again.expiresAt));
+        await cut(() => store.releaseTask(renewed));
+        expect((await store.getRun("r"))?.tasks[0]).toMatchObject({ worker: "worker-a", fencingToken: 2, leaseExpiresAt: null });
+        expect(await store.events("r")).toHaveLength(1);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it("replays a claim as the lease it granted while that lease stands, and as a new claim once another claim replaced it", async () => {
+      const { url, prefix } = freshUrl();
+      const [store, other] = [await open(url), await open(url)];
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const spy = vi.spyOn(Redis.prototype, "sendCommand");
+      let sent: { name: string; args: (string | number)[] };
+      try {
+        await store.claimTask("r", "t", "worker-a", 30_000);
+        sent = spy.mock.calls.map(([command]) => command as unknown as { name: string; args: (string | number)[] }).find((c) => c.name.startsWith("eval"))!;
+      } finally {
+        spy.mockRestore();
+      }
+      // The very script call again, op key and all: what a retry after a lost reply sends.
+      const replay = () => admin.call(sent.name, ...sent.args);
+      const task = (await store.getRun("r"))!.tasks[0]!;
+      expect(await replay()).toEqual(["granted", "1", task.leaseExpiresAt]);
+      expect((await store.getRun("r"))!.tasks[0]).toEqual(task);
+
+      await other.claimTask("r", "t", "worker-b", 30_000, { takeOverFrom: "worker-a" });
+      expect(await replay()).toEqual(["held"]);
+      expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2 });
+      expect((await admin.hget(`${prefix}run:r:leases`, "t"))?.split("\n")[0]).toBe("2");
+    });
+
+    it("keeps costs exactly in task records and call journals, through export and import", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const costs = [0.1 + 0.2, 0.000045, 1e-9, 123456.789012345, 5e-324, Number.MAX_VALUE, 0, null];
+      for (const [i, costUsd] of costs.entries()) {
+        await store.saveTask("r", { ...completed(`t${i}`), usage: { inputTokens: i, outputTokens: 2 * i, costUsd } }, { type: "task_completed" });
+        await store.recordCall("r", { task: `t${i}`, position: 0, kind: "model", requestHash: "h", response: i, usage: { inputTokens: i, outputTokens: 1, costUsd }, at: "2026-01-01T00:00:00.000Z" });
+      }
+      const check = async (runId: string) => {
+        expect((await store.getRun(runId))!.tasks.map((t) => t.usage!.costUsd)).toEqual(costs);
+        for (const [i, costUsd] of costs.entries()) expect((await store.calls(runId, `t${i}`))[0]!.usage!.costUsd).toBe(costUsd);
+      };
+      await check("r");
+      const dump = (await store.exportRun("r"))!;
+      await store.importRun({ ...dump, run: { ...dump.run, runId: "copy" } });
+      await check("copy");
+      await expect(store.saveTask("r", { ...completed("nan"), usage: { inputTokens: 1, outputTokens: 1, costUsd: Number.NaN } }, { type: "task_completed" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
     });
   });
 
