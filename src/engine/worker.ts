@@ -83,12 +83,15 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
   };
 }
 
-/** Puts a run of the crew on its queue; a worker of the crew will kick it off. */
-export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string): Promise<void> {
+/**
+ * Puts a run of the crew on its queue; a worker of the crew will kick it off. `jobTimeoutMs` is
+ * how long a worker may hold it unacknowledged before the queue gives it to another (default 60 s).
+ */
+export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string, options: { jobTimeoutMs?: number } = {}): Promise<void> {
   const url = storeUrl ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
   const queue = await openQueue(url, crew.name);
   try {
-    await queue.enqueue(job);
+    await queue.enqueue(job, { timeoutMs: options.jobTimeoutMs });
   } finally {
     await queue.close();
   }

@@ -114,12 +114,12 @@ export class Crew {
    * Queues a run for the crew's workers (`crewstate worker`), on the queue next to a postgres://
    * or redis:// store. Inputs are checked first; models are resolved by the worker.
    */
-  async enqueue(options: { inputs?: Record<string, string>; runId?: string; store?: string } = {}): Promise<{ runId: string }> {
+  async enqueue(options: { inputs?: Record<string, string>; runId?: string; store?: string; jobTimeoutMs?: number } = {}): Promise<{ runId: string }> {
     const inputs = { ...(options.inputs ?? {}) };
     await prepareTasks(this, inputs, undefined, { offline: true });
     const runId = options.runId === undefined ? generateRunId(this.name) : checkRunId(options.runId);
     const store = options.store ?? (typeof this.store === "string" ? this.store : undefined);
-    await enqueueRun(this, { runId, inputs }, store);
+    await enqueueRun(this, { runId, inputs }, store, { jobTimeoutMs: options.jobTimeoutMs });
     return { runId };
   }
 }

@@ -30,7 +30,7 @@ export class BullMqQueue implements RunQueue {
     return new BullMqQueue(queue, connection, prefix, name);
   }
 
-  async enqueue(job: RunJob, options: { delayMs?: number } = {}): Promise<void> {
+  async enqueue(job: RunJob, options: { delayMs?: number; timeoutMs?: number } = {}): Promise<void> {
     // The run ID is the job ID, so a run waiting in the queue is not queued twice; a deferred
     // retry of a run already in hand gets an ID of its own.
     const jobId = options.delayMs ? `${job.runId}:${Date.now()}` : job.runId;

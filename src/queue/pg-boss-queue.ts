@@ -37,15 +37,16 @@ export class PgBossQueue implements RunQueue {
     return new PgBossQueue(boss, name);
   }
 
-  async enqueue(job: RunJob, options: { delayMs?: number } = {}): Promise<void> {
+  async enqueue(job: RunJob, options: { delayMs?: number; timeoutMs?: number } = {}): Promise<void> {
     await this.boss.send(this.name, job, {
       ...(options.delayMs ? { startAfter: new Date(Date.now() + options.delayMs) } : {}),
       retryLimit: 20,
       retryDelay: 1,
-      expireInSeconds: this.expireInSeconds,
+      expireInSeconds: options.timeoutMs === undefined ? this.expireInSeconds : Math.max(1, Math.ceil(options.timeoutMs / 1000)),
     });
   }
 
+  /** Job expiry for runs this process puts back: its workers' own timeout once it works. */
   private expireInSeconds = 60;
 
   async work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void> {

@@ -21,8 +21,12 @@ export interface WorkOptions {
 }
 
 export interface RunQueue {
-  /** Queues a run; a run already waiting in the queue is not queued twice. */
-  enqueue(job: RunJob, options?: { delayMs?: number }): Promise<void>;
+  /**
+   * Queues a run; a run already waiting in the queue is not queued twice. `timeoutMs` is how long
+   * a worker may hold the job unacknowledged before it goes to another (default 60 s; BullMQ
+   * takes it from the workers' lock instead).
+   */
+  enqueue(job: RunJob, options?: { delayMs?: number; timeoutMs?: number }): Promise<void>;
   /** Starts taking jobs; `handler` resolving completes a job, throwing fails it (the queue retries). */
   work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void>;
   /** Stops taking jobs, waits for those in hand, and disconnects. */

@@ -122,7 +122,7 @@ describe.each(backends)("workers on $name", ({ available, url: freshUrl }) => {
       const store = await openStore(url);
       try {
         const runIds = Array.from({ length: 50 }, (_, i) => `fleet-${i}`);
-        for (const runId of runIds) await enqueueRun(crew, { runId, inputs: { run: runId, poison: "no" } }, url);
+        for (const runId of runIds) await enqueueRun(crew, { runId, inputs: { run: runId, poison: "no" } }, url, { jobTimeoutMs: 3_000 });
         const fleet = startFleet(url, 8, { FLEET_LEDGER: ledger });
         // Kill a random worker every so often while work remains, 10 times in all.
         while (fleet.kills < 10 && !(await terminal(store, runIds))) {
@@ -165,7 +165,7 @@ describe.each(backends)("workers on $name", ({ available, url: freshUrl }) => {
       const store = await openStore(url);
       try {
         const runIds = ["poison-0", "ok-1", "ok-2", "ok-3"];
-        for (const runId of runIds) await enqueueRun(crew, { runId, inputs: { run: runId, poison: runId.startsWith("poison") ? "yes" : "no" } }, url);
+        for (const runId of runIds) await enqueueRun(crew, { runId, inputs: { run: runId, poison: runId.startsWith("poison") ? "yes" : "no" } }, url, { jobTimeoutMs: 3_000 });
         startFleet(url, 2, { FLEET_LEDGER: ledger });
         const statuses = await waitFor("every run to end", () => terminal(store, runIds), 150_000);
         expect(Object.fromEntries(statuses)).toEqual({ "poison-0": "failed", "ok-1": "completed", "ok-2": "completed", "ok-3": "completed" });

@@ -15,11 +15,13 @@ export function registerWorker(program: Command): void {
     .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", (v: string, p: string[]) => [...p, v], [])
     .option("--inputs <file.json>", "inputs from a JSON object of strings")
     .option("--store <url>", "the store whose server carries the queue")
-    .action(async (module: string, options: { runId?: string; input?: string[]; inputs?: string; store?: string }) => {
+    .option("--job-timeout <ms>", "how long a worker may hold the run unacknowledged before another takes it (pg-boss)", "60000")
+    .action(async (module: string, options: { runId?: string; input?: string[]; inputs?: string; store?: string; jobTimeout: string }) => {
+      const jobTimeoutMs = wholeNumber("--job-timeout", options.jobTimeout);
       const inputs = parseInputs(options.input, options.inputs);
       const crew = await loadCrew(module);
       const store = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
-      const { runId } = await crew.enqueue({ inputs, runId: options.runId, store });
+      const { runId } = await crew.enqueue({ inputs, runId: options.runId, store, jobTimeoutMs });
       process.stdout.write(`queued run ${runId} of crew ${crew.name}; start workers with: crewstate worker ${module} --store <url>\n`);
     });
 
