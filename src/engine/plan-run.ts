@@ -39,21 +39,23 @@ export async function planRun(
       if (isCrewstateError(error, "STORE_NOT_FOUND")) return undefined;
       throw error;
     });
-    if (!store) return planAgainst(tasks, runId, undefined, []);
+    if (!store) return planAgainst(tasks, runId, undefined, async () => []);
     try {
       const run = await store.getRun(runId);
-      return planAgainst(tasks, runId, run, run ? await store.events(runId) : []);
+      return await planAgainst(tasks, runId, run, () => store.events(runId));
     } finally {
       await store.close();
     }
   }
   const run = await storeOrUrl.getRun(runId);
-  return planAgainst(tasks, runId, run, run ? await storeOrUrl.events(runId) : []);
+  return planAgainst(tasks, runId, run, () => storeOrUrl.events(runId));
 }
 
-function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: RunEvent[]): RunPlan {
+/** `events` is read only if some stored result is stale and the plan must say what changed. */
+async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: () => Promise<RunEvent[]>): Promise<RunPlan> {
   const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
-  const lastParts = partsByTask(events);
+  let parts: Map<string, HashParts> | undefined;
+  const lastParts = async (name: string) => (parts ??= partsByTask(run ? await events() : [])).get(name);
 
   let digest: string | null = EMPTY_DIGEST;
   const outputHashes: (string | null)[] = [];
@@ -66,10 +68,12 @@ function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined,
     let outputHash: string | null = null;
     if (pending.length === 0) {
       const upstream = task.context === null ? digest! : task.context.reduce((d, i) => foldUpstream(d, tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
-      const parts: HashParts = { ...task.parts, upstream };
-      decision = decide(record, inputHashOf(parts), lastParts.get(task.name), parts);
+      const current: HashParts = { ...task.parts, upstream };
+      const inputHash = inputHashOf(current);
+      const stale = record?.status === "completed" && record.inputHash !== null && record.inputHash !== inputHash;
+      decision = decide(record, inputHash, stale ? await lastParts(task.name) : undefined, current);
     } else if (record?.status === "completed" && record.inputHash !== null) {
-      const before = lastParts.get(task.name);
+      const before = await lastParts(task.name);
       const changed = before ? changedParts(before, { ...task.parts, upstream: before.upstream }) : [];
       decision = changed.length > 0 ? { action: "run", reason: "stale", changed } : { action: "run", reason: "upstream", changed: pending };
     } else {

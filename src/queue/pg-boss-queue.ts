@@ -52,8 +52,15 @@ export class PgBossQueue implements RunQueue {
   async work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void> {
     this.expireInSeconds = Math.max(1, Math.ceil(options.jobTimeoutMs / 1000));
     for (let i = 0; i < options.concurrency; i++) {
-      await this.boss.work<RunJob>(this.name, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
-        if (job) await handler(job.data);
+      let id = "";
+      id = await this.boss.work<RunJob>(this.name, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+        if (!job) return;
+        try {
+          await handler(job.data);
+        } finally {
+          // After a job, look for the next at once rather than after the polling interval.
+          this.boss.notifyWorker(id);
+        }
       });
     }
   }

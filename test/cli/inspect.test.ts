@@ -105,7 +105,7 @@ describe("show", () => {
     const result = await ws.run(["show", "claim-1", "--store", store]);
     expectOk(result);
     expect(result.stdout).toMatch(/^run claim-1 .*cli-two-step.*completed/m);
-    expect(result.stdout).toMatch(/^TASK\s+STATUS\s+ATTEMPTS\s+INPUT HASH/m);
+    expect(result.stdout).toMatch(/^TASK\s+STATUS\s+ATTEMPTS\s+WORKER #TOKEN\s+INPUT HASH/m);
     expect(result.stdout).toMatch(/^analyze_task\s+completed\s+1\s/m);
     expect(result.stdout).toMatch(/^draft_task\s+completed\s+1\s/m);
   });
