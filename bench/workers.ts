@@ -367,9 +367,12 @@ function markdown(cells: Cell[], o: { ws: number[]; runs: number; reps: number; 
       "waits `pollingInterval − job duration` after every fetch before the next (node_modules/pg-boss/src/worker.js), and pg-boss refuses a polling interval under " +
       "0.5 s (`MIN_POLLING_INTERVAL_MS`), so one worker with concurrency 1 takes at most ~2 runs/s = ~20 commits/s, and W such workers ~20 · W — the *busy* column " +
       "shows the workers idle most of the time until the 2 cores saturate. DBOS's queue dispatcher polls on the same kind of floor (here 0.5 s, matched; 1 s by default, " +
-      "which would halve its numbers), so with one run per process both systems sit on the same ceiling and the ratio stays near 1×. On Redis, BullMQ hands out the " +
-      "next job as soon as one is done (blocking wait, no polling), so the workers stay busy and the 2 cores are the bound. Raising crewstate's throughput on " +
-      "PostgreSQL means more runs in hand per worker (`--concurrency N`) or waking pg-boss workers on enqueue, not faster commits.",
+      "which would halve its numbers), so with one run per process both systems sit on the same ceiling and the ratio is ~1× while the cores have room. " +
+      "Once the worker processes saturate the machine's cores (here from W = 4–8: every process, both servers and the bench share them), what is left is CPU per run, " +
+      "and a crewstate run costs more of it than a DBOS workflow (the per-run column, already at W = 1: each crewstate task builds a prompt, calls the model, claims a " +
+      "lease and commits the task with its event, where a DBOS step checkpoints one output), so crewstate falls below DBOS there. On Redis, BullMQ hands out the " +
+      "next job as soon as one is done (no polling floor), so the workers stay busy and the cores are the bound from W = 1. Raising crewstate's throughput on " +
+      "PostgreSQL would take more runs in hand per worker (`--concurrency N`) or waking pg-boss workers on enqueue, and less CPU per task — not faster commits.",
     "",
     `Section measured in ${o.seconds.toFixed(0)} s.`,
     "",
