@@ -25,6 +25,7 @@ import { peersMarkdown, type Measured } from "./peers/report.js";
 import { collectGarbage, elapsedSince, instrument, stats, type Stats, type System } from "./peers/system.js";
 import { storeTargets, type StoreTarget } from "./targets.js";
 import { journalSection } from "./journal.js";
+import { workersSection } from "./workers.js";
 
 interface Options {
   sizes: number[];
@@ -280,6 +281,7 @@ async function main(): Promise<void> {
   const byCost = [...spent].sort((a, b) => b[1] - a[1]);
   process.stdout.write(`bench finished in ${seconds.toFixed(0)} s; by system: ${byCost.map(([id, s]) => `${id} ${s.toFixed(1)} s`).join(", ")}\n`);
   await journalSection(process.argv.slice(2)); // journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
+  await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

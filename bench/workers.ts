@@ -135,7 +135,8 @@ interface Fleet {
   stop(): Promise<void>;
 }
 
-async function startFleet(w: number, script: string, args: string[], env: (i: number) => Record<string, string> = () => ({})): Promise<Fleet> {
+/** `firstAlone`: the first process must be ready before the others start (DBOS: it creates the system database's schema, which concurrent launches race on). */
+async function startFleet(w: number, script: string, args: string[], env: (i: number) => Record<string, string> = () => ({}), firstAlone = false): Promise<Fleet> {
   const children: ChildProcess[] = [];
   const exits: Promise<void>[] = [];
   const stop = async () => {
@@ -149,6 +150,7 @@ async function startFleet(w: number, script: string, args: string[], env: (i: nu
   try {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < w; i++) {
+      if (firstAlone && i === 1) await ready[0];
       const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "workers", script), ...args], {
         cwd: ROOT,
         env: { ...process.env, CREWSTATE_LOG_LEVEL: "silent", ...env(i) },
@@ -157,7 +159,7 @@ async function startFleet(w: number, script: string, args: string[], env: (i: nu
       children.push(child);
       let stderr = "";
       child.stderr!.on("data", (chunk: Buffer) => {
-        stderr = (stderr + chunk.toString()).slice(-2000);
+        stderr = (stderr + chunk.toString()).slice(-4000);
       });
       exits.push(new Promise((resolve) => child.once("exit", () => resolve())));
       ready.push(
@@ -274,7 +276,7 @@ async function measureDbos(admin: pg.Client, w: number, runs: number, reps: numb
   let client: DBOSClient | undefined;
   const inspector = new pg.Client({ connectionString: url });
   try {
-    fleet = await startFleet(w, "dbos-worker.ts", [url, queueName, "1", String(pollMs)], (i) => ({ DBOS__VMID: `bench-worker-${i}`, DBOS__APPVERSION: DBOS_APP_VERSION }));
+    fleet = await startFleet(w, "dbos-worker.ts", [url, queueName, "1", String(pollMs)], (i) => ({ DBOS__VMID: `bench-worker-${i}`, DBOS__APPVERSION: DBOS_APP_VERSION }), true);
     await inspector.connect();
     client = await DBOSClient.create({ systemDatabaseUrl: url });
     const batch = async (prefix: string, count: number): Promise<Sample> => {
@@ -359,7 +361,18 @@ function markdown(cells: Cell[], o: { ws: number[]; runs: number; reps: number; 
     ),
     "",
     `**Target (≥ ${TARGET}× DBOS's throughput, crewstate on PostgreSQL): ${met === o.ws.length ? "met" : met === 0 ? "missed" : "partly met"}** — ${met} of ${o.ws.length} worker counts reach it. ` +
-      `crewstate on Redis / DBOS: ${o.ws.map((w) => `${(rate("redis", w) / rate("dbos", w)).toFixed(1)}× at W = ${w}`).join(", ")}.`,
+      `crewstate on Redis / DBOS: ${o.ws.map((w) => `${Number.isFinite(rate("redis", w) / rate("dbos", w)) ? (rate("redis", w) / rate("dbos", w)).toFixed(1) : "—"}× at W = ${w}`).join(", ")}.`,
+    "",
+    "What bounds the PostgreSQL numbers is dispatch, not commits: a run's 10 task commits (each under a lease claim) take tens of ms, but a pg-boss 10 worker " +
+      "waits `pollingInterval − job duration` after every fetch before the next (node_modules/pg-boss/src/worker.js), and pg-boss refuses a polling interval under " +
+      "0.5 s (`MIN_POLLING_INTERVAL_MS`), so one worker with concurrency 1 takes at most ~2 runs/s = ~20 commits/s, and W such workers ~20 · W — the *busy* column " +
+      "shows the workers idle most of the time until the 2 cores saturate. DBOS's queue dispatcher polls on the same kind of floor (here 0.5 s, matched; 1 s by default, " +
+      "which would halve its numbers), so with one run per process both systems sit on the same ceiling and the ratio is ~1× while the cores have room. " +
+      "Once the worker processes saturate the machine's cores (here from W = 4–8: every process, both servers and the bench share them), what is left is CPU per run, " +
+      "and a crewstate run costs more of it than a DBOS workflow (the per-run column, already at W = 1: each crewstate task builds a prompt, calls the model, claims a " +
+      "lease and commits the task with its event, where a DBOS step checkpoints one output), so crewstate falls below DBOS there. On Redis, BullMQ hands out the " +
+      "next job as soon as one is done (no polling floor), so the workers stay busy and the cores are the bound from W = 1. Raising crewstate's throughput on " +
+      "PostgreSQL would take more runs in hand per worker (`--concurrency N`) or waking pg-boss workers on enqueue, and less CPU per task — not faster commits.",
     "",
     `Section measured in ${o.seconds.toFixed(0)} s.`,
     "",
