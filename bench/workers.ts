@@ -363,16 +363,13 @@ function markdown(cells: Cell[], o: { ws: number[]; runs: number; reps: number; 
     `**Target (≥ ${TARGET}× DBOS's throughput, crewstate on PostgreSQL): ${met === o.ws.length ? "met" : met === 0 ? "missed" : "partly met"}** — ${met} of ${o.ws.length} worker counts reach it. ` +
       `crewstate on Redis / DBOS: ${o.ws.map((w) => `${Number.isFinite(rate("redis", w) / rate("dbos", w)) ? (rate("redis", w) / rate("dbos", w)).toFixed(1) : "—"}× at W = ${w}`).join(", ")}.`,
     "",
-    "What bounds the PostgreSQL numbers is dispatch, not commits: a run's 10 task commits (each under a lease claim) take tens of ms, but a pg-boss 10 worker " +
-      "waits `pollingInterval − job duration` after every fetch before the next (node_modules/pg-boss/src/worker.js), and pg-boss refuses a polling interval under " +
-      "0.5 s (`MIN_POLLING_INTERVAL_MS`), so one worker with concurrency 1 takes at most ~2 runs/s = ~20 commits/s, and W such workers ~20 · W — the *busy* column " +
-      "shows the workers idle most of the time until the 2 cores saturate. DBOS's queue dispatcher polls on the same kind of floor (here 0.5 s, matched; 1 s by default, " +
-      "which would halve its numbers), so with one run per process both systems sit on the same ceiling and the ratio is ~1× while the cores have room. " +
-      "Once the worker processes saturate the machine's cores (here from W = 4–8: every process, both servers and the bench share them), what is left is CPU per run, " +
-      "and a crewstate run costs more of it than a DBOS workflow (the per-run column, already at W = 1: each crewstate task builds a prompt, calls the model, claims a " +
-      "lease and commits the task with its event, where a DBOS step checkpoints one output), so crewstate falls below DBOS there. On Redis, BullMQ hands out the " +
-      "next job as soon as one is done (no polling floor), so the workers stay busy and the cores are the bound from W = 1. Raising crewstate's throughput on " +
-      "PostgreSQL would take more runs in hand per worker (`--concurrency N`) or waking pg-boss workers on enqueue, and less CPU per task — not faster commits.",
+    "What bounds the numbers: a pg-boss 10 worker waits `pollingInterval − job duration` after every fetch (node_modules/pg-boss/src/worker.js; at least 0.5 s), " +
+      "which alone would cap a worker that works one run at a time at ~2 runs/s (~20 commits/s); crewstate's workers call `notifyWorker` as each run ends, so a " +
+      "worker with more queued runs fetches the next at once and stays busy (the *busy* column). DBOS's queue dispatcher polls on a floor (here 0.5 s, matched; 1 s by " +
+      "default), so one run per process leaves its workers idle most of the time until there are enough processes to cover the polling gap. Once the worker " +
+      "processes saturate the machine's 2 cores (every process, both servers and the bench share them), what is left is CPU per run, and a crewstate run costs more of it " +
+      "than a DBOS workflow (the per-run column: each crewstate task builds a prompt, calls the model through the journal, claims a lease and commits the task with " +
+      "its event, where a DBOS step checkpoints one output), which is why the ratio falls as W grows. On Redis, BullMQ hands out the next job as soon as one is done.",
     "",
     `Section measured in ${o.seconds.toFixed(0)} s.`,
     "",
