@@ -4,7 +4,7 @@ import { CrewstateError } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
 import { hashOf } from "./hash.js";
-import { addUsage, emptyUsage, type BudgetGuard } from "./ledger.js";
+import { addUsage, emptyUsage, usageOfCalls, type BudgetGuard } from "./ledger.js";
 
 /** How a journal prices live calls, the budget they count against, and the lease it writes under. */
 export interface JournalOptions {
@@ -97,9 +97,7 @@ export class TaskJournal {
 
   /** Tokens and cost of every live call in the task's journal, whichever process made it. */
   usage(): TokenUsage {
-    const total = emptyUsage();
-    for (const call of this.recorded.values()) addUsage(total, call.usage);
-    return total;
+    return usageOfCalls(this.recorded.values());
   }
 
   /** The position a tool call was given when the model asked for it. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
 import { defaultLogger, type Logger } from "../log.js";
@@ -8,7 +9,7 @@ import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskReco
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
-import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageToJson, type Budget } from "./ledger.js";
+import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageOfCalls, usageToJson, type Budget } from "./ledger.js";
 import { isApproved } from "./operator.js";
 import {
   decide,
@@ -259,7 +260,7 @@ class Kickoff {
       // afresh, and what its discarded journal cost stays on the ledger through the event.
       const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
       const previous = stored === undefined ? [] : await this.store.calls(this.runId, task.name);
-      const discarded = resumeJournal ? emptyUsage() : previous.reduce((total, call) => addUsage(total, call.usage), emptyUsage());
+      const discarded = resumeJournal ? emptyUsage() : usageOfCalls(previous);
       if (!resumeJournal && previous.length > 0) await this.store.clearCalls(this.runId, task.name);
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
       const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal });
@@ -442,8 +443,4 @@ export function generateRunId(crewName: string, now = new Date()): string {
   const slug = crewName.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "run";
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "");
   return `${slug}-${stamp}-${randomBytes(2).toString("hex")}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

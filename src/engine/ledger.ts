@@ -1,5 +1,5 @@
 import { CrewstateError } from "../errors.js";
-import type { JsonValue, RunEvent, Store, TokenUsage } from "../stores/store.js";
+import type { CallRecord, JsonValue, RunEvent, Store, TokenUsage } from "../stores/store.js";
 
 /**
  * The token and cost ledger: usage arithmetic, and the run budget that holds across restarts.
@@ -40,11 +40,25 @@ function usageFromJson(value: JsonValue | undefined): TokenUsage | null {
   return { inputTokens, outputTokens, costUsd: typeof costUsd === "number" ? costUsd : null };
 }
 
+/** Tokens and cost of journaled calls (copies from a recording carry none). */
+export function usageOfCalls(calls: Iterable<CallRecord>): TokenUsage {
+  const total = emptyUsage();
+  for (const call of calls) addUsage(total, call.usage);
+  return total;
+}
+
 /** What a run has spent so far: its journals' live calls plus the usage of journals discarded since. */
 export async function spentSoFar(store: Store, runId: string, taskNames: string[], events: RunEvent[]): Promise<TokenUsage> {
   const total = emptyUsage();
-  for (const task of taskNames) for (const call of await store.calls(runId, task)) addUsage(total, call.usage);
+  for (const task of taskNames) addUsage(total, usageOfCalls(await store.calls(runId, task)));
   for (const event of events) addUsage(total, usageFromJson(event.data?.discardedUsage));
+  return total;
+}
+
+/** What resuming has saved a run: the usage of the calls answered from journals instead of made again. */
+export function savedSoFar(events: RunEvent[]): TokenUsage {
+  const total = emptyUsage();
+  for (const event of events) if (event.type === "task_completed") addUsage(total, usageFromJson(event.data?.savedUsage));
   return total;
 }
 

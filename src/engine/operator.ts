@@ -1,7 +1,7 @@
 import { CrewstateError } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
 import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
-import { addUsage, emptyUsage, usageToJson } from "./ledger.js";
+import { usageOfCalls, usageToJson } from "./ledger.js";
 import { outputHashOf } from "./plan.js";
 
 /**
@@ -39,7 +39,7 @@ export async function invalidateTask(store: Store, runId: string, task: string):
   const run = await requireRun(store, runId);
   const record = requireTask(run, task, store);
   // The journal goes with the task; what it cost stays on the run's ledger through the event.
-  const discarded = (await store.calls(runId, task)).reduce((total, call) => addUsage(total, call.usage), emptyUsage());
+  const discarded = usageOfCalls(await store.calls(runId, task));
   await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status, discardedUsage: usageToJson(discarded) } });
   return record;
 }

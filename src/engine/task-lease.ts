@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { CrewstateError, isCrewstateError } from "../errors.js";
@@ -122,8 +123,4 @@ export class TaskLease {
       }
     });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -39,7 +39,7 @@ export interface RunningWorker {
  * the store; anything else that goes wrong fails the job, and the queue retries it.
  */
 export async function startWorker(crew: Crew, options: WorkerOptions = {}): Promise<RunningWorker> {
-  const url = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
+  const url = queueStoreUrl(crew, options.store);
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   const log = options.logger ?? defaultLogger();
   const store = await openStore(url);
@@ -88,11 +88,15 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
  * how long a worker may hold it unacknowledged before the queue gives it to another (default 60 s).
  */
 export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string, options: { jobTimeoutMs?: number } = {}): Promise<void> {
-  const url = storeUrl ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
-  const queue = await openQueue(url, crew.name);
+  const queue = await openQueue(queueStoreUrl(crew, storeUrl), crew.name);
   try {
     await queue.enqueue(job, { timeoutMs: options.jobTimeoutMs });
   } finally {
     await queue.close();
   }
+}
+
+/** The store URL whose server carries a crew's queue: the one given, the crew's own, or the default. */
+function queueStoreUrl(crew: Crew, given: string | undefined): string {
+  return given ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
 }

@@ -118,8 +118,7 @@ export class Crew {
     const inputs = { ...(options.inputs ?? {}) };
     await prepareTasks(this, inputs, undefined, { offline: true });
     const runId = options.runId === undefined ? generateRunId(this.name) : checkRunId(options.runId);
-    const store = options.store ?? (typeof this.store === "string" ? this.store : undefined);
-    await enqueueRun(this, { runId, inputs }, store, { jobTimeoutMs: options.jobTimeoutMs });
+    await enqueueRun(this, { runId, inputs }, options.store, { jobTimeoutMs: options.jobTimeoutMs });
     return { runId };
   }
 }

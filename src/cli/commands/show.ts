@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { requireRun } from "../../engine/operator.js";
-import { addUsage, emptyUsage, spentSoFar } from "../../engine/ledger.js";
-import type { RunEvent, TokenUsage } from "../../stores/store.js";
+import { savedSoFar, spentSoFar } from "../../engine/ledger.js";
+import type { RunEvent } from "../../stores/store.js";
 import { oneLine, shortHash, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
 
@@ -21,7 +21,7 @@ export function registerShow(program: Command): void {
           const events = await store.events(runId);
           const unused = new Set(orphanedAtLastKickoff(events));
           const tasks = run.tasks.map((t) => ({ ...t, inCrew: !unused.has(t.name) }));
-          const ledger = { spent: await spentSoFar(store, runId, run.tasks.map((t) => t.name), events), saved: savedBy(events) };
+          const ledger = { spent: await spentSoFar(store, runId, run.tasks.map((t) => t.name), events), saved: savedSoFar(events) };
           if (options.json) {
             const json = { ...run, store: store.location, tasks, ledger, ...(options.events ? { events } : {}) };
             process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
@@ -65,18 +65,6 @@ export function registerShow(program: Command): void {
         { runId },
       );
     });
-}
-
-/** Tokens and cost that resuming answered from journals instead of calling again. */
-function savedBy(events: RunEvent[]): TokenUsage {
-  const total = emptyUsage();
-  for (const event of events) {
-    const saved = event.type === "task_completed" ? event.data?.savedUsage : undefined;
-    if (saved && typeof saved === "object" && !Array.isArray(saved)) {
-      addUsage(total, { inputTokens: Number(saved.inputTokens ?? 0), outputTokens: Number(saved.outputTokens ?? 0), costUsd: typeof saved.costUsd === "number" ? saved.costUsd : null });
-    }
-  }
-  return total;
 }
 
 /** Stored tasks the crew no longer had at its last kickoff, as recorded in its run_planned event. */

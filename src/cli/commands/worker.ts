@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { startWorker } from "../../engine/worker.js";
 import { CrewstateError } from "../../errors.js";
 import { defaultLogger } from "../../log.js";
-import { storeUrlFrom } from "../../stores/open.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
 
@@ -20,8 +19,7 @@ export function registerWorker(program: Command): void {
       const jobTimeoutMs = wholeNumber("--job-timeout", options.jobTimeout);
       const inputs = parseInputs(options.input, options.inputs);
       const crew = await loadCrew(module);
-      const store = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
-      const { runId } = await crew.enqueue({ inputs, runId: options.runId, store, jobTimeoutMs });
+      const { runId } = await crew.enqueue({ inputs, runId: options.runId, store: options.store, jobTimeoutMs });
       process.stdout.write(`queued run ${runId} of crew ${crew.name}; start workers with: crewstate worker ${module} --store <url>\n`);
     });
 
@@ -36,9 +34,8 @@ export function registerWorker(program: Command): void {
       const concurrency = wholeNumber("--concurrency", options.concurrency);
       const leaseTtlMs = wholeNumber("--lease-ttl", options.leaseTtl);
       const crew = await loadCrew(module);
-      const store = options.store ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
       const worker = await startWorker(crew, {
-        store,
+        store: options.store,
         concurrency,
         leaseTtlMs,
         logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),

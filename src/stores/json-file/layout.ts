@@ -2,6 +2,7 @@ import { CrewstateError } from "../../errors.js";
 import { checkRunId, checkTaskName } from "../codec.js";
 import type { RunImage, StoreOp } from "../state-image.js";
 import {
+  newTaskRecord,
   SCHEMA_VERSION,
   type CallRecord,
   type EventType,
@@ -491,7 +492,7 @@ function readTutorial(top: Obj, source: SourceFile, extras: WeakMap<object, Extr
     const item = completed[taskName];
     let output: string | null;
     let completedAt: string | null = null;
-    const task = { name: taskName } as TaskRecord;
+    const task = newTaskRecord(taskName);
     if (typeof item === "string") {
       output = item;
     } else {
@@ -501,22 +502,8 @@ function readTutorial(top: Obj, source: SourceFile, extras: WeakMap<object, Extr
       collectExtras(o, TUTORIAL_ENTRY_KEYS, task, extras);
     }
     if (completedAt !== null) stamps.push(completedAt);
-    Object.assign(task, {
-      status: "completed",
-      inputHash: null, // no hash: the engine adopts the result as it is
-      output,
-      structured: null,
-      outputHash: null,
-      startedAt: null,
-      completedAt,
-      attempts: 1,
-      error: null,
-      usage: null,
-      model: null,
-      worker: null,
-      fencingToken: 0,
-      leaseExpiresAt: null,
-    } satisfies Omit<TaskRecord, "name">);
+    // No input hash: the engine adopts the result as it is.
+    Object.assign(task, { status: "completed", output, completedAt, attempts: 1 } satisfies Partial<TaskRecord>);
     tasks.set(taskName, task);
   }
   stamps.sort();
