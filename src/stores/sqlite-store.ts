@@ -759,12 +759,14 @@ function exists(path: string): boolean {
 
 /** Refuses another application's database and a schema newer than this code; only reads. */
 function checkSchema(db: Database.Database, path: string): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  const application = db.pragma("application_id", { simple: true }) as number;
-  const foreign =
-    version === 0
-      ? application !== 0 || (db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number) > 0
-      : application !== SQLITE_APPLICATION_ID;
+  // One read transaction, so all three reads see the same snapshot: read one by one, they could
+  // straddle another process's first migration and take a half-seen crewstate file for a foreign one.
+  const { version, application, objects } = db.transaction(() => ({
+    version: db.pragma("user_version", { simple: true }) as number,
+    application: db.pragma("application_id", { simple: true }) as number,
+    objects: db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number,
+  }))();
+  const foreign = version === 0 ? application !== 0 || objects > 0 : application !== SQLITE_APPLICATION_ID;
   if (foreign) {
     throw new CrewstateError(
       "CORRUPT_STATE",
