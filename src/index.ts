@@ -29,4 +29,4 @@ export { createDemoModel, DEMO_LABEL } from "./llm/demo-model.js";
 export { startWorker, enqueueRun, type WorkerOptions, type RunOutcome, type RunningWorker } from "./engine/worker.js";
 export type { Budget } from "./engine/ledger.js";
 export { DEFAULT_PRICES, costOf, type Price, type PriceTable } from "./llm/prices.js";
-export type { Lease, ClaimOptions } from "./stores/store.js";
+export type { Lease, ClaimOptions, TaskStart } from "./stores/store.js";

@@ -14,17 +14,31 @@ export interface JournalOptions {
   fence?: AbortSignal;
 }
 
+type JournalStats = { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
+
+/** What a task's journal and the journals nested in it share. */
+interface SharedState {
+  stats: JournalStats;
+  /** Answers not yet committed, oldest first. */
+  pending: CallRecord[];
+  /** The commit of answers taken from `pending` that is under way. */
+  flushing: Promise<void>;
+}
+
 /**
- * The journal of one task's agent loop. Every model call and tool execution gets a position;
- * its answer is stored the moment it arrives. On resume, calls are answered from the journal
- * while the position and request hash match, so nothing that already answered is paid for twice.
+ * The journal of one task's agent loop. Every model call and tool execution gets a position. An
+ * answer is committed before anything else leaves the process — the next model call, a tool's
+ * execution — or, for the last answers of a task, in the same commit as the task's result or
+ * failure (`uncommitted`): a crash can lose only an answer that nothing was done with yet. On
+ * resume, calls are answered from the journal while the position and request hash match, so
+ * nothing that already answered is paid for twice.
  */
 export class TaskJournal {
   private position: number;
   private readonly toolPositions = new Map<string, number>();
   private readonly recorded: Map<number, CallRecord>;
   private readonly cassette: Map<number, CallRecord> | undefined;
-  readonly stats: { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
+  private readonly shared: SharedState;
 
   /**
    * `recorded` is this task's own journal so far. With a `cassette` (another run's journal of the
@@ -39,12 +53,45 @@ export class TaskJournal {
     cassette?: CallRecord[] | Map<number, CallRecord>,
     private readonly ledger: JournalOptions = {},
     private readonly basePosition = 0,
-    stats?: TaskJournal["stats"],
+    shared?: SharedState,
   ) {
     this.position = basePosition;
     this.recorded = recorded instanceof Map ? recorded : new Map(recorded.map((call) => [call.position, call]));
     this.cassette = cassette instanceof Map || cassette === undefined ? cassette : new Map(cassette.map((call) => [call.position, call]));
-    this.stats = stats ?? { called: 0, replayed: 0, usage: emptyUsage(), savedUsage: emptyUsage() };
+    this.shared = shared ?? { stats: { called: 0, replayed: 0, usage: emptyUsage(), savedUsage: emptyUsage() }, pending: [], flushing: Promise.resolve() };
+  }
+
+  get stats(): JournalStats {
+    return this.shared.stats;
+  }
+
+  /** The answers not committed yet, for the task's next commit to carry; see `committed`. */
+  uncommitted(): CallRecord[] {
+    return [...this.shared.pending];
+  }
+
+  /** Called once a commit carrying `uncommitted()` has succeeded. */
+  committed(): void {
+    this.shared.pending.length = 0;
+  }
+
+  /** Commits the answers not committed yet, after any commit already under way. */
+  private async flush(): Promise<void> {
+    const calls = this.shared.pending.splice(0);
+    const done = this.shared.flushing.then(async () => {
+      this.ledger.fence?.throwIfAborted();
+      for (const [i, call] of calls.entries()) {
+        try {
+          await this.store.recordCall(this.runId, call);
+        } catch (error) {
+          // Kept for the task's failure commit, which may still get them to the store.
+          this.shared.pending.unshift(...calls.slice(i));
+          throw error;
+        }
+      }
+    });
+    this.shared.flushing = done.catch(() => {});
+    await done;
   }
 
   /** Starts the loop over from its first position; answers journaled so far stay available. */
@@ -59,7 +106,7 @@ export class TaskJournal {
    * never shifts the positions of the outer loop.
    */
   nested(position: number): TaskJournal {
-    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.ledger, (position + 1) * NESTED_RANGE, this.stats);
+    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.ledger, (position + 1) * NESTED_RANGE, this.shared);
   }
 
   /** Journals the calls of one model, pricing each with the ledger's table and checking the budget first. */
@@ -83,9 +130,10 @@ export class TaskJournal {
       result = reviveModelResponse(hit.response);
     } else {
       this.ledger.budget?.check(this.task);
+      await this.flush();
       result = await doGenerate();
       const usage = usageOf(result, modelId, this.ledger.prices);
-      await this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
+      this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
       addUsage(this.stats.usage, usage);
       this.ledger.budget?.record(usage);
     }
@@ -126,8 +174,9 @@ export class TaskJournal {
           const requestHash = hashOf({ tool: name, input });
           const hit = await this.answer(position, "tool", requestHash);
           if (hit) return hit.response;
+          await this.flush();
           const output = await (execute as (input: unknown, options: unknown) => unknown)(input, options);
-          await this.record({ position, kind: "tool", requestHash, response: toJson(output, `output of tool "${name}"`), usage: null });
+          this.record({ position, kind: "tool", requestHash, response: toJson(output, `output of tool "${name}"`), usage: null });
           return output;
         },
       } as typeof tool;
@@ -154,16 +203,16 @@ export class TaskJournal {
       );
     }
     // A copy from a recording cost this run nothing: it carries no usage.
-    await this.record({ position, kind, requestHash, response: taped!.response, usage: null }, false);
+    this.record({ position, kind, requestHash, response: taped!.response, usage: null }, false);
     this.stats.replayed += 1;
     addUsage(this.stats.savedUsage, taped!.usage);
     return taped;
   }
 
-  private async record(call: Omit<CallRecord, "task" | "at">, live = true): Promise<void> {
+  private record(call: Omit<CallRecord, "task" | "at">, live = true): void {
     this.ledger.fence?.throwIfAborted();
     const record: CallRecord = { task: this.task, ...call, at: new Date().toISOString() };
-    await this.store.recordCall(this.runId, record);
+    this.shared.pending.push(record);
     this.recorded.set(call.position, record);
     if (live) this.stats.called += 1;
   }

@@ -5,7 +5,7 @@ import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
-import { newTaskRecord, type JsonValue, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import { newTaskRecord, type CallRecord, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
@@ -248,52 +248,53 @@ class Kickoff {
     detail: string,
   ): Promise<TaskResult> {
     const log = this.log.child({ task: task.name });
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log);
+    // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
+    // afresh, and what its discarded journal cost stays on the ledger through the started event.
+    const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
+    const discardsJournal = stored !== undefined && !resumeJournal;
+    const deadLetter = decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts;
+    let record: TaskRecord = {
+      ...(stored ?? newTaskRecord(task.name)),
+      status: "running",
+      inputHash,
+      startedAt: new Date().toISOString(),
+      completedAt: null,
+      error: null,
+      model: task.agent.model.id,
+      attempts: (stored?.attempts ?? 0) + 1,
+    };
+    const started = (data: { [key: string]: JsonValue } = {}): NewEvent => ({
+      type: decision.reason === "stale" ? "task_stale" : "task_started",
+      data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, ...data },
+    });
+    // The claim commits the started record too, unless the old journal must be read and priced first.
+    const start = deadLetter || discardsJournal ? undefined : { task: record, event: started() };
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, start);
     try {
-      if (decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts) {
+      if (deadLetter) {
         const message = `task was started ${stored!.attempts} times and never finished (its worker died each time); it is dead-lettered`;
         return await this.fail(task, { ...stored!, ...lease.recordFields(false), status: "failed", error: message }, lease, message, stored!.attempts, {
           deadLetter: true,
         });
       }
-      // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
-      // afresh, and what its discarded journal cost stays on the ledger through the event.
-      const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
       const previous = stored === undefined ? [] : await this.store.calls(this.runId, task.name);
-      const discarded = resumeJournal ? emptyUsage() : usageOfCalls(previous);
-      if (!resumeJournal && previous.length > 0) await this.store.clearCalls(this.runId, task.name);
+      record = { ...record, ...lease.recordFields(true) };
+      if (discardsJournal) {
+        if (previous.length > 0) await this.store.clearCalls(this.runId, task.name);
+        const discarded = previous.length > 0 ? started({ discardedUsage: usageToJson(usageOfCalls(previous)) }) : started();
+        await this.store.saveTask(this.runId, record, discarded, lease.commitOptions);
+      }
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
       const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal });
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
-      let record: TaskRecord = {
-        ...(stored ?? newTaskRecord(task.name)),
-        status: "running",
-        inputHash,
-        startedAt: new Date().toISOString(),
-        completedAt: null,
-        error: null,
-        model: task.agent.model.id,
-      };
-      const event = decision.reason === "stale" ? "task_stale" : "task_started";
       for (let attempt = 1; ; attempt++) {
-        record = { ...record, ...lease.recordFields(true), attempts: record.attempts + 1 };
-        await this.store.saveTask(
-          this.runId,
-          record,
-          {
-            type: attempt === 1 ? event : "task_retry",
-            data: {
-              attempt: record.attempts,
-              reason: decision.reason,
-              changed: decision.changed,
-              worker: this.worker,
-              ...(attempt === 1 && previous.length > 0 && !resumeJournal ? { discardedUsage: usageToJson(discarded) } : {}),
-              ...(attempt > 1 ? { previousError: record.error } : {}),
-            },
-          },
-          lease.commitOptions,
-        );
+        if (attempt > 1) {
+          record = { ...record, ...lease.recordFields(true), attempts: record.attempts + 1 };
+          const data = { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, previousError: record.error };
+          await this.store.saveTask(this.runId, record, { type: "task_retry", data }, { ...lease.commitOptions, calls: journal.uncommitted() });
+          journal.committed();
+        }
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
         try {
@@ -325,8 +326,9 @@ class Kickoff {
                 outputChanged,
               },
             },
-            lease.commitOptions,
+            { ...lease.commitOptions, calls: journal.uncommitted() },
           );
+          journal.committed();
           this.collect(journal);
           log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
           this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
@@ -338,7 +340,8 @@ class Kickoff {
           if (attempt > task.task.retries || !isRetryable(error) || this.options.signal?.aborted) {
             this.collect(journal);
             log.error({ err: error, attempt: record.attempts }, "task failed");
-            return await this.fail(task, { ...record, ...lease.recordFields(false), status: "failed", error: message }, lease, message, attempt, {}, error);
+            const failed = { ...record, ...lease.recordFields(false), status: "failed" as const, error: message };
+            return await this.fail(task, failed, lease, message, attempt, {}, error, journal.uncommitted());
           }
           record = { ...record, error: message };
           const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
@@ -361,8 +364,10 @@ class Kickoff {
     attempts: number,
     data: { [key: string]: JsonValue },
     cause?: unknown,
+    calls: CallRecord[] = [],
   ): Promise<never> {
-    await this.store.saveTask(this.runId, record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease.commitOptions);
+    const event: NewEvent = { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } };
+    await this.store.saveTask(this.runId, record, event, { ...lease.commitOptions, calls });
     await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
     this.progress(task, "failed", message);
     throw new CrewstateError(

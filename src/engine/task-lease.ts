@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { CrewstateError, isCrewstateError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { CommitOptions, Lease, Store, TaskRecord } from "../stores/store.js";
+import type { CommitOptions, Lease, Store, TaskRecord, TaskStart } from "../stores/store.js";
 
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -48,16 +48,17 @@ export class TaskLease {
   /**
    * Claims the task, waiting while a live worker holds it: once for its lease to run out, after
    * which a holder that renewed is still at work and the claim fails with LEASE_HELD. A holder on
-   * this host whose process is gone is taken over at once.
+   * this host whose process is gone is taken over at once. With `start`, the claim that is granted
+   * also commits the task's started record and event.
    */
-  static async acquire(store: Store, runId: string, task: string, worker: string, ttlMs: number, log: Logger): Promise<TaskLease> {
+  static async acquire(store: Store, runId: string, task: string, worker: string, ttlMs: number, log: Logger, start?: TaskStart): Promise<TaskLease> {
     let waitedFor: string | null = null;
     for (;;) {
-      const lease = await store.claimTask(runId, task, worker, ttlMs);
+      const lease = await store.claimTask(runId, task, worker, ttlMs, { start });
       if (lease) return new TaskLease(store, lease, ttlMs, log);
       const holder = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
       if (holder && isDeadLocalWorker(holder.worker)) {
-        const taken = await store.claimTask(runId, task, worker, ttlMs, { takeOverFrom: holder.worker! });
+        const taken = await store.claimTask(runId, task, worker, ttlMs, { takeOverFrom: holder.worker!, start });
         if (taken) {
           log.warn({ task, from: holder.worker }, "took over a task from a worker that is gone");
           return new TaskLease(store, taken, ttlMs, log);

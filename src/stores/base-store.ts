@@ -66,6 +66,12 @@ export abstract class BaseStore implements Store {
     checkRunId(runId);
     checkTaskRecord(task);
     encodeJson(event.data ?? null, `event data of task "${task.name}"`);
+    for (const call of options.calls ?? []) {
+      if (call.task !== task.name) {
+        throw new CrewstateError("INVALID_INPUT", `a commit of task "${task.name}" cannot journal a call of task "${call.task}"`, { runId, task: task.name });
+      }
+      checkCall(call);
+    }
     return this.doSaveTask(runId, task, event, this.now(), options);
   }
 
@@ -85,9 +91,7 @@ export abstract class BaseStore implements Store {
 
   async recordCall(runId: string, call: CallRecord): Promise<void> {
     checkRunId(runId);
-    checkTaskName(call.task);
-    encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
-    checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
+    checkCall(call);
     return this.doRecordCall(runId, call);
   }
 
@@ -104,6 +108,13 @@ export abstract class BaseStore implements Store {
     checkTaskName(task);
     checkWorker(worker);
     if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
+    if (options.start !== undefined) {
+      checkTaskRecord(options.start.task);
+      if (options.start.task.name !== task) {
+        throw new CrewstateError("INVALID_INPUT", `a claim of task "${task}" cannot start task "${options.start.task.name}"`, { runId, task });
+      }
+      encodeJson(options.start.event.data ?? null, `event data of task "${task}"`);
+    }
     return this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options);
   }
 
@@ -121,11 +132,7 @@ export abstract class BaseStore implements Store {
     checkRunId(dump.run.runId);
     checkInputs(dump.run.inputs, dump.run.runId);
     for (const task of dump.run.tasks) checkTaskRecord(task);
-    for (const call of dump.calls) {
-      checkTaskName(call.task);
-      encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
-      checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
-    }
+    for (const call of dump.calls) checkCall(call);
     for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run "${dump.run.runId}"`);
     return this.doImportRun(dump, options.overwrite === true);
   }
@@ -160,6 +167,12 @@ function checkUsage(usage: TokenUsage | null, what: string): void {
   if (typeof usage !== "object" || !tokens(usage.inputTokens) || !tokens(usage.outputTokens) || !cost) {
     throw new CrewstateError("INVALID_INPUT", `${what} is not valid usage: token counts are whole numbers ≥ 0 and the cost a number ≥ 0 or null`);
   }
+}
+
+function checkCall(call: CallRecord): void {
+  checkTaskName(call.task);
+  encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
+  checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
 }
 
 function checkTaskRecord(task: TaskRecord): void {

@@ -170,6 +170,7 @@ export class JsonFileStore extends BaseStore {
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
     const op: StoreOp = { op: "saveTask", runId, task, event, at };
     if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+    if (options.calls !== undefined && options.calls.length > 0) op.calls = options.calls;
     await this.commit(op);
   }
 
@@ -210,6 +211,7 @@ export class JsonFileStore extends BaseStore {
       (at): StoreOp => {
         const op: StoreOp = { op: "claimTask", runId, task, worker, ttlMs, at };
         if (options.takeOverFrom !== undefined) op.takeOverFrom = options.takeOverFrom;
+        if (options.start !== undefined) op.start = options.start;
         return op;
       },
       (image) => image.lease(runId, task),

@@ -24,7 +24,7 @@ export class MemoryStore extends BaseStore {
     return this.image.listRuns();
   }
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
-    this.commit({ op: "saveTask", runId, task, event, at, fencingToken: options.fencingToken });
+    this.commit({ op: "saveTask", runId, task, event, at, fencingToken: options.fencingToken, calls: options.calls });
   }
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<void> {
     this.commit({ op: "setRunStatus", runId, status, error, event, at });
@@ -48,7 +48,7 @@ export class MemoryStore extends BaseStore {
     this.commit({ op: "importRun", dump, overwrite });
   }
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom })) return undefined;
+    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom, start: options.start })) return undefined;
     return this.image.lease(runId, task);
   }
   protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {

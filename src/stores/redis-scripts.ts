@@ -72,6 +72,33 @@ const leaseLib = `
         return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
       end`;
 
+/**
+ * Lua helpers that write a task, for scripts whose KEYS begin meta tasks order leases completed
+ * events. `place` gives a task recorded for the first time (`added` = 1) the run's next position;
+ * `commit` writes a record, its lease entry and its event as a commit does.
+ */
+const taskLib = `
+      local function place(name, added)
+        if added == 1 then redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name) end
+      end
+      local function commit(name, record, lease, status, event, at)
+        place(name, redis.call('HSET', KEYS[2], name, record))
+        redis.call('HSET', KEYS[4], name, lease)
+        if status == 'completed' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
+        redis.call('HSET', KEYS[1], 'updated_at', at)
+        redis.call('RPUSH', KEYS[6], event)
+      end`;
+
+/**
+ * Lua helper of the scripts that write call journals: `journal` records a call entry at its
+ * position in the task's calls hash (replacing the call there) and the task among the run's journals.
+ */
+const journalLib = `
+      local function journal(calls, journals, task, position, entry)
+        redis.call('HSET', calls, position, entry)
+        redis.call('SADD', journals, task)
+      end`;
+
 export const SCRIPTS = {
   /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
   crewstateOpen: {
@@ -107,14 +134,16 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta tasks order leases completed events op
-   * ARGV name record lease status requiredToken('' = none) event at ttl
+   * KEYS meta tasks order leases completed events calls journals op
+   * ARGV name record lease status requiredToken('' = none) event at (position call)… ttl
    * → ok | done | no_run | {'fenced', currentToken}
    */
   crewstateSaveTask: {
-    numberOfKeys: 7,
+    numberOfKeys: 9,
     lua: `
       ${alreadyApplied}
+      ${taskLib}
+      ${journalLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
       if ARGV[5] ~= '' then
@@ -122,13 +151,8 @@ export const SCRIPTS = {
         local current = lease and string.match(lease, '^[^\\n]*') or '0'
         if tonumber(current) ~= tonumber(ARGV[5]) then return {'fenced', current} end
       end
-      if redis.call('HSET', KEYS[2], name, ARGV[2]) == 1 then
-        redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name)
-      end
-      redis.call('HSET', KEYS[4], name, ARGV[3])
-      if ARGV[4] == 'completed' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
-      redis.call('HSET', KEYS[1], 'updated_at', ARGV[7])
-      redis.call('RPUSH', KEYS[6], ARGV[6])
+      commit(name, ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
+      for i = 8, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
       ${remember}
       return {'ok'}`,
   },
@@ -169,19 +193,22 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta tasks order leases op · ARGV name worker(JSON) ttlMs takeOverFrom(JSON, '' = none) pendingRecord opTtl
+   * KEYS meta tasks order leases completed events op
+   * ARGV name worker(JSON) ttlMs takeOverFrom(JSON, '' = none) record status event('' = no start) at opTtl
    * → {'granted', token, expiresAt} | held | no_run
    *
    * Granted when the task has no lease, or its lease has run out by the server's clock, or it is
    * held by this worker or by takeOverFrom: the token grows by one and the lease entry gets the
-   * worker and now + ttl; a task without a record gets pendingRecord. Nothing else changes and no
-   * event is appended. A grant stores its lease entry under the op key: a retry that finds that
-   * entry still the task's returns the same lease.
+   * worker and now + ttl. Without an event, a task without a record gets `record` (a pending one)
+   * and nothing else changes; with one (a start), `record` becomes the task's record and the event
+   * is appended, as a commit at `at` would. A grant stores its lease entry under the op key: a
+   * retry that finds that entry still the task's returns the same lease.
    */
   crewstateClaimTask: {
-    numberOfKeys: 5,
+    numberOfKeys: 7,
     lua: `
       ${leaseLib}
+      ${taskLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
       local current = redis.call('HGET', KEYS[4], name)
@@ -189,7 +216,7 @@ export const SCRIPTS = {
       local clock = now()
       if current then
         local tok, expiry, worker = parse(current)
-        if redis.call('GET', KEYS[5]) == current then return {'granted', tok, string.sub(expiry, 2, -2)} end
+        if redis.call('GET', KEYS[7]) == current then return {'granted', tok, string.sub(expiry, 2, -2)} end
         token = tonumber(tok)
         if expiry ~= 'null' and later(string.sub(expiry, 2, -2), iso(clock)) and worker ~= ARGV[2] and worker ~= ARGV[4] then
           return {'held'}
@@ -199,11 +226,13 @@ export const SCRIPTS = {
       local text = token == math.floor(token) and string.format('%d', token) or tostring(token)
       local expires = iso(clock + tonumber(ARGV[3]))
       local lease = text .. '\\n"' .. expires .. '"\\n' .. ARGV[2]
-      if redis.call('HSETNX', KEYS[2], name, ARGV[5]) == 1 then
-        redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name)
+      if ARGV[7] == '' then
+        place(name, redis.call('HSETNX', KEYS[2], name, ARGV[5]))
+        redis.call('HSET', KEYS[4], name, lease)
+      else
+        commit(name, ARGV[5], lease, ARGV[6], ARGV[7], ARGV[8])
       end
-      redis.call('HSET', KEYS[4], name, lease)
-      redis.call('SET', KEYS[5], lease, 'EX', ARGV[6])
+      redis.call('SET', KEYS[7], lease, 'EX', ARGV[9])
       return {'granted', text, expires}`,
   },
 
@@ -242,9 +271,9 @@ export const SCRIPTS = {
   crewstateRecordCall: {
     numberOfKeys: 3,
     lua: `
+      ${journalLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
-      redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-      redis.call('SADD', KEYS[3], ARGV[1])
+      journal(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
       return {'ok'}`,
   },
 
@@ -272,6 +301,7 @@ export const SCRIPTS = {
     numberOfKeys: 9,
     lua: `
       ${alreadyApplied}
+      ${journalLib}
       local meta, runs, tasks, order, leases, completed, events, journals =
         KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
       if redis.call('EXISTS', meta) == 1 then
@@ -302,8 +332,7 @@ export const SCRIPTS = {
       i = i + 1
       local callCount = tonumber(ARGV[i])
       for _ = 1, callCount do
-        redis.call('HSET', ARGV[4] .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-        redis.call('SADD', journals, ARGV[i + 1])
+        journal(ARGV[4] .. ARGV[i + 1], journals, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
         i = i + 3
       end
       ${remember}

@@ -21,6 +21,7 @@ import type {
   RunStatus,
   RunSummary,
   TaskRecord,
+  TaskStart,
 } from "./store.js";
 
 /** The layout of the keys (see `redis-scripts.ts`); bump with a migration when it changes. */
@@ -195,7 +196,7 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(runId);
     const [outcome, current] = await this.script(
       "crewstateSaveTask",
-      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.opKey()],
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, k.calls(task.name), k.journals, this.opKey()],
       [
         task.name,
         taskEntry(task),
@@ -204,6 +205,7 @@ export class RedisStore extends BaseStore {
         options.fencingToken === undefined ? "" : String(options.fencingToken),
         eventEntry({ ...event, task: task.name }, now),
         now,
+        ...(options.calls ?? []).flatMap((call) => [call.position, callEntry(call)]),
         OP_TTL_SECONDS,
       ],
     );
@@ -242,7 +244,7 @@ export class RedisStore extends BaseStore {
     const [outcome] = await this.script(
       "crewstateRecordCall",
       [k.meta, k.calls(call.task), k.journals],
-      [call.task, call.position, encodeJson(call, `call ${call.position} of task "${call.task}"`)],
+      [call.task, call.position, callEntry(call)],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
   }
@@ -276,7 +278,7 @@ export class RedisStore extends BaseStore {
     args.push(events.length);
     for (const event of events) args.push(eventEntry(event, event.at));
     args.push(calls.length);
-    for (const call of calls) args.push(call.task, call.position, encodeJson(call, `call ${call.position} of task "${call.task}"`));
+    for (const call of calls) args.push(call.task, call.position, callEntry(call));
     args.push(OP_TTL_SECONDS);
     const [outcome] = await this.script(
       "crewstateImportRun",
@@ -297,13 +299,13 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(runId);
     const [outcome, token, expiresAt] = await this.script(
       "crewstateClaimTask",
-      [k.meta, k.tasks, k.order, k.leases, this.opKey()],
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.opKey()],
       [
         task,
         JSON.stringify(worker),
         ttlMs,
         options.takeOverFrom === undefined ? "" : JSON.stringify(options.takeOverFrom),
-        taskEntry(newTaskRecord(task)),
+        ...claimWrites(task, options.start, this.now()),
         OP_TTL_SECONDS,
       ],
     );
@@ -615,6 +617,19 @@ function toTask(runId: string, name: string, entry: string, lease: string | unde
 function eventEntry(event: NewEvent, at: string): string {
   const entry: EventEntry = { task: event.task ?? null, type: event.type, at, data: event.data ?? null };
   return encodeJson(entry, `event data${entry.task ? ` of task "${entry.task}"` : ""}`);
+}
+
+function callEntry(call: CallRecord): string {
+  return encodeJson(call, `call ${call.position} of task "${call.task}"`);
+}
+
+/**
+ * The claim script's record, status, event and time: a start's, as a commit at `now` writes them,
+ * or without one the pending record a task without a record gets (and no event).
+ */
+function claimWrites(task: string, start: TaskStart | undefined, now: string): string[] {
+  if (start === undefined) return [taskEntry(newTaskRecord(task)), "", "", ""];
+  return [taskEntry(start.task), start.task.status, eventEntry({ ...start.event, task }, now), now];
 }
 
 /** The score of a run in the creation index: its creation time in ms (0 when unparseable). */

@@ -20,6 +20,7 @@ import type {
   RunStatus,
   RunSummary,
   TaskRecord,
+  TaskStart,
   TaskStatus,
   TokenUsage,
 } from "./store.js";
@@ -34,7 +35,7 @@ import { newTaskRecord } from "./store.js";
  *   process, but a power loss or OS crash may roll back the commits made since the last
  *   checkpoint — at most SQLite's auto-checkpoint interval, about 1000 pages (4 MB) of WAL.
  * - `full`: at every commit, so an acknowledged commit survives power loss too, for the price of
- *   one fsync per commit.
+ *   one fsync per commit — except a claim's: see `doClaimTask`.
  */
 export type SqliteSynchronous = "normal" | "full";
 
@@ -105,7 +106,11 @@ export class SqliteStore extends BaseStore {
   private readonly db: Database.Database;
   private readonly tx: Transactions;
 
-  private constructor(db: Database.Database, path: string) {
+  private constructor(
+    db: Database.Database,
+    path: string,
+    private readonly synchronous: SqliteSynchronous,
+  ) {
     super();
     this.db = db;
     this.location = path;
@@ -150,7 +155,7 @@ export class SqliteStore extends BaseStore {
         });
       }
       migrate(db, path);
-      return new SqliteStore(db, path);
+      return new SqliteStore(db, path, synchronous);
     } catch (error) {
       db.close();
       throw storeError(error, path, "open the database");
@@ -183,7 +188,8 @@ export class SqliteStore extends BaseStore {
     // As in the memory store: the event is about the record's task unless it names its own.
     const eventTask = Object.hasOwn(event, "task") ? (event.task ?? null) : task.name;
     const data = json(event.data ?? null);
-    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, eventTask, event.type, data, now, options.fencingToken));
+    const calls = (options.calls ?? []).map((call) => fromCallRecord(runId, call));
+    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, eventTask, event.type, data, now, options.fencingToken, calls));
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -244,8 +250,26 @@ export class SqliteStore extends BaseStore {
     this.guard("import the run", runId, () => this.tx.importRun.immediate(runRow, taskRows, eventRows, callRows, overwrite));
   }
 
+  /**
+   * A claim is not fsynced even under `synchronous=full`. A power loss that drops it drops every
+   * later commit too (the WAL replays a prefix) and stops every process sharing this local file, so
+   * no worker can be left holding a token the file has forgotten; the task is claimed again after
+   * the restart. What a claim starts is redone; what the task commits afterwards is fsynced.
+   */
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    return this.guard("claim the task", runId, () => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options.takeOverFrom));
+    return this.guard("claim the task", runId, () =>
+      this.withoutFsync(() => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options.takeOverFrom, options.start)),
+    );
+  }
+
+  private withoutFsync<T>(body: () => T): T {
+    if (this.synchronous !== "full") return body();
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      return body();
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
@@ -403,7 +427,7 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       return readRun(init.runId)!;
     }),
 
-    saveTask: db.transaction((row: TaskRow, eventTask: string | null, type: EventType, data: string, now: string, fencingToken?: number) => {
+    saveTask: db.transaction((row: TaskRow, eventTask: string | null, type: EventType, data: string, now: string, fencingToken: number | undefined, calls: CallRow[]) => {
       const [runId, name] = row;
       requireRun(runId);
       if (fencingToken !== undefined) {
@@ -416,6 +440,7 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
         }
       }
       sql.upsertTask.run(...row);
+      for (const call of calls) sql.upsertCall.run(...call);
       sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
     }),
 
@@ -465,14 +490,22 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
 
     // The lease operations read the clock inside their transaction, holding the write lock: no
     // other writer can come between the time a lease is judged by and the change made.
-    claimTask: db.transaction((runId: string, task: string, worker: string, ttlMs: number, takeOverFrom: string | undefined): Lease | undefined => {
-      requireRun(runId);
-      const now = new Date().toISOString();
-      const expiresAt = isoPlus(now, ttlMs);
-      const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });
-      const granted = sql.claimTask.get(...row, now, takeOverFrom === undefined ? null : json(takeOverFrom));
-      return granted && { runId, task, worker, token: granted[0], expiresAt };
-    }),
+    claimTask: db.transaction(
+      (runId: string, task: string, worker: string, ttlMs: number, takeOverFrom: string | undefined, start?: TaskStart): Lease | undefined => {
+        requireRun(runId);
+        const now = new Date().toISOString();
+        const expiresAt = isoPlus(now, ttlMs);
+        const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });
+        const granted = sql.claimTask.get(...row, now, takeOverFrom === undefined ? null : json(takeOverFrom));
+        if (!granted) return undefined;
+        const token = granted[0];
+        if (start) {
+          sql.upsertTask.run(...fromTaskRecord(runId, { ...start.task, worker, fencingToken: token, leaseExpiresAt: expiresAt }));
+          sql.insertEvent.run(runId, nextSeq(runId), task, start.event.type, now, json(start.event.data ?? null));
+        }
+        return { runId, task, worker, token, expiresAt };
+      },
+    ),
 
     heartbeat: db.transaction((lease: Lease, ttlMs: number): Lease => {
       const { runId, task, token } = lease;

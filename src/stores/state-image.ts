@@ -1,6 +1,6 @@
 import { CrewstateError, FencedOutError } from "../errors.js";
 import { isoPlus, summarize } from "./base-store.js";
-import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord } from "./store.js";
+import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord, type TaskStart } from "./store.js";
 
 /**
  * An in-memory image of a store's runs, changed only by applying `StoreOp`s. The memory store is
@@ -9,13 +9,13 @@ import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEven
  */
 export type StoreOp =
   | { op: "beginRun"; init: BeginRun; at: string }
-  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number }
+  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number; calls?: CallRecord[] }
   | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
   | { op: "recordCall"; runId: string; call: CallRecord }
   | { op: "clearCalls"; runId: string; task: string }
   | { op: "importRun"; dump: RunDump; overwrite: boolean }
-  | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string }
+  | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart }
   | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
   | { op: "releaseTask"; lease: Lease; at: string };
 
@@ -122,6 +122,7 @@ export class StateImage {
       case "saveTask": {
         const image = this.runs.get(op.runId)!;
         image.tasks.set(op.task.name, structuredClone(op.task));
+        for (const call of op.calls ?? []) this.journal(op.runId, call);
         image.run.updatedAt = op.at;
         this.addEvent(op.runId, { ...op.event, task: op.task.name }, op.at);
         return;
@@ -140,22 +141,23 @@ export class StateImage {
         this.addEvent(op.runId, { ...op.event, task: op.task }, op.at);
         return;
       }
-      case "recordCall": {
-        const journal = this.runs.get(op.runId)!.calls;
-        const list = journal.get(op.call.task) ?? [];
-        const kept = list.filter((c) => c.position !== op.call.position);
-        kept.push(structuredClone(op.call));
-        kept.sort((a, b) => a.position - b.position);
-        journal.set(op.call.task, kept);
+      case "recordCall":
+        this.journal(op.runId, op.call);
         return;
-      }
       case "clearCalls":
         this.runs.get(op.runId)!.calls.delete(op.task);
         return;
       case "claimTask": {
         const tasks = this.runs.get(op.runId)!.tasks;
         const record = tasks.get(op.task) ?? newTaskRecord(op.task);
-        tasks.set(op.task, { ...record, worker: op.worker, fencingToken: record.fencingToken + 1, leaseExpiresAt: isoPlus(op.at, op.ttlMs) });
+        const lease = { worker: op.worker, fencingToken: record.fencingToken + 1, leaseExpiresAt: isoPlus(op.at, op.ttlMs) };
+        if (op.start === undefined) {
+          tasks.set(op.task, { ...record, ...lease });
+          return;
+        }
+        tasks.set(op.task, { ...structuredClone(op.start.task), ...lease });
+        this.runs.get(op.runId)!.run.updatedAt = op.at;
+        this.addEvent(op.runId, { ...op.start.event, task: op.task }, op.at);
         return;
       }
       case "heartbeat": {
@@ -217,6 +219,14 @@ export class StateImage {
       throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.storeName}`, { runId, store: this.storeName });
     }
     return image;
+  }
+
+  private journal(runId: string, call: CallRecord): void {
+    const journal = this.runs.get(runId)!.calls;
+    const kept = (journal.get(call.task) ?? []).filter((c) => c.position !== call.position);
+    kept.push(structuredClone(call));
+    kept.sort((a, b) => a.position - b.position);
+    journal.set(call.task, kept);
   }
 
   private addEvent(runId: string, event: NewEvent, at: string): void {

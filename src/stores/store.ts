@@ -143,6 +143,18 @@ export interface Lease {
 export interface ClaimOptions {
   /** Take the task over from this worker even if its lease has not run out (it is known to be dead). */
   takeOverFrom?: string;
+  /**
+   * Starts the task in the claim's own commit: once the claim is granted, `start.task` becomes the
+   * task's record — with the claim's worker, fencing token and lease expiry in place of its own —
+   * and `start.event` is appended. A refused claim writes neither.
+   */
+  start?: TaskStart;
+}
+
+/** The record and event that mark a task as started, written by the claim that grants it. */
+export interface TaskStart {
+  task: TaskRecord;
+  event: NewEvent;
 }
 
 export interface CommitOptions {
@@ -151,6 +163,11 @@ export interface CommitOptions {
    * commit with `FENCED_OUT` unless it equals the task's current token.
    */
   fencingToken?: number;
+  /**
+   * Journal entries of this task to record in the same commit (each as `recordCall` would): the
+   * engine's last answers before the task's result, made durable together with it.
+   */
+  calls?: CallRecord[];
 }
 
 export interface Store {
@@ -186,8 +203,9 @@ export interface Store {
    * Claims a task of an existing run for `worker` for `ttlMs`. Granted when no other worker holds
    * a lease on it that has not run out by the store's clock (or when that worker is
    * `options.takeOverFrom`): the task's fencing token grows by one and the record gets the worker,
-   * the token and the expiry (a `pending` record is made for a task that has none). Otherwise
-   * returns `undefined` and changes nothing. Appends no event.
+   * the token and the expiry (a `pending` record is made for a task that has none; with
+   * `options.start`, the started record and its event are written instead). Otherwise returns
+   * `undefined` and changes nothing. Appends no event unless `options.start` gives one.
    */
   claimTask(runId: string, task: string, worker: string, ttlMs: number, options?: ClaimOptions): Promise<Lease | undefined>;
   /** Renews a lease for `ttlMs` from now; `FENCED_OUT`, changing nothing, unless its token is the task's current one. */

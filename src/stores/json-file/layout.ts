@@ -573,6 +573,7 @@ export function opEntry(op: StoreOp): Obj {
         at: op.at,
       };
       if (op.fencingToken !== undefined) entry.fencing_token = op.fencingToken;
+      if (op.calls !== undefined) entry.calls = op.calls.map((call) => ({ task: call.task, ...callEntry(call) }));
       return entry;
     }
     case "setRunStatus":
@@ -591,6 +592,9 @@ export function opEntry(op: StoreOp): Obj {
     case "claimTask": {
       const entry: Obj = { type: "claim_task", run_id: op.runId, task: op.task, worker: op.worker, ttl_ms: op.ttlMs, at: op.at };
       if (op.takeOverFrom !== undefined) entry.take_over_from = op.takeOverFrom;
+      if (op.start !== undefined) {
+        entry.start = { task: { name: op.start.task.name, ...taskEntry(op.start.task) }, event: eventOf(op.start.event, op.task) };
+      }
       return entry;
     }
     case "heartbeat":
@@ -664,6 +668,14 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         at: text(o, "at", at),
       };
       if (has(o, "fencing_token")) op.fencingToken = count(o, "fencing_token", at, undefined);
+      if (has(o, "calls")) {
+        if (!Array.isArray(o.calls)) throw new LayoutError([...at, "calls"], "must be a list of calls");
+        op.calls = o.calls.map((value, i) => {
+          const c = object(value, [...at, "calls", i]);
+          if (c.task !== taskName) throw new LayoutError([...at, "calls", i, "task"], "must name the committed task");
+          return callFromEntry(taskName, c, [...at, "calls", i], scratch);
+        });
+      }
       return op;
     }
     case "set_run_status":
@@ -709,6 +721,12 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         at: clock(o, at),
       };
       if (has(o, "take_over_from")) op.takeOverFrom = worker(o, "take_over_from", at);
+      if (has(o, "start")) {
+        const start = object(o.start, [...at, "start"]);
+        const t = object(start.task, [...at, "start", "task"]);
+        if (t.name !== op.task) throw new LayoutError([...at, "start", "task", "name"], "must name the claimed task");
+        op.start = { task: taskFromEntry(op.task, t, [...at, "start", "task"], scratch), event: newEventFrom(start.event, [...at, "start", "event"]) };
+      }
       return op;
     }
     case "heartbeat":

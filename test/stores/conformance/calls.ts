@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { beginSampleRun, call, completedTask, observe, type ConformanceContext, type SpecIt } from "./support.js";
+import { beginSampleRun, call, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 export function callsSpec(ctx: ConformanceContext, it: SpecIt): void {
   describe("call journal", () => {
@@ -54,6 +54,33 @@ export function callsSpec(ctx: ConformanceContext, it: SpecIt): void {
       await ctx.store.clearCalls("r", "a"); // clearing an empty journal is fine
       await ctx.store.recordCall("r", call("a", 0, { requestHash: "fresh" }));
       expect(await ctx.store.calls("r", "a")).toEqual([call("a", 0, { requestHash: "fresh" })]);
+    });
+
+    it("a task commit can carry journal entries: recorded with the record and its event, or not at all", async () => {
+      await beginSampleRun(ctx.store, "r");
+      await ctx.store.recordCall("r", call("a", 0));
+      const done = completedTask("a");
+      await ctx.store.saveTask("r", done, { type: "task_completed" }, { calls: [call("a", 1), call("a", 0, { requestHash: "again" })] });
+      expect(await ctx.store.calls("r", "a")).toEqual([call("a", 0, { requestHash: "again" }), call("a", 1)]);
+      expect((await ctx.store.getRun("r"))!.tasks).toEqual([done]);
+      expect((await ctx.store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed"]);
+
+      // A fenced-out commit journals nothing either.
+      const claimed = completedTask("b", { status: "running", output: null, fencingToken: 3 });
+      await ctx.store.saveTask("r", claimed, { type: "task_started" });
+      const before = await observe(ctx.store, "r");
+      await expectCode(() => ctx.store.saveTask("r", completedTask("b"), { type: "task_completed" }, { fencingToken: 2, calls: [call("b", 0)] }), "FENCED_OUT");
+      expect(await observe(ctx.store, "r")).toEqual(before);
+      expect(await ctx.store.calls("r", "b")).toEqual([]);
+    });
+
+    it("refuses journal entries of another task, or that JSON cannot carry, writing nothing", async () => {
+      await beginSampleRun(ctx.store, "r");
+      const before = await observe(ctx.store, "r");
+      await expectCode(() => ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" }, { calls: [call("b", 0)] }), "INVALID_INPUT");
+      await expectCode(() => ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" }, { calls: [call("a", 0, { response: { n: Number.NaN } })] }), "NOT_JSON");
+      expect(await observe(ctx.store, "r")).toEqual(before);
+      expect(await ctx.store.calls("r", "a")).toEqual([]);
     });
 
     it("journaling touches neither the task records nor the event log", async () => {

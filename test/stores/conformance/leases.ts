@@ -1,4 +1,5 @@
 import { describe, expect } from "vitest";
+import { newTaskRecord, type TaskRecord } from "../../../src/stores/store.js";
 import { beginSampleRun, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,6 +49,55 @@ export function leasesSpec(ctx: ConformanceContext, it: SpecIt): void {
       const lease = await ctx.store.claimTask("r", "work", "worker-z", 30_000);
       expect(lease?.token).toBe(5);
       expect((await ctx.store.getRun("r"))!.tasks).toEqual([{ ...done, worker: "worker-z", fencingToken: 5, leaseExpiresAt: lease!.expiresAt }]);
+    });
+
+    it("a claim with start writes the started record under the claim's lease and its event, in one commit", async () => {
+      await beginSampleRun(ctx.store, "r");
+      const started: TaskRecord = {
+        ...newTaskRecord("work"),
+        status: "running",
+        inputHash: "h1",
+        startedAt: "2026-01-02T03:04:05.000Z",
+        attempts: 1,
+        model: "demo",
+        worker: "someone-else",
+        fencingToken: 99,
+      };
+      const lease = (await ctx.store.claimTask("r", "work", "worker-a", 30_000, {
+        start: { task: started, event: { type: "task_started", data: { attempt: 1 } } },
+      }))!;
+      expect(lease).toMatchObject({ worker: "worker-a", token: 1 });
+      expect((await ctx.store.getRun("r"))!.tasks).toEqual([{ ...started, worker: "worker-a", fencingToken: 1, leaseExpiresAt: lease.expiresAt }]);
+      const events = await ctx.store.events("r");
+      expect(events.map((e) => [e.type, e.task, e.data])).toEqual([
+        ["run_started", null, { attempt: 1 }],
+        ["task_started", "work", { attempt: 1 }],
+      ]);
+
+      // The next claim's token follows the store's, not the one the started record carried.
+      const again = (await ctx.store.claimTask("r", "work", "worker-a", 30_000, { start: { task: { ...started, attempts: 2 }, event: { type: "task_retry" } } }))!;
+      expect(again.token).toBe(2);
+      expect((await ctx.store.getRun("r"))!.tasks[0]).toMatchObject({ attempts: 2, fencingToken: 2, worker: "worker-a" });
+    });
+
+    it("a refused claim with start writes neither the record nor the event", async () => {
+      await beginSampleRun(ctx.store, "r");
+      await ctx.store.claimTask("r", "work", "worker-a", 30_000);
+      const before = await observe(ctx.store, "r");
+      const start = { task: { ...newTaskRecord("work"), status: "running" as const, attempts: 1 }, event: { type: "task_started" as const } };
+      expect(await ctx.store.claimTask("r", "work", "worker-b", 30_000, { start })).toBeUndefined();
+      expect(await observe(ctx.store, "r")).toEqual(before);
+    });
+
+    it("refuses a start for another task, or with data JSON cannot carry, with INVALID_INPUT, writing nothing", async () => {
+      await beginSampleRun(ctx.store, "r");
+      const before = await observe(ctx.store, "r");
+      await expectCode(() => ctx.store.claimTask("r", "work", "worker-a", 30_000, { start: { task: newTaskRecord("other"), event: { type: "task_started" } } }), "INVALID_INPUT");
+      await expectCode(
+        () => ctx.store.claimTask("r", "work", "worker-a", 30_000, { start: { task: newTaskRecord("work"), event: { type: "task_started", data: { n: Number.NaN } } } }),
+        "NOT_JSON",
+      );
+      expect(await observe(ctx.store, "r")).toEqual(before);
     });
 
     it("renews a current lease, and refuses a stale one with FENCED_OUT, changing nothing", async () => {
