@@ -166,6 +166,69 @@ describe("kickoff", () => {
     expect(resumed.calls).toEqual({ made: 1, replayed: 4 });
   });
 
+  it("commits every answer before the next call leaves the process, and the last ones with the task's result", async () => {
+    const store = new MemoryStore();
+    const journaled = () => store.calls("c", "look").then((calls) => calls.map((c) => `${c.position}:${c.kind}`));
+    const seen: string[][] = [];
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => {
+        seen.push(await journaled());
+        return options.prompt.some((m) => m.role === "tool") ? text("looked up") : toolCall("call-0", "lookup", { id: 1 });
+      },
+    });
+    const lookup = tool({
+      description: "look something up",
+      inputSchema: z.object({ id: z.number() }),
+      execute: async ({ id }) => {
+        seen.push(await journaled());
+        return { id };
+      },
+    });
+    const recordCall = vi.spyOn(store, "recordCall");
+    const saveTask = vi.spyOn(store, "saveTask");
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
+    const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look one thing up", expectedOutput: "x", agent })], store });
+
+    await crew.kickoff({ runId: "c" });
+    // Before the tool runs, the model's request for it is stored; before the second model call, the tool's result.
+    expect(seen).toEqual([[], ["0:model"], ["0:model", "1:tool"]]);
+    expect(recordCall).toHaveBeenCalledTimes(2);
+    // The final answer rides in the completion commit.
+    const completion = saveTask.mock.calls.find(([, record]) => record.status === "completed")!;
+    expect(completion[3]?.calls?.map((c) => c.position)).toEqual([2]);
+    expect(await journaled()).toEqual(["0:model", "1:tool", "2:model"]);
+  });
+
+  it("keeps a failed task's last answer: the failure commit journals it, and a resume replays it", async () => {
+    const store = new MemoryStore();
+    let modelCalls = 0;
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => {
+        modelCalls++;
+        return options.prompt.some((m) => m.role === "tool") ? text("looked up") : toolCall("call-0", "lookup", { id: 1 });
+      },
+    });
+    let executions = 0;
+    const lookup = tool({
+      description: "look something up",
+      inputSchema: z.object({ id: z.number() }),
+      execute: async ({ id }) => {
+        executions++;
+        return { id };
+      },
+    });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
+    const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look one thing up", expectedOutput: "x", agent })], store });
+    // The budget stops the loop before its second model call: the tool's result is the last answer.
+    await expect(crew.kickoff({ runId: "f", budget: { maxTokens: 15 } })).rejects.toMatchObject({ code: "TASK_FAILED" });
+    expect([modelCalls, executions]).toEqual([1, 1]);
+    expect((await store.calls("f", "look")).map((c) => c.kind)).toEqual(["model", "tool"]);
+
+    const resumed = await crew.kickoff({ runId: "f", budget: { maxTokens: 100 } });
+    expect(resumed.calls).toEqual({ made: 1, replayed: 2 });
+    expect([modelCalls, executions]).toEqual([2, 1]);
+  });
+
   it("validates structured output with a zod schema", async () => {
     const store = new MemoryStore();
     const model = new MockLanguageModelV3({ doGenerate: async () => text('{"policy":"HO-1","amount":12}') });
