@@ -70,6 +70,17 @@ export class TaskJournal {
     return [...this.shared.pending];
   }
 
+  /**
+   * Forgets every answer, so that the next attempt asks afresh instead of replaying answers that
+   * led nowhere; returns what the forgotten live calls cost. The caller clears the stored journal.
+   */
+  forget(): TokenUsage {
+    const cost = this.usage();
+    this.recorded.clear();
+    this.shared.pending.length = 0;
+    return cost;
+  }
+
   /** Called once a commit carrying `uncommitted()` has succeeded. */
   committed(): void {
     this.shared.pending.length = 0;

@@ -288,10 +288,12 @@ class Kickoff {
       const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal });
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
+      // What the last attempt's forgotten answers cost, for the next attempt's event to carry.
+      let discarded: { [key: string]: JsonValue } = {};
       for (let attempt = 1; ; attempt++) {
         if (attempt > 1) {
           record = { ...record, ...lease.recordFields(true), attempts: record.attempts + 1 };
-          const data = { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, previousError: record.error };
+          const data = { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, previousError: record.error, ...discarded };
           await this.store.saveTask(this.runId, record, { type: "task_retry", data }, { ...lease.commitOptions, calls: journal.uncommitted() });
           journal.committed();
         }
@@ -337,11 +339,12 @@ class Kickoff {
           const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
           if (lost !== undefined) throw this.fencedOut(task, lost);
           const message = messageOf(error);
+          discarded = isCrewstateError(error, "OUTPUT_INVALID") ? await this.discardAnswers(journal, task.name) : {};
           if (attempt > task.task.retries || !isRetryable(error) || this.options.signal?.aborted) {
             this.collect(journal);
             log.error({ err: error, attempt: record.attempts }, "task failed");
             const failed = { ...record, ...lease.recordFields(false), status: "failed" as const, error: message };
-            return await this.fail(task, failed, lease, message, attempt, {}, error, journal.uncommitted());
+            return await this.fail(task, failed, lease, message, attempt, discarded, error, journal.uncommitted());
           }
           record = { ...record, error: message };
           const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
@@ -376,6 +379,16 @@ class Kickoff {
       { runId: this.runId, task: task.name, store: this.store.location },
       { cause },
     );
+  }
+
+  /**
+   * Answers that never made a valid output are not replayed — the model is asked afresh — and
+   * what they cost stays on the ledger through the event of the next commit.
+   */
+  private async discardAnswers(journal: TaskJournal, task: string): Promise<{ discardedUsage: JsonValue }> {
+    const cost = journal.forget();
+    await this.store.clearCalls(this.runId, task);
+    return { discardedUsage: usageToJson(cost) };
   }
 
   private fencedOut(task: PreparedTask, cause: unknown): CrewstateError {

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
 import { approveTask, editTaskOutput, invalidateTask } from "../../src/engine/operator.js";
 import { planRun } from "../../src/engine/plan-run.js";
+import { spentSoFar } from "../../src/engine/ledger.js";
 
 const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 5, text: 5, reasoning: 0 } };
 
@@ -227,6 +228,33 @@ describe("kickoff", () => {
     const resumed = await crew.kickoff({ runId: "f", budget: { maxTokens: 100 } });
     expect(resumed.calls).toEqual({ made: 1, replayed: 2 });
     expect([modelCalls, executions]).toEqual([2, 1]);
+  });
+
+  it("asks afresh after answers that never matched the schema, on a retry and on a resume, keeping their cost", async () => {
+    const store = new MemoryStore();
+    let modelCalls = 0;
+    let valid = false;
+    const model = new MockLanguageModelV3({
+      doGenerate: async () => {
+        modelCalls++;
+        return text(valid ? '{"amount":12}' : '{"amount":"twelve"}');
+      },
+    });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model });
+    const task = new Task({ name: "facts", description: "d", expectedOutput: "e", agent, retries: 1, output: z.object({ amount: z.number() }) });
+    const crew = new Crew({ name: "s", tasks: [task], store });
+    await expect(crew.kickoff({ runId: "f", retryDelayMs: 1 })).rejects.toMatchObject({ code: "TASK_FAILED" });
+    const perAttempt = modelCalls / 2;
+    expect(perAttempt).toBeGreaterThan(1);
+    expect(await store.calls("f", "facts")).toEqual([]);
+
+    valid = true;
+    const resumed = await crew.kickoff({ runId: "f", budget: { maxTokens: 1_000 } });
+    expect(resumed.calls).toEqual({ made: 1, replayed: 0 });
+    expect(resumed.tasks[0]!.structured).toEqual({ amount: 12 });
+    // Every call ever made is still on the ledger: 15 tokens each.
+    const spent = await spentSoFar(store, "f", ["facts"], await store.events("f"));
+    expect(spent.inputTokens + spent.outputTokens).toBe(15 * modelCalls);
   });
 
   it("validates structured output with a zod schema", async () => {
