@@ -67,35 +67,55 @@ export function decodeJson<T = JsonValue>(text: string, where: string): T {
   }
 }
 
+/** Throws NOT_JSON naming the first value JSON would change, and the path to it. */
 function assertJson(value: unknown, what: string, at: string, seen: Set<object>, depth: number): void {
-  const fail = (why: string): never => {
-    throw new CrewstateError("NOT_JSON", `${what} cannot be stored as JSON: ${why} at ${at}`);
-  };
+  const path: Array<string | number> = [];
+  const why = problemOf(value, path, seen, depth);
+  if (why !== null) {
+    const where = path.reverse().reduce<string>((text, step) => (typeof step === "number" ? `${text}[${step}]` : `${text}.${step}`), at);
+    throw new CrewstateError("NOT_JSON", `${what} cannot be stored as JSON: ${why} at ${where}`);
+  }
+}
+
+/** The walk behind `assertJson`: on a problem, `path` gets the steps to it, innermost first. */
+function problemOf(value: unknown, path: Array<string | number>, seen: Set<object>, depth: number): string | null {
   switch (typeof value) {
     case "string":
     case "boolean":
-      return;
+      return null;
     case "number":
-      if (!Number.isFinite(value)) fail(`${value}`);
-      return;
+      return Number.isFinite(value) ? null : `${value}`;
     case "object": {
-      if (value === null) return;
-      if (seen.has(value)) fail("a circular reference");
-      if (depth >= MAX_PAYLOAD_DEPTH) fail(`nesting deeper than ${MAX_PAYLOAD_DEPTH} levels`);
-      const proto = Object.getPrototypeOf(value);
+      if (value === null) return null;
+      if (seen.has(value)) return "a circular reference";
+      if (depth >= MAX_PAYLOAD_DEPTH) return `nesting deeper than ${MAX_PAYLOAD_DEPTH} levels`;
       if (Array.isArray(value)) {
         seen.add(value);
-        value.forEach((item, i) => assertJson(item, what, `${at}[${i}]`, seen, depth + 1));
+        for (let i = 0; i < value.length; i++) {
+          const why = problemOf(value[i], path, seen, depth + 1);
+          if (why !== null) {
+            path.push(i);
+            return why;
+          }
+        }
         seen.delete(value);
-        return;
+        return null;
       }
-      if (proto !== Object.prototype && proto !== null) fail(`a ${proto?.constructor?.name ?? "non-plain"} object`);
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return `a ${proto?.constructor?.name ?? "non-plain"} object`;
       seen.add(value);
-      for (const [key, item] of Object.entries(value)) assertJson(item, what, `${at}.${key}`, seen, depth + 1);
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        const why = problemOf((value as Record<string, unknown>)[key], path, seen, depth + 1);
+        if (why !== null) {
+          path.push(key);
+          return why;
+        }
+      }
       seen.delete(value);
-      return;
+      return null;
     }
     default:
-      fail(typeof value === "bigint" ? "a BigInt" : `${typeof value}`);
+      return typeof value === "bigint" ? "a BigInt" : `${typeof value}`;
   }
 }
