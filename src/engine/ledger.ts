@@ -3,9 +3,9 @@ import type { CallRecord, JsonValue, RunEvent, Store, TokenUsage } from "../stor
 
 /**
  * The token and cost ledger: usage arithmetic, and the run budget that holds across restarts.
- * Every live model call is journaled with its usage and cost the moment it answers, and a journal
- * that is discarded (a stale rerun, an invalidation) leaves its usage in the event that discards
- * it, so what a run has spent can always be summed again from the store.
+ * Every live model call is journaled with its usage and cost, and a journal that is discarded (a
+ * stale rerun, an invalidation, answers that failed the schema) leaves its usage in the event that
+ * discards it, so what a run has spent can always be summed again from the store.
  */
 
 export interface Budget {

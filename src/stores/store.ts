@@ -104,7 +104,7 @@ export interface NewEvent {
   data?: { [key: string]: JsonValue } | null;
 }
 
-/** One model or tool call inside a task, journaled the moment it answered. */
+/** One model or tool call inside a task and its answer, as the task's journal keeps it. */
 export interface CallRecord {
   task: string;
   /** 0-based position of the call in the task's agent loop. */
