@@ -98,6 +98,17 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("under synchronous=full, a claim (granted, refused or failing) leaves the connection at FULL for the commits after it", async () => {
+    const full = await openForTest(`${join(tempDir(), "full.db")}?synchronous=full`);
+    await full.beginRun({ runId: "r", crew: "c", inputs: {} });
+    expect(await full.claimTask("r", "a", "w1", 30_000)).toBeDefined();
+    expect(full.pragma("synchronous")).toBe(2);
+    expect(await full.claimTask("r", "a", "w2", 30_000)).toBeUndefined();
+    expect(full.pragma("synchronous")).toBe(2);
+    await expectCode(() => full.claimTask("no-such-run", "a", "w1", 30_000), "RUN_NOT_FOUND");
+    expect(full.pragma("synchronous")).toBe(2);
+  });
+
   it("is what openStore returns for sqlite: URLs", async () => {
     const dir = tempDir();
     const store = await openStore(`sqlite:${join(dir, "via-url.db")}?synchronous=full`);
