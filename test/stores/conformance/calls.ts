@@ -62,6 +62,7 @@ export function callsSpec(ctx: ConformanceContext, it: SpecIt): void {
       const done = completedTask("a");
       await ctx.store.saveTask("r", done, { type: "task_completed" }, { calls: [call("a", 1), call("a", 0, { requestHash: "again" })] });
       expect(await ctx.store.calls("r", "a")).toEqual([call("a", 0, { requestHash: "again" }), call("a", 1)]);
+      expect(await (await ctx.reopen()).calls("r", "a")).toEqual([call("a", 0, { requestHash: "again" }), call("a", 1)]);
       expect((await ctx.store.getRun("r"))!.tasks).toEqual([done]);
       expect((await ctx.store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed"]);
 

@@ -74,6 +74,10 @@ export function leasesSpec(ctx: ConformanceContext, it: SpecIt): void {
         ["task_started", "work", { attempt: 1 }],
       ]);
 
+      const other = await ctx.reopen();
+      expect((await other.getRun("r"))!.tasks).toEqual((await ctx.store.getRun("r"))!.tasks);
+      expect(await other.events("r")).toEqual(events);
+
       // The next claim's token follows the store's, not the one the started record carried.
       const again = (await ctx.store.claimTask("r", "work", "worker-a", 30_000, { start: { task: { ...started, attempts: 2 }, event: { type: "task_retry" } } }))!;
       expect(again.token).toBe(2);
