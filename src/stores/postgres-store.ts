@@ -20,6 +20,7 @@ import type {
   RunStatus,
   RunSummary,
   TaskRecord,
+  TaskStart,
   TaskStatus,
   TokenUsage,
 } from "./store.js";
@@ -131,29 +132,13 @@ export class PostgresStore extends BaseStore {
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
     const row = toTaskRow(task, runId);
     const ev = eventParams({ ...event, task: task.name });
-    const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(this.sql.saveTask, [
-      runId,
-      row.name,
-      row.status,
-      row.input_hash,
-      row.output,
-      row.structured,
-      row.output_hash,
-      row.started_at,
-      row.completed_at,
-      row.attempts,
-      row.error,
-      row.input_tokens,
-      row.output_tokens,
-      floatParam(row.cost_usd),
-      row.model,
-      row.worker,
-      row.fencing_token,
-      row.lease_expires_at,
-      options.fencingToken ?? null,
-      now,
-      ...ev,
-    ]);
+    // Of two calls at one position the later wins, as with recordCall one by one (one upsert cannot touch a row twice).
+    const calls = [...new Map((options.calls ?? []).map((c) => [c.position, c])).values()];
+    const values = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...ev];
+    const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(
+      calls.length === 0 ? this.sql.saveTask : this.sql.saveTaskWithCalls,
+      calls.length === 0 ? values : [...values, ...callArrays(calls, runId)],
+    );
     if (!result || result.done || result.written) return;
     if (!result.found) throw this.runNotFound(runId);
     const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task.name]);
@@ -188,18 +173,7 @@ export class PostgresStore extends BaseStore {
 
   protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
     // An upsert of the same row: safe to retry as it is.
-    const rows = await this.read<{ ok: number }>(this.sql.recordCall, [
-      runId,
-      call.task,
-      call.position,
-      call.kind,
-      plainText(call.requestHash, "request hash", runId),
-      encodeJson(call.response, `call ${call.position} of task "${call.task}"`),
-      call.usage?.inputTokens ?? null,
-      call.usage?.outputTokens ?? null,
-      floatParam(call.usage?.costUsd ?? null),
-      plainText(call.at, "call time", runId),
-    ]);
+    const rows = await this.read<{ ok: number }>(this.sql.recordCall, [runId, ...callParams(call, runId)]);
     if (rows.length === 0) throw this.runNotFound(runId);
   }
 
@@ -268,18 +242,7 @@ export class PostgresStore extends BaseStore {
         ]);
       }
       if (calls.length > 0) {
-        await client.query(this.sql.importCalls, [
-          runId,
-          calls.map((c) => c.task),
-          calls.map((c) => c.position),
-          calls.map((c) => c.kind),
-          calls.map((c) => plainText(c.requestHash, "request hash", runId)),
-          calls.map((c) => encodeJson(c.response, `call ${c.position} of task "${c.task}"`)),
-          calls.map((c) => c.usage?.inputTokens ?? null),
-          calls.map((c) => c.usage?.outputTokens ?? null),
-          calls.map((c) => floatParam(c.usage?.costUsd ?? null)),
-          calls.map((c) => plainText(c.at, "call time", runId)),
-        ]);
+        await client.query(this.sql.importCalls, [runId, ...callArrays(calls, runId)]);
       }
     });
   }
@@ -287,19 +250,34 @@ export class PostgresStore extends BaseStore {
   // --- leases: one statement each, by the server's clock ---
 
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    // One op ID for both attempts: a retry that finds it in the row returns the lease already granted.
-    const rows = await this.read<{ found: boolean; token: string | null; expires_at: string | null }>(this.sql.claimTask, [
+    // One op ID for every attempt: a retry that finds it in the row returns the lease already granted.
+    const claim = [
       runId,
       plainText(task, "task name", runId),
       jsonOrNull(worker, "worker ID"),
       ttlMs,
       options.takeOverFrom === undefined ? null : jsonOrNull(options.takeOverFrom, "worker ID"),
       timeOrderedId(),
-    ]);
+    ];
+    const rows = options.start === undefined ? await this.read<ClaimRow>(this.sql.claimTask, claim) : await this.claimStart(claim, runId, options.start);
     const row = rows[0]!;
     if (!row.found) throw this.runNotFound(runId);
     if (row.token === null || row.expires_at === null) return undefined;
     return { runId, task, worker, token: Number(row.token), expiresAt: row.expires_at };
+  }
+
+  /** A claim that, once granted, writes `start`'s record under its lease and appends its event, as a commit at `this.now()`. */
+  private async claimStart(claim: unknown[], runId: string, start: TaskStart): Promise<ClaimRow[]> {
+    const task = toTaskRow(start.task, runId);
+    const values = [...claim, this.now(), ...eventParams({ ...start.event, task: task.name }), ...recordParams(task)];
+    try {
+      return await this.read<ClaimRow>(this.sql.claimStart, values);
+    } catch (error) {
+      // A retry that raced its own first attempt, still committing, fails on the op ID: that attempt
+      // was granted, and the claim run once more finds its event and returns its lease.
+      if (!isOwnOpConflict(error)) throw error;
+      return this.read<ClaimRow>(this.sql.claimStart, values);
+    }
   }
 
   protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
@@ -385,7 +363,7 @@ export class PostgresStore extends BaseStore {
     try {
       return (await this.read<R>(statement, [...values, op]))[0];
     } catch (error) {
-      if (isPgError(error) && error.code === "23505" && error.constraint === "events_op_id_unique") return undefined;
+      if (isOwnOpConflict(error)) return undefined;
       throw error;
     }
   }
@@ -499,6 +477,13 @@ interface TaskRow {
   /** bigint: pg returns it as a string. */
   fencing_token: string;
   lease_expires_at: string | null;
+}
+
+interface ClaimRow {
+  found: boolean;
+  /** bigint: pg returns it as a string. */
+  token: string | null;
+  expires_at: string | null;
 }
 
 interface EventRow {
@@ -632,6 +617,46 @@ function floatParam(value: number | null): string | null {
   return Object.is(value, -0) ? "-0" : String(value);
 }
 
+/** The record's fields that are not its name or lease, as statement parameters (in `recordColumns` order). */
+function recordParams(row: TaskRow): unknown[] {
+  return [
+    row.status,
+    row.input_hash,
+    row.output,
+    row.structured,
+    row.output_hash,
+    row.started_at,
+    row.completed_at,
+    row.attempts,
+    row.error,
+    row.input_tokens,
+    row.output_tokens,
+    floatParam(row.cost_usd),
+    row.model,
+  ];
+}
+
+/** A journal entry as statement parameters (in `callColumns` order). */
+function callParams(call: CallRecord, runId: string): unknown[] {
+  return [
+    call.task,
+    call.position,
+    call.kind,
+    plainText(call.requestHash, "request hash", runId),
+    encodeJson(call.response, `call ${call.position} of task "${call.task}"`),
+    call.usage?.inputTokens ?? null,
+    call.usage?.outputTokens ?? null,
+    floatParam(call.usage?.costUsd ?? null),
+    plainText(call.at, "call time", runId),
+  ];
+}
+
+/** At least one journal entry as statement parameters: an array per column (in `callColumns` order). */
+function callArrays(calls: CallRecord[], runId: string): unknown[][] {
+  const rows = calls.map((call) => callParams(call, runId));
+  return rows[0]!.map((_, i) => rows.map((row) => row[i]));
+}
+
 /** [task, type, data] of an event, as statement parameters. */
 function eventParams(event: NewEvent): [string | null, EventType, string | null] {
   const task = event.task ?? null;
@@ -685,6 +710,12 @@ function isPgError(error: unknown): error is PgError & { code: string } {
   return error instanceof Error && typeof (error as PgError).code === "string" && /^[0-9A-Z]{5}$/.test((error as PgError).code!);
 }
 
+/** Whether a write failed on its op ID's unique index, that is, the same write already landed (seen through `mapError`'s wrapping). */
+function isOwnOpConflict(error: unknown): boolean {
+  const cause = error instanceof CrewstateError ? error.cause : error;
+  return isPgError(cause) && cause.code === "23505" && cause.constraint === "events_op_id_unique";
+}
+
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -734,13 +765,83 @@ type Statements = ReturnType<typeof statements>;
 
 function statements(s: string) {
   const named = (name: string, text: string): Statement => ({ name: `crewstate_${name}`, text });
-  const taskColumns =
-    "name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, cost_usd, model, worker, fencing_token, lease_expires_at";
+  // A task's record but its name and lease; `recordParams` gives their values in this order.
+  const recordColumns =
+    "status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, cost_usd, model";
+  const taskColumns = `name, ${recordColumns}, worker, fencing_token, lease_expires_at`;
+  const fromExcluded = (columns: string) => columns.split(", ").map((c) => `${c} = excluded.${c}`).join(", ");
   // A timestamptz as the store contract's ISO-8601 UTC text with milliseconds (as `Date.toISOString`).
   const iso = (ts: string) => `to_char((${ts}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   // The server's clock, read once per statement, to the millisecond (what an ISO string can hold).
   const clock = `clock AS MATERIALIZED (SELECT date_trunc('milliseconds', clock_timestamp()) AS now)`;
   const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at";
+  // A journal entry but its run; `callParams` gives their values in this order, `callArrays` as arrays of `callTypes`.
+  const callColumns = "task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at";
+  const callTypes = ["text", "integer", "text", "text", "text", "integer", "integer", "double precision", "text"];
+  const replaceCall = `ON CONFLICT (run_id, task, position) DO UPDATE SET ${fromExcluded(callColumns.replace("task, position, ", ""))}`;
+  // The upsert into run $1's journal of the entries in the arrays from $`first` on (when `when` holds).
+  const insertCalls = (first: number, when?: string) => `
+         INSERT INTO ${s}.calls (run_id, ${callColumns})
+         SELECT $1, ${callColumns}
+         FROM unnest(${callTypes.map((type, i) => `$${first + i}::${type}[]`).join(", ")}) AS u(${callColumns})${when ? `
+         WHERE ${when}` : ""}
+         ${replaceCall}`;
+  // $1 run, $2..$18 the task row, $19 the fencing token required (or NULL), $20 now,
+  // $21..$23 event task, type, data, then with `calls` $24..$32 the journal entries (callArrays),
+  // and last the op. Replacing the record ends any claim's retry window. The entries are written
+  // only with the record: not when fenced out, nor on a retry.
+  const saveTask = (name: string, calls: boolean) => {
+    const op = calls ? "$33" : "$24";
+    return named(
+      name,
+      `WITH done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = ${op}::uuid
+       ), run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
+       ), task AS (
+         INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
+         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14::double precision, $15, $16, $17::bigint, $18
+         FROM run
+         WHERE $19::bigint IS NULL OR $19::bigint = 0
+            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
+         ON CONFLICT (run_id, name) DO UPDATE
+           SET ${fromExcluded(recordColumns)}, worker = excluded.worker, fencing_token = excluded.fencing_token,
+               lease_expires_at = excluded.lease_expires_at, claim_op = NULL
+           WHERE $19::bigint IS NULL OR t.fencing_token = $19::bigint
+         RETURNING 1
+       ), ${calls ? `journal AS (${insertCalls(24, "EXISTS (SELECT 1 FROM task)")}
+       ), ` : ""}bump AS (
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $20
+         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
+         RETURNING event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, $21, $22, $20, $23, ${op}::uuid FROM bump
+       )
+       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS written`,
+    );
+  };
+  // The upsert of a claim ($1 run, $2 task, $3 worker, $4 TTL, $5 the worker to take over from,
+  // $6 op) that writes `columns` = `values` as well as the lease, in a row `run` and `clock` give
+  // (`set` updates them in an existing row). The conflict clause sees the latest committed row,
+  // so of concurrent claims exactly one passes it; the others wait for that one and find its
+  // lease running.
+  const claim = (columns: string, values: string, set: string) => `
+         INSERT INTO ${s}.tasks AS t (run_id, name, ${columns}, worker, fencing_token, lease_expires_at, claim_op)
+         SELECT run.run_id, $2, ${values}, $3, 1, ${iso("clock.now + $4::integer * interval '1 millisecond'")}, $6::uuid
+         FROM run, clock
+         ON CONFLICT (run_id, name) DO UPDATE
+           SET ${set}worker = excluded.worker,
+               fencing_token = CASE WHEN t.claim_op = excluded.claim_op THEN t.fencing_token ELSE t.fencing_token + 1 END,
+               lease_expires_at = CASE WHEN t.claim_op = excluded.claim_op THEN t.lease_expires_at ELSE excluded.lease_expires_at END,
+               claim_op = excluded.claim_op
+           WHERE t.claim_op = excluded.claim_op
+              OR t.lease_expires_at IS NULL
+              OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
+              OR t.worker = excluded.worker
+              OR t.worker = $5
+         RETURNING fencing_token, lease_expires_at
+       `;
   return {
     // $1 run, $2 crew, $3 inputs, $4 now, $5 op
     beginRun: named(
@@ -762,64 +863,42 @@ function statements(s: string) {
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM up) AS written`,
     ),
     runCrew: named("run_crew", `SELECT crew FROM ${s}.runs WHERE run_id = $1`),
-    // $1 run, $2..$18 the task row, $19 the fencing token required (or NULL), $20 now,
-    // $21..$23 event task, type, data, $24 op. Replacing the record ends any claim's retry window.
-    saveTask: named(
-      "save_task",
-      `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $24::uuid
-       ), run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
-       ), task AS (
-         INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
-         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14::double precision, $15, $16, $17::bigint, $18
-         FROM run
-         WHERE $19::bigint IS NULL OR $19::bigint = 0
-            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
-         ON CONFLICT (run_id, name) DO UPDATE
-           SET status = excluded.status, input_hash = excluded.input_hash, output = excluded.output,
-               structured = excluded.structured, output_hash = excluded.output_hash, started_at = excluded.started_at,
-               completed_at = excluded.completed_at, attempts = excluded.attempts, error = excluded.error,
-               input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
-               model = excluded.model, worker = excluded.worker, fencing_token = excluded.fencing_token,
-               lease_expires_at = excluded.lease_expires_at, claim_op = NULL
-           WHERE $19::bigint IS NULL OR t.fencing_token = $19::bigint
-         RETURNING 1
-       ), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $20
-         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
-         RETURNING event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $21, $22, $20, $23, $24::uuid FROM bump
-       )
-       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS written`,
-    ),
+    saveTask: saveTask("save_task", false),
+    saveTaskWithCalls: saveTask("save_task_calls", true),
     taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
     // $1 run, $2 task, $3 worker (JSON), $4 TTL in ms, $5 the worker to take over from (JSON, or NULL), $6 op.
     // The run's key-share lock keeps the run from being replaced under the claim without
     // serialising claims with commits. A new row is a pending record; an existing one keeps every
-    // field but the lease's. The conflict clause sees the latest committed row, so of concurrent
-    // claims exactly one passes it; the others wait for that one and find its lease running.
+    // field but the lease's.
     claimTask: named(
       "claim_task",
       `WITH ${clock}, run AS (
          SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
-       ), claim AS (
-         INSERT INTO ${s}.tasks AS t (run_id, name, status, attempts, worker, fencing_token, lease_expires_at, claim_op)
-         SELECT run.run_id, $2, 'pending', 0, $3, 1, ${iso("clock.now + $4::integer * interval '1 millisecond'")}, $6::uuid
-         FROM run, clock
-         ON CONFLICT (run_id, name) DO UPDATE
-           SET worker = excluded.worker,
-               fencing_token = CASE WHEN t.claim_op = excluded.claim_op THEN t.fencing_token ELSE t.fencing_token + 1 END,
-               lease_expires_at = CASE WHEN t.claim_op = excluded.claim_op THEN t.lease_expires_at ELSE excluded.lease_expires_at END,
-               claim_op = excluded.claim_op
-           WHERE t.claim_op = excluded.claim_op
-              OR t.lease_expires_at IS NULL
-              OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
-              OR t.worker = excluded.worker
-              OR t.worker = $5
-         RETURNING fencing_token, lease_expires_at
+       ), claim AS (${claim("status, attempts", "'pending', 0", "")})
+       SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
+              (SELECT lease_expires_at FROM claim) AS expires_at`,
+    ),
+    // $1..$6 as claimTask, $7 now, $8..$10 event task, type, data, $11..$23 the started record
+    // (recordColumns). Granted, the claim is a commit: it takes the run's row lock first, as
+    // saveTask does, writes the record under the claim's lease and appends the event. A retry
+    // whose event is already there returns the lease it was granted and appends nothing.
+    claimStart: named(
+      "claim_start",
+      `WITH ${clock}, done AS (
+         SELECT 1 FROM ${s}.events WHERE op_id = $6::uuid
+       ), run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR NO KEY UPDATE
+       ), claim AS (${claim(
+         recordColumns,
+         "$11, $12, $13, $14, $15, $16, $17, $18::integer, $19, $20::integer, $21::integer, $22::double precision, $23",
+         `${fromExcluded(recordColumns)}, `,
+       )}), bump AS (
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $7
+         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM claim) AND NOT EXISTS (SELECT 1 FROM done)
+         RETURNING event_count
+       ), event AS (
+         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
+         SELECT $1, event_count, $8, $9, $7, $10, $6::uuid FROM bump
        )
        SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
               (SELECT lease_expires_at FROM claim) AS expires_at`,
@@ -882,13 +961,10 @@ function statements(s: string) {
     // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at
     recordCall: named(
       "record_call",
-      `INSERT INTO ${s}.calls AS c (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
+      `INSERT INTO ${s}.calls (run_id, ${callColumns})
        SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
        FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
-       ON CONFLICT (run_id, task, position) DO UPDATE
-         SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
-             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
-             at = excluded.at
+       ${replaceCall}
        RETURNING 1 AS ok`,
     ),
     clearCalls: named(
@@ -949,16 +1025,7 @@ function statements(s: string) {
        SELECT $1, ord, task, type, at, data
        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task, type, at, data, ord)`,
     ),
-    importCalls: named(
-      "import_calls",
-      `INSERT INTO ${s}.calls (run_id, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
-       SELECT $1, task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at
-       FROM unnest($2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::double precision[], $10::text[])
-         AS u(task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at)
-       ON CONFLICT (run_id, task, position) DO UPDATE
-         SET kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response,
-             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
-             at = excluded.at`,
-    ),
+    // $1 run, $2..$10 the entries (callArrays)
+    importCalls: named("import_calls", insertCalls(2)),
   };
 }
