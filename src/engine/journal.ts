@@ -12,6 +12,8 @@ export interface JournalOptions {
   budget?: BudgetGuard;
   /** Aborted once the task's lease is lost: from then on nothing more is journaled. */
   fence?: AbortSignal;
+  /** The lease's fencing token: the store refuses a journal entry once another worker holds a newer one. */
+  fencingToken?: number;
 }
 
 type JournalStats = { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
@@ -51,7 +53,7 @@ export class TaskJournal {
     private readonly task: string,
     recorded: CallRecord[] | Map<number, CallRecord>,
     cassette?: CallRecord[] | Map<number, CallRecord>,
-    private readonly ledger: JournalOptions = {},
+    private readonly options: JournalOptions = {},
     private readonly basePosition = 0,
     shared?: SharedState,
   ) {
@@ -90,10 +92,10 @@ export class TaskJournal {
   private async flush(): Promise<void> {
     const calls = this.shared.pending.splice(0);
     const done = this.shared.flushing.then(async () => {
-      this.ledger.fence?.throwIfAborted();
+      this.options.fence?.throwIfAborted();
       for (const [i, call] of calls.entries()) {
         try {
-          await this.store.recordCall(this.runId, call);
+          await this.store.recordCall(this.runId, call, { fencingToken: this.options.fencingToken });
         } catch (error) {
           // Kept for the task's failure commit, which may still get them to the store.
           this.shared.pending.unshift(...calls.slice(i));
@@ -117,7 +119,7 @@ export class TaskJournal {
    * never shifts the positions of the outer loop.
    */
   nested(position: number): TaskJournal {
-    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.ledger, (position + 1) * NESTED_RANGE, this.shared);
+    return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.options, (position + 1) * NESTED_RANGE, this.shared);
   }
 
   /** Journals the calls of one model, pricing each with the ledger's table and checking the budget first. */
@@ -140,13 +142,13 @@ export class TaskJournal {
     if (hit) {
       result = reviveModelResponse(hit.response);
     } else {
-      this.ledger.budget?.check(this.task);
+      this.options.budget?.check(this.task);
       await this.flush();
       result = await doGenerate();
-      const usage = usageOf(result, modelId, this.ledger.prices);
+      const usage = usageOf(result, modelId, this.options.prices);
       this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
       addUsage(this.stats.usage, usage);
-      this.ledger.budget?.record(usage);
+      this.options.budget?.record(usage);
     }
     for (const part of result.content) {
       if (part.type === "tool-call") this.toolPositions.set(part.toolCallId, this.position++);
@@ -221,7 +223,7 @@ export class TaskJournal {
   }
 
   private record(call: Omit<CallRecord, "task" | "at">, live = true): void {
-    this.ledger.fence?.throwIfAborted();
+    this.options.fence?.throwIfAborted();
     const record: CallRecord = { task: this.task, ...call, at: new Date().toISOString() };
     this.shared.pending.push(record);
     this.recorded.set(call.position, record);

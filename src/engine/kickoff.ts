@@ -285,7 +285,7 @@ class Kickoff {
         await this.store.saveTask(this.runId, record, discarded, lease.commitOptions);
       }
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
-      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal });
+      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal, fencingToken: lease.token });
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
       // What the last attempt's forgotten answers cost, for the next attempt's event to carry.

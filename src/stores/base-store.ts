@@ -5,6 +5,7 @@ import type {
   CallRecord,
   ClaimOptions,
   CommitOptions,
+  FenceOptions,
   Lease,
   NewEvent,
   Run,
@@ -31,7 +32,7 @@ export abstract class BaseStore implements Store {
   protected abstract doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void>;
   protected abstract doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean>;
   protected abstract doEvents(runId: string): Promise<RunEvent[]>;
-  protected abstract doRecordCall(runId: string, call: CallRecord): Promise<void>;
+  protected abstract doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void>;
   protected abstract doCalls(runId: string, task: string): Promise<CallRecord[]>;
   protected abstract doClearCalls(runId: string, task: string): Promise<void>;
   protected abstract doImportRun(dump: RunDump, overwrite: boolean): Promise<void>;
@@ -89,10 +90,10 @@ export abstract class BaseStore implements Store {
     return this.doEvents(checkRunId(runId));
   }
 
-  async recordCall(runId: string, call: CallRecord): Promise<void> {
+  async recordCall(runId: string, call: CallRecord, options: FenceOptions = {}): Promise<void> {
     checkRunId(runId);
     checkCall(call);
-    return this.doRecordCall(runId, call);
+    return this.doRecordCall(runId, call, options);
   }
 
   async calls(runId: string, task: string): Promise<CallRecord[]> {

@@ -5,7 +5,7 @@ import type { BigIntStats } from "node:fs";
 import { CrewstateError } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -186,8 +186,10 @@ export class JsonFileStore extends BaseStore {
     return (await this.readView()).image.events(runId);
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
-    await this.commit({ op: "recordCall", runId, call });
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+    const op: StoreOp = { op: "recordCall", runId, call };
+    if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+    await this.commit(op);
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {

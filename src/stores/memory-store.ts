@@ -1,6 +1,6 @@
 import { BaseStore } from "./base-store.js";
 import { StateImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
 
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
@@ -35,8 +35,8 @@ export class MemoryStore extends BaseStore {
   protected async doEvents(runId: string): Promise<RunEvent[]> {
     return this.image.events(runId);
   }
-  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
-    this.commit({ op: "recordCall", runId, call });
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+    this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken });
   }
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return this.image.calls(runId, task);

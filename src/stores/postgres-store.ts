@@ -11,6 +11,7 @@ import type {
   ClaimOptions,
   CommitOptions,
   EventType,
+  FenceOptions,
   JsonValue,
   Lease,
   NewEvent,
@@ -141,11 +142,7 @@ export class PostgresStore extends BaseStore {
     );
     if (!result || result.done || result.written) return;
     if (!result.found) throw this.runNotFound(runId);
-    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task.name]);
-    throw new FencedOutError(
-      `commit of task "${task.name}" in run "${runId}" carries fencing token ${options.fencingToken}, but the current token is ${current[0]?.fencing_token ?? 0}`,
-      { runId, task: task.name, store: this.location },
-    );
+    throw await this.fencedOut("commit", runId, task.name, options.fencingToken);
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -171,10 +168,17 @@ export class PostgresStore extends BaseStore {
     return result.removed;
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
     // An upsert of the same row: safe to retry as it is.
-    const rows = await this.read<{ ok: number }>(this.sql.recordCall, [runId, ...callParams(call, runId)]);
-    if (rows.length === 0) throw this.runNotFound(runId);
+    const rows = await this.read<{ found: boolean; written: boolean }>(this.sql.recordCall, [
+      runId,
+      ...callParams(call, runId),
+      options.fencingToken ?? null,
+    ]);
+    const row = rows[0]!;
+    if (row.written) return;
+    if (!row.found) throw this.runNotFound(runId);
+    throw await this.fencedOut("journal entry", runId, call.task, options.fencingToken);
   }
 
   protected async doClearCalls(runId: string, task: string): Promise<void> {
@@ -423,6 +427,15 @@ export class PostgresStore extends BaseStore {
 
   private runNotFound(runId: string): CrewstateError {
     return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
+  }
+
+  /** The refusal of a `what` of `task` made under `token`, naming the task's current token. */
+  private async fencedOut(what: string, runId: string, task: string, token: number | undefined): Promise<FencedOutError> {
+    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task]);
+    return new FencedOutError(
+      `${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current[0]?.fencing_token ?? 0}`,
+      { runId, task, store: this.location },
+    );
   }
 }
 
@@ -958,14 +971,24 @@ function statements(s: string) {
        )
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS removed`,
     ),
-    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at
+    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at,
+    // $11 the fencing token required (or NULL). The check locks the task's row (FOR SHARE waits for
+    // a claim in flight and reads its token), so a claim that replaces the lease comes before the
+    // entry or after it, never between the check and the write.
     recordCall: named(
       "record_call",
-      `INSERT INTO ${s}.calls (run_id, ${callColumns})
-       SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
-       FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
-       ${replaceCall}
-       RETURNING 1 AS ok`,
+      `WITH run AS (
+         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
+       ), written AS (
+         INSERT INTO ${s}.calls (run_id, ${callColumns})
+         SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
+         FROM run
+         WHERE $11::bigint IS NULL
+            OR $11::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2 FOR SHARE), 0)
+         ${replaceCall}
+         RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM written) AS written`,
     ),
     clearCalls: named(
       "clear_calls",

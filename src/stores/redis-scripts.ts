@@ -99,6 +99,20 @@ const journalLib = `
         redis.call('SADD', journals, task)
       end`;
 
+/**
+ * Lua helper of the fenced writes: `fenced` returns the task's current fencing token (the first
+ * line of its lease entry; '0' for a task without one) when a required token is given ('' = none)
+ * and differs from it, and nil when the write may go ahead.
+ */
+const fenceLib = `
+      local function fenced(leases, name, required)
+        if required == '' then return nil end
+        local lease = redis.call('HGET', leases, name)
+        local current = lease and string.match(lease, '^[^\\n]*') or '0'
+        if tonumber(current) ~= tonumber(required) then return current end
+        return nil
+      end`;
+
 export const SCRIPTS = {
   /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
   crewstateOpen: {
@@ -144,13 +158,11 @@ export const SCRIPTS = {
       ${alreadyApplied}
       ${taskLib}
       ${journalLib}
+      ${fenceLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
-      if ARGV[5] ~= '' then
-        local lease = redis.call('HGET', KEYS[4], name)
-        local current = lease and string.match(lease, '^[^\\n]*') or '0'
-        if tonumber(current) ~= tonumber(ARGV[5]) then return {'fenced', current} end
-      end
+      local current = fenced(KEYS[4], name, ARGV[5])
+      if current then return {'fenced', current} end
       commit(name, ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
       for i = 8, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
       ${remember}
@@ -267,12 +279,18 @@ export const SCRIPTS = {
       return {'released'}`,
   },
 
-  /** KEYS meta calls journals · ARGV task position call → ok | no_run. Replaying it changes nothing. */
+  /**
+   * KEYS meta calls journals leases · ARGV task position call requiredToken('' = none)
+   * → ok | no_run | {'fenced', currentToken}. Replaying it changes nothing.
+   */
   crewstateRecordCall: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `
       ${journalLib}
+      ${fenceLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      local current = fenced(KEYS[4], ARGV[1], ARGV[4])
+      if current then return {'fenced', current} end
       journal(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
       return {'ok'}`,
   },

@@ -12,6 +12,7 @@ import type {
   ClaimOptions,
   CommitOptions,
   EventType,
+  FenceOptions,
   JsonValue,
   Lease,
   NewEvent,
@@ -202,7 +203,7 @@ export class RedisStore extends BaseStore {
         taskEntry(task),
         leaseEntry(task),
         task.status,
-        options.fencingToken === undefined ? "" : String(options.fencingToken),
+        requiredToken(options),
         eventEntry({ ...event, task: task.name }, now),
         now,
         ...(options.calls ?? []).flatMap((call) => [call.position, callEntry(call)]),
@@ -210,12 +211,7 @@ export class RedisStore extends BaseStore {
       ],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome === "fenced") {
-      throw new FencedOutError(
-        `commit of task "${task.name}" in run "${runId}" carries fencing token ${options.fencingToken}, but the current token is ${current}`,
-        { runId, task: task.name, store: this.location },
-      );
-    }
+    if (outcome === "fenced") throw this.fencedOut("commit", runId, task.name, options.fencingToken, current);
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -239,14 +235,15 @@ export class RedisStore extends BaseStore {
     return outcome !== "absent";
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
     const k = this.runKeys(runId);
-    const [outcome] = await this.script(
+    const [outcome, current] = await this.script(
       "crewstateRecordCall",
-      [k.meta, k.calls(call.task), k.journals],
-      [call.task, call.position, callEntry(call)],
+      [k.meta, k.calls(call.task), k.journals, k.leases],
+      [call.task, call.position, callEntry(call), requiredToken(options)],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
+    if (outcome === "fenced") throw this.fencedOut("journal entry", runId, call.task, options.fencingToken, current);
   }
 
   protected async doClearCalls(runId: string, task: string): Promise<void> {
@@ -474,6 +471,15 @@ export class RedisStore extends BaseStore {
   private runNotFound(runId: string): CrewstateError {
     return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
   }
+
+  /** The refusal of a write (`what`) of `task` made under `token` when the task's token is `current`. */
+  private fencedOut(what: string, runId: string, task: string, token: number | undefined, current: string | undefined): FencedOutError {
+    return new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
+      runId,
+      task,
+      store: this.location,
+    });
+  }
 }
 
 // --- stored entries and their mapping to the public types ---
@@ -617,6 +623,11 @@ function toTask(runId: string, name: string, entry: string, lease: string | unde
 function eventEntry(event: NewEvent, at: string): string {
   const entry: EventEntry = { task: event.task ?? null, type: event.type, at, data: event.data ?? null };
   return encodeJson(entry, `event data${entry.task ? ` of task "${entry.task}"` : ""}`);
+}
+
+/** A fenced write's required token as the scripts take it: '' when the write is not fenced. */
+function requiredToken(options: FenceOptions): string {
+  return options.fencingToken === undefined ? "" : String(options.fencingToken);
 }
 
 function callEntry(call: CallRecord): string {

@@ -11,6 +11,7 @@ import type {
   ClaimOptions,
   CommitOptions,
   EventType,
+  FenceOptions,
   JsonValue,
   Lease,
   NewEvent,
@@ -209,9 +210,9 @@ export class SqliteStore extends BaseStore {
     return this.guard("read events", runId, () => this.tx.events(runId));
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
     const row = fromCallRecord(runId, call);
-    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row));
+    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row, options.fencingToken));
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
@@ -395,6 +396,18 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
   const requireRun = (runId: string): void => {
     if (sql.runExists.get(runId) === undefined) throw runNotFound(runId, location);
   };
+  /** Refuses a write made under `token` (when given) unless it is the task's current token. */
+  const checkFence = (runId: string, task: string, token: number | undefined, what: string): void => {
+    if (token === undefined) return;
+    const current = sql.taskToken.get(runId, task) ?? 0;
+    if (current !== token) {
+      throw new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
+        runId,
+        task,
+        store: location,
+      });
+    }
+  };
   const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
 
   return {
@@ -430,15 +443,7 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
     saveTask: db.transaction((row: TaskRow, eventTask: string | null, type: EventType, data: string, now: string, fencingToken: number | undefined, calls: CallRow[]) => {
       const [runId, name] = row;
       requireRun(runId);
-      if (fencingToken !== undefined) {
-        const current = sql.taskToken.get(runId, name) ?? 0;
-        if (current !== fencingToken) {
-          throw new FencedOutError(
-            `commit of task "${name}" in run "${runId}" carries fencing token ${fencingToken}, but the current token is ${current}`,
-            { runId, task: name, store: location },
-          );
-        }
-      }
+      checkFence(runId, name, fencingToken, "commit");
       sql.upsertTask.run(...row);
       for (const call of calls) sql.upsertCall.run(...call);
       sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
@@ -461,8 +466,9 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       return true;
     }),
 
-    recordCall: db.transaction((row: CallRow) => {
+    recordCall: db.transaction((row: CallRow, fencingToken: number | undefined) => {
       requireRun(row[0]);
+      checkFence(row[0], row[1], fencingToken, "journal entry");
       sql.upsertCall.run(...row);
     }),
 

@@ -12,7 +12,7 @@ export type StoreOp =
   | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number; calls?: CallRecord[] }
   | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
-  | { op: "recordCall"; runId: string; call: CallRecord }
+  | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number }
   | { op: "clearCalls"; runId: string; task: string }
   | { op: "importRun"; dump: RunDump; overwrite: boolean }
   | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart }
@@ -45,23 +45,17 @@ export class StateImage {
         }
         return true;
       }
-      case "saveTask": {
-        const image = this.require(op.runId);
-        const current = image.tasks.get(op.task.name);
-        if (op.fencingToken !== undefined && (current?.fencingToken ?? 0) !== op.fencingToken) {
-          throw new FencedOutError(
-            `commit of task "${op.task.name}" in run "${op.runId}" carries fencing token ${op.fencingToken}, but the current token is ${current?.fencingToken ?? 0}`,
-            { runId: op.runId, task: op.task.name, store: this.storeName },
-          );
-        }
+      case "saveTask":
+        this.checkFence(op.runId, op.task.name, op.fencingToken, "commit");
         return true;
-      }
       case "setRunStatus":
         this.require(op.runId);
         return true;
       case "removeTask":
         return this.require(op.runId).tasks.has(op.task);
       case "recordCall":
+        this.checkFence(op.runId, op.call.task, op.fencingToken, "journal entry");
+        return true;
       case "clearCalls":
         this.require(op.runId);
         return true;
@@ -211,6 +205,18 @@ export class StateImage {
 
   calls(runId: string, task: string): CallRecord[] {
     return structuredClone(this.runs.get(runId)?.calls.get(task) ?? []);
+  }
+
+  /** Refuses a write made under `token` (when given) unless it is the task's current token. */
+  private checkFence(runId: string, task: string, token: number | undefined, what: string): void {
+    const current = this.require(runId).tasks.get(task)?.fencingToken ?? 0;
+    if (token !== undefined && current !== token) {
+      throw new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
+        runId,
+        task,
+        store: this.storeName,
+      });
+    }
   }
 
   private require(runId: string): RunImage {

@@ -157,12 +157,15 @@ export interface TaskStart {
   event: NewEvent;
 }
 
-export interface CommitOptions {
+export interface FenceOptions {
   /**
-   * The fencing token of the claim this commit is made under. When given, the store refuses the
-   * commit with `FENCED_OUT` unless it equals the task's current token.
+   * The fencing token of the claim this write is made under. When given, the store refuses the
+   * write with `FENCED_OUT`, changing nothing, unless it equals the task's current token.
    */
   fencingToken?: number;
+}
+
+export interface CommitOptions extends FenceOptions {
   /**
    * Journal entries of this task to record in the same commit (each as `recordCall` would): the
    * engine's last answers before the task's result, made durable together with it.
@@ -194,7 +197,7 @@ export interface Store {
   events(runId: string): Promise<RunEvent[]>;
 
   /** Journals one call; a call at an existing (task, position) replaces it. */
-  recordCall(runId: string, call: CallRecord): Promise<void>;
+  recordCall(runId: string, call: CallRecord, options?: FenceOptions): Promise<void>;
   /** The task's journal, by position. */
   calls(runId: string, task: string): Promise<CallRecord[]>;
   clearCalls(runId: string, task: string): Promise<void>;

@@ -73,6 +73,9 @@ describe.each(backends)("a zombie writer on $name", ({ available, url: freshUrl 
           expect(run.tasks[0]).toMatchObject({ status: "completed", output: "answer from B", worker: `zombie-b:${runId}`, fencingToken: 2 });
           const completions = (await store.events(runId)).filter((e) => e.type === "task_completed");
           expect(completions).toHaveLength(1);
+          // The journal is B's too: A's answer, arriving after it lost the task, was never stored.
+          expect(JSON.stringify(await store.calls(runId, "work"))).toContain("answer from B");
+          expect(JSON.stringify(await store.calls(runId, "work"))).not.toContain("answer from A");
         }
       } finally {
         a.kill("SIGKILL");

@@ -580,8 +580,11 @@ export function opEntry(op: StoreOp): Obj {
       return { type: "set_run_status", run_id: op.runId, status: op.status, error: op.error, event: eventOf(op.event, null), at: op.at };
     case "removeTask":
       return { type: "remove_task", run_id: op.runId, task: op.task, event: eventOf(op.event, op.task), at: op.at };
-    case "recordCall":
-      return { type: "record_call", run_id: op.runId, call: { task: op.call.task, ...callEntry(op.call) } };
+    case "recordCall": {
+      const entry: Obj = { type: "record_call", run_id: op.runId, call: { task: op.call.task, ...callEntry(op.call) } };
+      if (op.fencingToken !== undefined) entry.fencing_token = op.fencingToken;
+      return entry;
+    }
     case "clearCalls":
       return { type: "clear_calls", run_id: op.runId, task: op.task };
     case "importRun": {
@@ -698,7 +701,9 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
     case "record_call": {
       const c = object(o.call, [...at, "call"]);
       const task = name(checkTaskName, c.task, [...at, "call", "task"]);
-      return { op: "recordCall", runId, call: callFromEntry(task, c, [...at, "call"], scratch) };
+      const op: StoreOp = { op: "recordCall", runId, call: callFromEntry(task, c, [...at, "call"], scratch) };
+      if (has(o, "fencing_token")) op.fencingToken = count(o, "fencing_token", at, undefined);
+      return op;
     }
     case "clear_calls":
       return { op: "clearCalls", runId, task: name(checkTaskName, o.task, [...at, "task"]) };

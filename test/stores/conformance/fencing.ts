@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { beginSampleRun, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
+import { beginSampleRun, call, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 export function fencingSpec(ctx: ConformanceContext, it: SpecIt): void {
   describe("fencing", () => {
@@ -60,6 +60,21 @@ export function fencingSpec(ctx: ConformanceContext, it: SpecIt): void {
       await ctx.store.saveTask("r", completedTask("b", { fencingToken: 0 }), { type: "task_completed" }, { fencingToken: 0 });
       await expectCode(() => ctx.store.saveTask("r", completedTask("b"), { type: "task_completed" }, { fencingToken: 4 }), "FENCED_OUT");
       await ctx.store.saveTask("r", completedTask("a", { fencingToken: 4 }), { type: "task_completed" }, { fencingToken: 4 });
+    });
+
+    it("fences journal entries too: a stale token's entry is refused and changes nothing", async () => {
+      await beginSampleRun(ctx.store, "r");
+      const a = (await ctx.store.claimTask("r", "work", "worker-a", 30_000))!;
+      await ctx.store.recordCall("r", call("work", 0), { fencingToken: a.token });
+      const b = (await ctx.store.claimTask("r", "work", "worker-b", 30_000, { takeOverFrom: "worker-a" }))!;
+      const zombie = call("work", 0, { response: "the zombie's answer" });
+      await expectCode(() => ctx.store.recordCall("r", zombie, { fencingToken: a.token }), "FENCED_OUT");
+      await expectCode(() => ctx.store.recordCall("r", call("work", 1), { fencingToken: a.token }), "FENCED_OUT");
+      await expectCode(() => ctx.store.recordCall("r", call("fresh", 0), { fencingToken: 1 }), "FENCED_OUT");
+      expect(await ctx.store.calls("r", "work")).toEqual([call("work", 0)]);
+      expect(await ctx.store.calls("r", "fresh")).toEqual([]);
+      await ctx.store.recordCall("r", call("work", 1), { fencingToken: b.token });
+      expect(await ctx.store.calls("r", "work")).toEqual([call("work", 0), call("work", 1)]);
     });
 
     it("fences a writer on one handle out after a claim made on another", async () => {
