@@ -3,6 +3,7 @@ import type { ToolSet } from "ai";
 import { CrewstateError } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
+import { crashPoint } from "./crash-points.js";
 import { hashOf } from "./hash.js";
 import { addUsage, emptyUsage, usageOfCalls, type BudgetGuard } from "./ledger.js";
 
@@ -145,6 +146,7 @@ export class TaskJournal {
       this.options.budget?.check(this.task);
       await this.flush();
       result = await doGenerate();
+      crashPoint("answered");
       const usage = usageOf(result, modelId, this.options.prices);
       this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
       addUsage(this.stats.usage, usage);

@@ -25,6 +25,7 @@ import {
 import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
 import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
+import { crashPoint } from "./crash-points.js";
 
 export interface KickoffOptions {
   /** Values for the `{placeholder}`s of the crew's tasks and agents. */
@@ -270,6 +271,7 @@ class Kickoff {
     // The claim commits the started record too, unless the old journal must be read and priced first.
     const start = deadLetter || discardsJournal ? undefined : { task: record, event: started() };
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, start);
+    crashPoint("claimed");
     try {
       if (deadLetter) {
         const message = `task was started ${stored!.attempts} times and never finished (its worker died each time); it is dead-lettered`;
@@ -331,6 +333,7 @@ class Kickoff {
             { ...lease.commitOptions, calls: journal.uncommitted() },
           );
           journal.committed();
+          crashPoint("committed");
           this.collect(journal);
           log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
           this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
