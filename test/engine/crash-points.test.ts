@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { CRASH_POINTS, type CrashPoint } from "../../src/engine/crash-points.js";
+import { CRASH_POINTS } from "../../src/engine/crash-points.js";
 import { MemoryStore } from "../../src/index.js";
 import { openStore } from "../../src/stores/open.js";
 import { freshName, postgresService, redisService, withParam } from "../services.js";

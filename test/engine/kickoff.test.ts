@@ -23,6 +23,11 @@ function toolCall(id: string, name: string, input: unknown): LanguageModelV3Gene
   };
 }
 
+/** A `lookup` tool taking `{ id: number }` and answering what `execute` gives. */
+function lookupTool(execute: (id: number) => Promise<unknown>) {
+  return tool({ description: "look something up", inputSchema: z.object({ id: z.number() }), execute: async ({ id }) => execute(id) });
+}
+
 function lastUserText(options: LanguageModelV3CallOptions): string {
   const users = options.prompt.filter((m) => m.role === "user");
   const last = users[users.length - 1];
@@ -145,13 +150,9 @@ describe("kickoff", () => {
       },
     });
     let executions = 0;
-    const lookup = tool({
-      description: "look something up",
-      inputSchema: z.object({ id: z.number() }),
-      execute: async ({ id }) => {
-        executions++;
-        return { id, value: `v${id}` };
-      },
+    const lookup = lookupTool(async (id) => {
+      executions++;
+      return { id, value: `v${id}` };
     });
     const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
     const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look up two things", expectedOutput: "x", agent })], store });
@@ -177,13 +178,9 @@ describe("kickoff", () => {
         return options.prompt.some((m) => m.role === "tool") ? text("looked up") : toolCall("call-0", "lookup", { id: 1 });
       },
     });
-    const lookup = tool({
-      description: "look something up",
-      inputSchema: z.object({ id: z.number() }),
-      execute: async ({ id }) => {
-        seen.push(await journaled());
-        return { id };
-      },
+    const lookup = lookupTool(async (id) => {
+      seen.push(await journaled());
+      return { id };
     });
     const recordCall = vi.spyOn(store, "recordCall");
     const saveTask = vi.spyOn(store, "saveTask");
@@ -210,13 +207,9 @@ describe("kickoff", () => {
       },
     });
     let executions = 0;
-    const lookup = tool({
-      description: "look something up",
-      inputSchema: z.object({ id: z.number() }),
-      execute: async ({ id }) => {
-        executions++;
-        return { id };
-      },
+    const lookup = lookupTool(async (id) => {
+      executions++;
+      return { id };
     });
     const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
     const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look one thing up", expectedOutput: "x", agent })], store });
