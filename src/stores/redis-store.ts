@@ -315,12 +315,7 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(lease.runId);
     const [outcome, value, worker] = await this.script("crewstateHeartbeat", [k.meta, k.leases], [lease.task, String(lease.token), ttlMs]);
     if (outcome === "no_run") throw this.runNotFound(lease.runId);
-    if (outcome === "fenced") {
-      throw new FencedOutError(
-        `heartbeat of task "${lease.task}" in run "${lease.runId}" carries fencing token ${lease.token}, but the current token is ${value}`,
-        { runId: lease.runId, task: lease.task, store: this.location },
-      );
-    }
+    if (outcome === "fenced") throw this.fencedOut("heartbeat", lease.runId, lease.task, lease.token, value);
     const holder = decodeJson<string | null>(worker!, `the worker of task "${lease.task}" of run "${lease.runId}"`) ?? lease.worker;
     return { runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! };
   }
