@@ -197,6 +197,39 @@ describe("kickoff", () => {
     expect(await journaled()).toEqual(["0:model", "1:tool", "2:model"]);
   });
 
+  it("commits the answer asking for parallel tool calls before either runs, and both results before the next call", async () => {
+    const store = new MemoryStore();
+    const journaled = () => store.calls("p", "look").then((calls) => calls.map((c) => `${c.position}:${c.kind}`).sort());
+    const seen: string[][] = [];
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => {
+        seen.push(await journaled());
+        if (options.prompt.some((m) => m.role === "tool")) return text("both looked up");
+        return {
+          content: [
+            { type: "tool-call", toolCallId: "a", toolName: "lookup", input: JSON.stringify({ id: 1 }) },
+            { type: "tool-call", toolCallId: "b", toolName: "lookup", input: JSON.stringify({ id: 2 }) },
+          ],
+          finishReason: { unified: "tool-calls", raw: "tool_calls" },
+          usage,
+          warnings: [],
+        };
+      },
+    });
+    const lookup = lookupTool(async (id) => {
+      seen.push(await journaled());
+      await new Promise((resolve) => setTimeout(resolve, id === 1 ? 20 : 1));
+      return { id };
+    });
+    const agent = new Agent({ role: "R", goal: "G", backstory: "B", model, tools: { lookup } });
+    const crew = new Crew({ name: "tools", tasks: [new Task({ name: "look", description: "Look two things up", expectedOutput: "x", agent })], store });
+
+    const result = await crew.kickoff({ runId: "p" });
+    expect(result.output).toBe("both looked up");
+    expect(seen).toEqual([[], ["0:model"], ["0:model"], ["0:model", "1:tool", "2:tool"]]);
+    expect(await journaled()).toEqual(["0:model", "1:tool", "2:tool", "3:model"]);
+  });
+
   it("keeps a failed task's last answer: the failure commit journals it, and a resume replays it", async () => {
     const store = new MemoryStore();
     let modelCalls = 0;
