@@ -219,25 +219,30 @@ class Kickoff {
     };
   }
 
+  /** Decides what to do with a task from its record, and does it; decides again if the record moved on meanwhile. */
   private async runTask(task: PreparedTask, parts: HashParts, stored: TaskRecord | undefined): Promise<TaskResult> {
     const inputHash = inputHashOf(parts);
-    const storedParts = stored?.status === "completed" && stored.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
-    const decision = decide(stored, inputHash, storedParts, parts);
-    const detail = describeDecision(decision);
     const log = this.log.child({ task: task.name });
-
-    if (decision.action === "reuse") {
-      const record = { ...stored!, inputHash };
-      // Fenced by the token it was read with: a worker that claimed the task since wins.
-      await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } }, { fencingToken: stored!.fencingToken });
-      log.info({ adopted: decision.adopted }, "task reused");
-      this.progress(task, "reused", detail);
-      return this.resultOf(record, "reused", detail);
+    for (;;) {
+      const storedParts = stored?.status === "completed" && stored.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
+      const decision = decide(stored, inputHash, storedParts, parts);
+      const detail = describeDecision(decision);
+      if (decision.action === "reuse") {
+        const record = { ...stored!, inputHash };
+        // Fenced by the token it was read with: a worker that claimed the task since wins.
+        await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } }, { fencingToken: stored!.fencingToken });
+        log.info({ adopted: decision.adopted }, "task reused");
+        this.progress(task, "reused", detail);
+        return this.resultOf(record, "reused", detail);
+      }
+      if (decision.reason === "stale") {
+        log.info({ changed: decision.changed }, "task stale");
+      }
+      const outcome = await this.execute(task, parts, inputHash, stored, decision, detail);
+      if (!("changed" in outcome)) return outcome;
+      log.info("the task's record changed since it was read; deciding again");
+      stored = outcome.changed;
     }
-    if (decision.reason === "stale") {
-      log.info({ changed: decision.changed }, "task stale");
-    }
-    return this.execute(task, parts, inputHash, stored, decision, detail);
   }
 
   private async execute(
@@ -247,7 +252,7 @@ class Kickoff {
     stored: TaskRecord | undefined,
     decision: Extract<Decision, { action: "run" }>,
     detail: string,
-  ): Promise<TaskResult> {
+  ): Promise<TaskResult | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
     // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
     // afresh, and what its discarded journal cost stays on the ledger through the started event.
@@ -270,7 +275,11 @@ class Kickoff {
     });
     // The claim commits the started record too, unless the old journal must be read and priced first.
     const start = deadLetter || discardsJournal ? undefined : { task: record, event: started() };
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, start);
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, {
+      seenToken: stored?.fencingToken ?? 0,
+      start,
+    });
+    if (!(lease instanceof TaskLease)) return lease;
     crashPoint("claimed");
     try {
       if (deadLetter) {

@@ -46,19 +46,32 @@ export class TaskLease {
   }
 
   /**
-   * Claims the task, waiting while a live worker holds it: once for its lease to run out, after
-   * which a holder that renewed is still at work and the claim fails with LEASE_HELD. A holder on
-   * this host whose process is gone is taken over at once. With `start`, the claim that is granted
-   * also commits the task's started record and event.
+   * Claims the task for a worker that decided to run it from the record it read, whose token was
+   * `seenToken`. A live holder is waited for once, until its lease runs out; a holder that renewed
+   * meanwhile is still at work, and the claim fails with LEASE_HELD. A holder on this host whose
+   * process is gone is taken over at once. With `start`, the claim that is granted also commits
+   * the task's started record and event.
+   *
+   * Returns `{ changed }` — the task's record as it is now — instead of a lease when the record may
+   * have moved on since it was read (another worker claimed the task, or a holder was waited for):
+   * the caller decides again from it before claiming again.
    */
-  static async acquire(store: Store, runId: string, task: string, worker: string, ttlMs: number, log: Logger, start?: TaskStart): Promise<TaskLease> {
-    let waitedFor: string | null = null;
+  static async acquire(
+    store: Store,
+    runId: string,
+    task: string,
+    worker: string,
+    ttlMs: number,
+    log: Logger,
+    claim: { seenToken: number; start?: TaskStart },
+  ): Promise<TaskLease | { changed: TaskRecord | undefined }> {
     for (;;) {
-      const lease = await store.claimTask(runId, task, worker, ttlMs, { start });
+      const lease = await store.claimTask(runId, task, worker, ttlMs, claim);
       if (lease) return new TaskLease(store, lease, ttlMs, log);
       const holder = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
+      if ((holder?.fencingToken ?? 0) !== claim.seenToken) return { changed: holder };
       if (holder && isDeadLocalWorker(holder.worker)) {
-        const taken = await store.claimTask(runId, task, worker, ttlMs, { takeOverFrom: holder.worker!, start });
+        const taken = await store.claimTask(runId, task, worker, ttlMs, { ...claim, takeOverFrom: holder.worker! });
         if (taken) {
           log.warn({ task, from: holder.worker }, "took over a task from a worker that is gone");
           return new TaskLease(store, taken, ttlMs, log);
@@ -67,16 +80,17 @@ export class TaskLease {
       }
       const expiresAt = holder?.leaseExpiresAt ?? null;
       if (expiresAt === null) continue;
-      if (waitedFor !== null && expiresAt > waitedFor) {
-        throw new CrewstateError(
-          "LEASE_HELD",
-          `task "${task}" of run "${runId}" is being worked on by ${holder!.worker} (its lease was renewed until ${expiresAt}); wait for it to finish, or stop it`,
-          { runId, task, worker: holder!.worker, store: store.location },
-        );
-      }
-      waitedFor = expiresAt;
       log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
       await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
+      const after = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
+      if (after?.leaseExpiresAt != null && after.leaseExpiresAt > expiresAt && after.worker === holder!.worker) {
+        throw new CrewstateError(
+          "LEASE_HELD",
+          `task "${task}" of run "${runId}" is being worked on by ${after.worker} (its lease was renewed until ${after.leaseExpiresAt}); wait for it to finish, or stop it`,
+          { runId, task, worker: after.worker, store: store.location },
+        );
+      }
+      return { changed: after };
     }
   }
 

@@ -109,6 +109,9 @@ export abstract class BaseStore implements Store {
     checkTaskName(task);
     checkWorker(worker);
     if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
+    if (options.seenToken !== undefined && (!Number.isInteger(options.seenToken) || options.seenToken < 0)) {
+      throw new CrewstateError("INVALID_INPUT", `a claim of task "${task}" names token ${options.seenToken}; tokens are whole numbers from 0`, { runId, task });
+    }
     if (options.start !== undefined) {
       checkTaskRecord(options.start.task);
       if (options.start.task.name !== task) {

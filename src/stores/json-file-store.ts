@@ -214,6 +214,7 @@ export class JsonFileStore extends BaseStore {
         const op: StoreOp = { op: "claimTask", runId, task, worker, ttlMs, at };
         if (options.takeOverFrom !== undefined) op.takeOverFrom = options.takeOverFrom;
         if (options.start !== undefined) op.start = options.start;
+        if (options.seenToken !== undefined) op.seenToken = options.seenToken;
         return op;
       },
       (image) => image.lease(runId, task),

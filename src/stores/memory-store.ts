@@ -48,7 +48,7 @@ export class MemoryStore extends BaseStore {
     this.commit({ op: "importRun", dump, overwrite });
   }
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom, start: options.start })) return undefined;
+    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom, start: options.start, seenToken: options.seenToken })) return undefined;
     return this.image.lease(runId, task);
   }
   protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {

@@ -39,8 +39,9 @@ import type {
  *
  * Leases are judged by the server's clock (`clock_timestamp()`, read once per statement), never
  * the client's. A claim is one upsert of the task's row whose conflict clause decides, on the
- * latest committed version of the row, whether another worker's lease still runs; concurrent
- * claims queue on that row, so exactly one wins. A claim's op ID is kept in the row
+ * latest committed version of the row, whether another worker's lease still runs (and, for a
+ * claim naming the token it saw, whether the token still is that); concurrent claims queue on
+ * that row, so exactly one wins. A claim's op ID is kept in the row
  * (`tasks.claim_op`) until another write replaces the lease: a claim retried after a lost reply
  * finds its own op ID there and returns the lease it was granted instead of a second token.
  */
@@ -262,6 +263,7 @@ export class PostgresStore extends BaseStore {
       ttlMs,
       options.takeOverFrom === undefined ? null : jsonOrNull(options.takeOverFrom, "worker ID"),
       timeOrderedId(),
+      options.seenToken ?? null,
     ];
     const rows = options.start === undefined ? await this.read<ClaimRow>(this.sql.claimTask, claim) : await this.claimStart(claim, runId, options.start);
     const row = rows[0]!;
@@ -835,24 +837,30 @@ function statements(s: string) {
     );
   };
   // The upsert of a claim ($1 run, $2 task, $3 worker, $4 TTL, $5 the worker to take over from,
-  // $6 op) that writes `columns` = `values` as well as the lease, in a row `run` and `clock` give
-  // (`set` updates them in an existing row). The conflict clause sees the latest committed row,
-  // so of concurrent claims exactly one passes it; the others wait for that one and find its
-  // lease running.
+  // $6 op, $7 the token the claimer saw, or NULL) that writes `columns` = `values` as well as the
+  // lease, in a row `run` and `clock` give (`set` updates them in an existing row). With a token
+  // seen, a new row is tried only for 0 or when a row is there to conflict with, and an existing
+  // row is taken only while its token is still that one. The conflict clause sees the latest
+  // committed row, so of concurrent claims exactly one passes it; the others wait for that one and
+  // find its lease running (or its token moved on). A retry that finds its own op ID in the row
+  // passes whatever the lease and token, having moved the token itself.
   const claim = (columns: string, values: string, set: string) => `
          INSERT INTO ${s}.tasks AS t (run_id, name, ${columns}, worker, fencing_token, lease_expires_at, claim_op)
          SELECT run.run_id, $2, ${values}, $3, 1, ${iso("clock.now + $4::integer * interval '1 millisecond'")}, $6::uuid
          FROM run, clock
+         WHERE $7::bigint IS NULL OR $7::bigint = 0
+            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
          ON CONFLICT (run_id, name) DO UPDATE
            SET ${set}worker = excluded.worker,
                fencing_token = CASE WHEN t.claim_op = excluded.claim_op THEN t.fencing_token ELSE t.fencing_token + 1 END,
                lease_expires_at = CASE WHEN t.claim_op = excluded.claim_op THEN t.lease_expires_at ELSE excluded.lease_expires_at END,
                claim_op = excluded.claim_op
            WHERE t.claim_op = excluded.claim_op
-              OR t.lease_expires_at IS NULL
-              OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
-              OR t.worker = excluded.worker
-              OR t.worker = $5
+              OR (($7::bigint IS NULL OR t.fencing_token = $7::bigint)
+                  AND (t.lease_expires_at IS NULL
+                       OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
+                       OR t.worker = excluded.worker
+                       OR t.worker = $5))
          RETURNING fencing_token, lease_expires_at
        `;
   return {
@@ -879,7 +887,8 @@ function statements(s: string) {
     saveTask: saveTask("save_task", false),
     saveTaskWithCalls: saveTask("save_task_calls", true),
     taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
-    // $1 run, $2 task, $3 worker (JSON), $4 TTL in ms, $5 the worker to take over from (JSON, or NULL), $6 op.
+    // $1 run, $2 task, $3 worker (JSON), $4 TTL in ms, $5 the worker to take over from (JSON, or NULL), $6 op,
+    // $7 the token seen (or NULL).
     // The run's key-share lock keeps the run from being replaced under the claim without
     // serialising claims with commits. A new row is a pending record; an existing one keeps every
     // field but the lease's.
@@ -891,7 +900,7 @@ function statements(s: string) {
        SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
               (SELECT lease_expires_at FROM claim) AS expires_at`,
     ),
-    // $1..$6 as claimTask, $7 now, $8..$10 event task, type, data, $11..$23 the started record
+    // $1..$7 as claimTask, $8 now, $9..$11 event task, type, data, $12..$24 the started record
     // (recordColumns). Granted, the claim is a commit: it takes the run's row lock first, as
     // saveTask does, writes the record under the claim's lease and appends the event. A retry
     // whose event is already there returns the lease it was granted and appends nothing.
@@ -903,15 +912,15 @@ function statements(s: string) {
          SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR NO KEY UPDATE
        ), claim AS (${claim(
          recordColumns,
-         "$11, $12, $13, $14, $15, $16, $17, $18::integer, $19, $20::integer, $21::integer, $22::double precision, $23",
+         "$12, $13, $14, $15, $16, $17, $18, $19::integer, $20, $21::integer, $22::integer, $23::double precision, $24",
          `${fromExcluded(recordColumns)}, `,
        )}), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $7
+         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $8
          WHERE run_id = $1 AND EXISTS (SELECT 1 FROM claim) AND NOT EXISTS (SELECT 1 FROM done)
          RETURNING event_count
        ), event AS (
          INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $8, $9, $7, $10, $6::uuid FROM bump
+         SELECT $1, event_count, $9, $10, $8, $11, $6::uuid FROM bump
        )
        SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
               (SELECT lease_expires_at FROM claim) AS expires_at`,

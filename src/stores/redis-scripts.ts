@@ -206,21 +206,25 @@ export const SCRIPTS = {
 
   /**
    * KEYS meta tasks order leases completed events op
-   * ARGV name worker(JSON) ttlMs takeOverFrom(JSON, '' = none) record status event('' = no start) at opTtl
-   * → {'granted', token, expiresAt} | held | no_run
+   * ARGV name worker(JSON) ttlMs takeOverFrom(JSON, '' = none) seenToken('' = none) record status
+   *      event('' = no start) at opTtl
+   * → {'granted', token, expiresAt} | held | {'fenced', currentToken} | no_run
    *
    * Granted when the task has no lease, or its lease has run out by the server's clock, or it is
-   * held by this worker or by takeOverFrom: the token grows by one and the lease entry gets the
-   * worker and now + ttl. Without an event, a task without a record gets `record` (a pending one)
-   * and nothing else changes; with one (a start), `record` becomes the task's record and the event
-   * is appended, as a commit at `at` would. A grant stores its lease entry under the op key: a
-   * retry that finds that entry still the task's returns the same lease.
+   * held by this worker or by takeOverFrom — and, when seenToken is given, the task's token (0
+   * without a lease entry) still is seenToken (else 'fenced'): the token grows by one and the lease
+   * entry gets the worker and now + ttl. Without an event, a task without a record gets `record` (a
+   * pending one) and nothing else changes; with one (a start), `record` becomes the task's record
+   * and the event is appended, as a commit at `at` would. A grant stores its lease entry under the
+   * op key: a retry that finds that entry still the task's returns the same lease (before either
+   * check, as the token it saw has since grown by the grant).
    */
   crewstateClaimTask: {
     numberOfKeys: 7,
     lua: `
       ${leaseLib}
       ${taskLib}
+      ${fenceLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
       local current = redis.call('HGET', KEYS[4], name)
@@ -234,17 +238,19 @@ export const SCRIPTS = {
           return {'held'}
         end
       end
+      local moved = fenced(KEYS[4], name, ARGV[5])
+      if moved then return {'fenced', moved} end
       token = token + 1
       local text = token == math.floor(token) and string.format('%d', token) or tostring(token)
       local expires = iso(clock + tonumber(ARGV[3]))
       local lease = text .. '\\n"' .. expires .. '"\\n' .. ARGV[2]
-      if ARGV[7] == '' then
-        place(name, redis.call('HSETNX', KEYS[2], name, ARGV[5]))
+      if ARGV[8] == '' then
+        place(name, redis.call('HSETNX', KEYS[2], name, ARGV[6]))
         redis.call('HSET', KEYS[4], name, lease)
       else
-        commit(name, ARGV[5], lease, ARGV[6], ARGV[7], ARGV[8])
+        commit(name, ARGV[6], lease, ARGV[7], ARGV[8], ARGV[9])
       end
-      redis.call('SET', KEYS[7], lease, 'EX', ARGV[9])
+      redis.call('SET', KEYS[7], lease, 'EX', ARGV[10])
       return {'granted', text, expires}`,
   },
 

@@ -302,6 +302,7 @@ export class RedisStore extends BaseStore {
         JSON.stringify(worker),
         ttlMs,
         options.takeOverFrom === undefined ? "" : JSON.stringify(options.takeOverFrom),
+        options.seenToken === undefined ? "" : String(options.seenToken),
         ...claimWrites(task, options.start, this.now()),
         OP_TTL_SECONDS,
       ],

@@ -21,7 +21,6 @@ import type {
   RunStatus,
   RunSummary,
   TaskRecord,
-  TaskStart,
   TaskStatus,
   TokenUsage,
 } from "./store.js";
@@ -259,7 +258,7 @@ export class SqliteStore extends BaseStore {
    */
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
     return this.guard("claim the task", runId, () =>
-      this.withoutFsync(() => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options.takeOverFrom, options.start)),
+      this.withoutFsync(() => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options)),
     );
   }
 
@@ -497,8 +496,9 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
     // The lease operations read the clock inside their transaction, holding the write lock: no
     // other writer can come between the time a lease is judged by and the change made.
     claimTask: db.transaction(
-      (runId: string, task: string, worker: string, ttlMs: number, takeOverFrom: string | undefined, start?: TaskStart): Lease | undefined => {
+      (runId: string, task: string, worker: string, ttlMs: number, { takeOverFrom, start, seenToken }: ClaimOptions): Lease | undefined => {
         requireRun(runId);
+        if (seenToken !== undefined && (sql.taskToken.get(runId, task) ?? 0) !== seenToken) return undefined;
         const now = new Date().toISOString();
         const expiresAt = isoPlus(now, ttlMs);
         const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });

@@ -15,7 +15,7 @@ export type StoreOp =
   | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number }
   | { op: "clearCalls"; runId: string; task: string }
   | { op: "importRun"; dump: RunDump; overwrite: boolean }
-  | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart }
+  | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart; seenToken?: number }
   | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
   | { op: "releaseTask"; lease: Lease; at: string };
 
@@ -61,6 +61,7 @@ export class StateImage {
         return true;
       case "claimTask": {
         const current = this.require(op.runId).tasks.get(op.task);
+        if (op.seenToken !== undefined && (current?.fencingToken ?? 0) !== op.seenToken) return false;
         const held =
           current !== undefined &&
           current.leaseExpiresAt !== null &&

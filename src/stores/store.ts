@@ -149,6 +149,12 @@ export interface ClaimOptions {
    * and `start.event` is appended. A refused claim writes neither.
    */
   start?: TaskStart;
+  /**
+   * The task's fencing token when the claimer read its record (0: it had none). When given, the
+   * claim is refused, changing nothing, unless the token still is that: another worker has
+   * claimed the task since, and what the claimer decided from its read may be out of date.
+   */
+  seenToken?: number;
 }
 
 /** The record and event that mark a task as started, written by the claim that grants it. */

@@ -73,6 +73,26 @@ describe("kickoff", () => {
     expect(run?.status).toBe("completed");
   });
 
+  it("decides again when another kickoff finished a task after this one read the run: reused, never run twice", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts-1", CLASSIFY: () => "class-A", REPORT: () => "report-A" });
+    const inputs = { notes: "n1" };
+    // Kickoff A reads the run; just before its first claim, kickoff B runs the whole crew.
+    let raced = false;
+    const racing: Store = Object.create(store);
+    racing.claimTask = async (...args) => {
+      if (!raced) {
+        raced = true;
+        await threeTaskCrew(model, store).kickoff({ runId: "r", inputs });
+      }
+      return store.claimTask(...args);
+    };
+    const a = await threeTaskCrew(model, store).kickoff({ runId: "r", inputs, store: racing });
+    expect(a.tasks.map((t) => t.outcome)).toEqual(["reused", "reused", "reused"]);
+    expect(a.output).toBe("report-A");
+    expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1 });
+  });
+
   it("stops at an unchanged output (early cutoff) and reruns past a changed one", async () => {
     const store = new MemoryStore();
     let classAnswer = "class-A";

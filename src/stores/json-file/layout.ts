@@ -595,6 +595,7 @@ export function opEntry(op: StoreOp): Obj {
     case "claimTask": {
       const entry: Obj = { type: "claim_task", run_id: op.runId, task: op.task, worker: op.worker, ttl_ms: op.ttlMs, at: op.at };
       if (op.takeOverFrom !== undefined) entry.take_over_from = op.takeOverFrom;
+      if (op.seenToken !== undefined) entry.seen_token = op.seenToken;
       if (op.start !== undefined) {
         entry.start = { task: { name: op.start.task.name, ...taskEntry(op.start.task) }, event: eventOf(op.start.event, op.task) };
       }
@@ -726,6 +727,7 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         at: clock(o, at),
       };
       if (has(o, "take_over_from")) op.takeOverFrom = worker(o, "take_over_from", at);
+      if (has(o, "seen_token")) op.seenToken = count(o, "seen_token", at, undefined);
       if (has(o, "start")) {
         const start = object(o.start, [...at, "start"]);
         const t = object(start.task, [...at, "start", "task"]);

@@ -104,6 +104,23 @@ export function leasesSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(await observe(ctx.store, "r")).toEqual(before);
     });
 
+    it("a claim with seenToken is granted only while the task's token is still the one seen", async () => {
+      await beginSampleRun(ctx.store, "r");
+      // No record yet: token 0.
+      expect(await ctx.store.claimTask("r", "work", "worker-a", 30_000, { seenToken: 1 })).toBeUndefined();
+      const a = (await ctx.store.claimTask("r", "work", "worker-a", 30_000, { seenToken: 0 }))!;
+      expect(a.token).toBe(1);
+      await ctx.store.saveTask("r", completedTask("work", { worker: "worker-a", fencingToken: 1 }), { type: "task_completed" }, { fencingToken: 1 });
+
+      // worker-b read the run before worker-a claimed the task: its claim is refused, changing nothing.
+      const before = await observe(ctx.store, "r");
+      const start = { task: { ...newTaskRecord("work"), status: "running" as const, attempts: 1 }, event: { type: "task_started" as const } };
+      expect(await ctx.store.claimTask("r", "work", "worker-b", 30_000, { seenToken: 0, start })).toBeUndefined();
+      expect(await observe(ctx.store, "r")).toEqual(before);
+      expect(await ctx.store.claimTask("r", "work", "worker-b", 30_000, { seenToken: 1 })).toMatchObject({ worker: "worker-b", token: 2 });
+      await expectCode(() => ctx.store.claimTask("r", "work", "worker-b", 30_000, { seenToken: -1 }), "INVALID_INPUT");
+    });
+
     it("renews a current lease, and refuses a stale one with FENCED_OUT, changing nothing", async () => {
       await beginSampleRun(ctx.store, "r");
       const first = (await ctx.store.claimTask("r", "work", "worker-a", 1_000))!;
