@@ -79,7 +79,8 @@ export class TaskLease {
         continue;
       }
       const expiresAt = holder?.leaseExpiresAt ?? null;
-      if (expiresAt === null) continue;
+      // Released since the claim was refused: the holder may have finished the task.
+      if (expiresAt === null) return { changed: holder };
       log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
       await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
       const after = (await store.getRun(runId))?.tasks.find((t) => t.name === task);

@@ -93,6 +93,32 @@ describe("kickoff", () => {
     expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, REPORT: 1 });
   });
 
+  it("decides again when the worker it waited for finishes the task and lets go of it: reused, never run twice", async () => {
+    const store = new MemoryStore();
+    const { model, calls } = scriptedModel({ EXTRACT: () => "facts-1", CLASSIFY: () => "class-A", REPORT: () => "report-A" });
+    const inputs = { notes: "n1" };
+    const done = (await threeTaskCrew(model, store).kickoff({ runId: "first", inputs })).tasks[0]!;
+    const finished = (await store.getRun("first"))!.tasks.find((t) => t.name === "extract")!;
+
+    // Run "r": a worker on another host holds "extract" when kickoff A reads the run.
+    await store.beginRun({ runId: "r", crew: "chain", inputs });
+    const holder = "elsewhere:1:abc";
+    await store.claimTask("r", "extract", holder, 30_000, { start: { task: { ...finished, status: "running", output: null }, event: { type: "task_started" } } });
+    // A's claim is refused; before A looks at the holder, the holder commits the task and lets go.
+    const racing: Store = Object.create(store);
+    racing.claimTask = async (...args) => {
+      const lease = await store.claimTask(...args);
+      if (!lease && args[1] === "extract") {
+        await store.saveTask("r", { ...finished, worker: holder, fencingToken: 1, leaseExpiresAt: null }, { type: "task_completed" }, { fencingToken: 1 });
+      }
+      return lease;
+    };
+    const a = await threeTaskCrew(model, store).kickoff({ runId: "r", inputs, store: racing });
+    expect(a.tasks.map((t) => t.outcome)).toEqual(["reused", "ran", "ran"]);
+    expect(a.outputs.extract).toBe(done.output);
+    expect(calls.EXTRACT).toBe(1);
+  });
+
   it("stops at an unchanged output (early cutoff) and reruns past a changed one", async () => {
     const store = new MemoryStore();
     let classAnswer = "class-A";
