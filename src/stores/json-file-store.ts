@@ -38,8 +38,8 @@ import { FileLock } from "./json-file/lock.js";
  *   in-memory `StateImage`, append one checksummed line `{"seq","sum","op"}` to the journal,
  *   fsync it, and only then apply the op in memory. A failed write or fsync leaves memory unchanged.
  * - **Open**: read the file, replay the journal's complete lines past the file's `journal_seq`
- *   (a torn or garbled *last* line is a commit that was never acknowledged: ignored; a bad line
- *   before it is corruption), then compact.
+ *   (a torn or garbled tail — broken pieces with no whole line after them — is a commit that was
+ *   never acknowledged: ignored; a bad line with a whole line after it is corruption), then compact.
  * - **Compaction** (on open, on close, and when the journal outgrows max(8 MiB, 4 × the file)):
  *   write the whole state to a temp file, fsync, rename over the file, fsync the folder, delete
  *   the journal. `journal_seq` in the file says which lines it already holds, so a crash between
@@ -318,7 +318,9 @@ export class JsonFileStore extends BaseStore {
       if (Number(stat.size) !== view.consumed) this.io.ftruncateSync(fd, view.consumed);
       writeAll(this.io, fd, line);
       this.io.fsyncSync(fd);
-      if (this.dirSyncedFor !== stat.ino) {
+      // The first line of a journal makes its name durable too. By inode alone, a journal made
+      // after a compaction can look already synced: file systems reuse a deleted file's inode.
+      if (view.consumed === 0 || this.dirSyncedFor !== stat.ino) {
         fsyncDir(this.io, this.dir);
         this.dirSyncedFor = stat.ino;
       }
@@ -585,7 +587,7 @@ export class JsonFileStore extends BaseStore {
 
   /**
    * Applies the complete lines of `bytes` (journal bytes from offset `base`) past `view.lastSeq`.
-   * A line that does not parse or check out is a torn write when nothing follows it, and
+   * A line that does not parse or check out is a torn write when no whole line follows it, and
    * corruption otherwise.
    */
   private replay(view: View, bytes: Buffer, base: number, strict: boolean): void {
@@ -603,7 +605,9 @@ export class JsonFileStore extends BaseStore {
       };
       const entry = parseLine(line);
       if (typeof entry === "string") {
-        if (last) return; // a garbled last line: never acknowledged either
+        // A write torn by a power loss can leave several broken pieces, but never a whole line
+        // after them: every acknowledged line was on disk before the next was written.
+        if (last || !wholeLineIn(bytes, nl + 1)) return;
         fail(entry);
       } else {
         const { seq, value } = entry as { seq: number; value: unknown };
@@ -684,6 +688,14 @@ function copyJson<T>(value: T): T {
 
 function checksum(seq: number, opText: string): string {
   return createHash("sha256").update(`${seq}\n${opText}`).digest("hex").slice(0, 16);
+}
+
+/** Whether a complete, checksummed journal line starts at or after `from`. */
+function wholeLineIn(bytes: Buffer, from: number): boolean {
+  for (let pos = from, nl = bytes.indexOf(0x0a, pos); nl >= 0; pos = nl + 1, nl = bytes.indexOf(0x0a, pos)) {
+    if (typeof parseLine(bytes.toString("utf8", pos, nl)) !== "string") return true;
+  }
+  return false;
 }
 
 /** A journal line → its seq and op value, or why it is not one. */

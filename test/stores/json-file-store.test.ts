@@ -180,13 +180,33 @@ describe("JSON file store: durability and layout", () => {
     const torn = [lastStart + 1, lastStart + 20, lastStart + 200, journal.length - 1].map((end) => journal.subarray(0, end));
     const garbled = Buffer.concat([journal.subarray(0, lastStart), Buffer.from(journal.subarray(lastStart).toString().replace('"b: ', '"B: '))]);
     const zeroed = Buffer.concat([journal.subarray(0, lastStart), Buffer.alloc(4096)]);
-    for (const bytes of [...torn, garbled, zeroed]) {
+    // A torn write can leave several broken pieces, newlines among them.
+    const pieces = Buffer.concat([journal.subarray(0, lastStart), Buffer.from("\u0000\u0000\n{\"seq\":3,\"su\n\u0007garbage\n"), journal.subarray(lastStart + 40)]);
+    for (const bytes of [...torn, garbled, zeroed, pieces]) {
       const copy = path.join(tempDir(), "state.json");
       fs.writeFileSync(`${copy}.journal`, bytes);
       const recovered = await JsonFileStore.open(copy);
       expect((await recovered.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["a"]);
       await recovered.close();
     }
+    await store.close();
+  });
+
+  it("refuses a broken journal line with a whole line after it as corruption, and leaves the files alone", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file, { compactAfterBytes: 1 << 30 });
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await store.saveTask("r", done("a"), { type: "task_completed" });
+    await store.saveTask("r", done("b"), { type: "task_completed" });
+    const journal = fs.readFileSync(`${file}.journal`);
+    const second = journal.indexOf(0x0a) + 1;
+    const broken = Buffer.from(journal);
+    broken[second + 5] = 0x00; // inside line 2; line 3 is whole
+    const copy = path.join(tempDir(), "state.json");
+    fs.writeFileSync(`${copy}.journal`, broken);
+    const error = await expectCode(JsonFileStore.open(copy), "CORRUPT_STATE");
+    expect(error.message).toMatch(/journal is corrupt at byte \d+/);
+    expect(fs.readFileSync(`${copy}.journal`)).toEqual(broken);
     await store.close();
   });
 
