@@ -342,6 +342,7 @@ class Kickoff {
             { ...lease.commitOptions, calls: journal.uncommitted() },
           );
           journal.committed();
+          lease.ended();
           crashPoint("committed");
           this.collect(journal);
           log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
@@ -383,6 +384,7 @@ class Kickoff {
   ): Promise<never> {
     const event: NewEvent = { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } };
     await this.store.saveTask(this.runId, record, event, { ...lease.commitOptions, calls });
+    lease.ended();
     await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
     this.progress(task, "failed", message);
     throw new CrewstateError(

@@ -34,6 +34,7 @@ export class TaskLease {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private renewal: Promise<void> = Promise.resolve();
+  private endedByCommit = false;
 
   private constructor(
     private readonly store: Store,
@@ -118,10 +119,19 @@ export class TaskLease {
     return { worker: this.current.worker, fencingToken: this.current.token, leaseExpiresAt: holding ? this.current.expiresAt : null };
   }
 
-  /** Stops renewing; a lease not ended by a commit runs out by itself. */
+  /** Says that a commit has ended the lease (its record no longer holds one). */
+  ended(): void {
+    this.endedByCommit = true;
+  }
+
+  /**
+   * Stops renewing. A lease no commit ended — the task's commit failed — is released, so that a
+   * retry need not wait for it to run out; if that fails too, it runs out by itself.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.renewal;
+    if (!this.endedByCommit && this.lost === undefined) await this.store.releaseTask(this.current).catch(() => undefined);
   }
 
   private renew(): void {

@@ -2,7 +2,7 @@ import type { LanguageModelV3GenerateResult } from "@ai-sdk/provider";
 import { MockLanguageModelV3 } from "ai/test";
 import os from "node:os";
 import { describe, expect, it } from "vitest";
-import { Agent, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
+import { Agent, CrewstateError, Crew, MemoryStore, Task, type Store } from "../../src/index.js";
 import { newTaskRecord } from "../../src/stores/store.js";
 
 const usage = { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } };
@@ -74,6 +74,27 @@ describe("task leases in a kickoff", () => {
     });
     await expect(crew.kickoff({ runId: "l", worker: "w-4" })).rejects.toMatchObject({ code: "FENCED_OUT", context: { task: "work" } });
     expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "running", worker: "thief", fencingToken: 2, output: null });
+  });
+
+  it("releases a lease no commit could end, so a retry in the same process claims the task at once", async () => {
+    const store = new MemoryStore();
+    let down = false;
+    const flaky: Store = Object.create(store);
+    flaky.saveTask = async (...args) => {
+      if (down) throw new CrewstateError("STORE_UNAVAILABLE", "the store is down");
+      if (args[1].status === "completed") down = true;
+      return down ? flaky.saveTask(...args) : store.saveTask(...args);
+    };
+    const { crew, calls } = oneTaskCrew(flaky, () => "done");
+    await expect(crew.kickoff({ runId: "f", worker: "w-1" })).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect((await store.getRun("f"))!.tasks[0]).toMatchObject({ status: "running", worker: "w-1", leaseExpiresAt: null });
+
+    down = false;
+    const started = Date.now();
+    const again = await crew.kickoff({ runId: "f", worker: "w-2", store });
+    expect(again.output).toBe("done");
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(calls()).toBe(2);
   });
 
   it("dead-letters a task whose worker died on every one of its attempts", async () => {
