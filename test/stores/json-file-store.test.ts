@@ -10,7 +10,8 @@ import { JsonFileStore } from "../../src/stores/json-file-store.js";
 import { nodeIo, type FileIo } from "../../src/stores/json-file/file-io.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
 import { openStore } from "../../src/stores/open.js";
-import { newTaskRecord, type EventType, type Lease, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type EventType, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { localLeaseTests } from "./local/leases.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "../..");
@@ -745,50 +746,6 @@ describe("JSON file store: real processes", () => {
 });
 
 describe("JSON file store: leases and costs", () => {
-  const claimerScript = path.join(here, "json-file", "claimer.ts");
-
-  interface ClaimAttempt {
-    task: string;
-    before: number;
-    after: number;
-    lease: Lease | null;
-  }
-
-  /** A `json-file/claimer.ts` process; see there for the config. */
-  function claimer(config: { file: string; runId: string; worker: string; ttlMs: number; tasks: string[]; untilGrantedMs?: number }) {
-    const child = spawn(process.execPath, ["--import", "tsx", claimerScript, JSON.stringify(config)], { cwd: repoRoot, stdio: ["pipe", "pipe", "pipe"] });
-    onTestFinished(() => {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    });
-    let stdout = "";
-    let stderr = "";
-    let onReady!: () => void;
-    const ready = new Promise<void>((resolve) => (onReady = resolve));
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes("ready\n")) onReady();
-    });
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const attempts = new Promise<ClaimAttempt[]>((resolve, reject) =>
-      child.on("close", (code) => {
-        const line = stdout.split("\n").find((l) => l.startsWith("result "));
-        if (code !== 0 || !line) reject(new Error(`claimer ${config.worker} exited with ${code}: ${stdout} ${stderr}`));
-        else resolve((JSON.parse(line.slice("result ".length)) as { attempts: ClaimAttempt[] }).attempts);
-      }),
-    );
-    return {
-      ready: Promise.race([ready, attempts.then(() => Promise.reject(new Error(`claimer ${config.worker} ended before it was ready`)))]),
-      go: () => child.stdin.write("go\n"),
-      attempts,
-    };
-  }
-
-  async function newRun(file: string, runId = "r"): Promise<void> {
-    const store = await JsonFileStore.open(file);
-    await store.beginRun({ runId, crew: "c", inputs: {} });
-    await store.close();
-  }
-
   /** A journal line as the store writes it, checksum and all. */
   function journalLine(seq: number, op: unknown): string {
     const text = JSON.stringify(op);
@@ -796,67 +753,7 @@ describe("JSON file store: leases and costs", () => {
     return `{"seq":${seq},"sum":"${sum}","op":${text}}\n`;
   }
 
-  it("6 processes racing to claim one task, then the same 25: each task is granted exactly once, with token 1", async () => {
-    const WORKERS = 6;
-    const TASKS = Array.from({ length: 25 }, (_, i) => `t${i}`);
-    const file = path.join(tempDir(), "race.json");
-    await newRun(file, "race");
-
-    const children = Array.from({ length: WORKERS }, (_, w) =>
-      claimer({ file, runId: "race", worker: `worker-${w}`, ttlMs: 60_000, tasks: ["hot", ...TASKS.slice(w * 4), ...TASKS.slice(0, w * 4)] }),
-    );
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.go();
-    const results = await Promise.all(children.map((c) => c.attempts));
-
-    const granted = results.flat().filter((a) => a.lease !== null);
-    expect(results.flat()).toHaveLength(WORKERS * (TASKS.length + 1));
-    expect(granted.map((a) => a.task).sort()).toEqual(["hot", ...TASKS].sort());
-    // The claims of "hot" really were simultaneous: each overlapped another process's in time.
-    const hot = results.map((r) => r[0]!);
-    for (const claim of hot) expect(hot.some((other) => other !== claim && other.before <= claim.after && claim.before <= other.after)).toBe(true);
-    for (const { lease } of granted) expect(lease!.token).toBe(1);
-
-    const store = await JsonFileStore.open(file);
-    const run = (await store.getRun("race"))!;
-    expect(run.tasks).toHaveLength(TASKS.length + 1);
-    for (const { task, lease } of granted) {
-      expect(run.tasks.find((t) => t.name === task)).toEqual({ ...newTaskRecord(task), worker: lease!.worker, fencingToken: 1, leaseExpiresAt: lease!.expiresAt });
-    }
-    expect((await store.events("race")).map((e) => e.type)).toEqual(["run_started"]);
-    await store.close();
-  }, 60_000);
-
-  it("refuses another process's claim until the lease runs out (heartbeats count), then grants it the next token", async () => {
-    const file = path.join(tempDir(), "state.json");
-    const store = await JsonFileStore.open(file);
-    onTestFinished(() => store.close());
-    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
-    const child = claimer({ file, runId: "r", worker: "worker-b", ttlMs: 30_000, tasks: ["work"], untilGrantedMs: 20_000 });
-    await child.ready;
-
-    const first = (await store.claimTask("r", "work", "worker-a", 1_500))!;
-    child.go();
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    const renewed = await store.heartbeat(first, 1_500);
-    expect(renewed.expiresAt > first.expiresAt).toBe(true);
-    const attempts = await child.attempts;
-
-    const expiry = Date.parse(renewed.expiresAt);
-    const last = attempts.at(-1)!;
-    expect(attempts.length).toBeGreaterThan(5);
-    for (const attempt of attempts.slice(0, -1)) {
-      expect(attempt.lease).toBeNull();
-      expect(attempt.before).toBeLessThan(expiry);
-    }
-    expect(last.lease).toMatchObject({ runId: "r", task: "work", worker: "worker-b", token: 2 });
-    expect(last.after).toBeGreaterThanOrEqual(expiry);
-
-    await expectCode(store.heartbeat(renewed, 1_500), "FENCED_OUT");
-    await expectCode(store.saveTask("r", done("work"), { type: "task_completed" }, { fencingToken: 1 }), "FENCED_OUT");
-    await store.releaseTask(renewed);
-    expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2, leaseExpiresAt: last.lease!.expiresAt });
-  }, 30_000);
+  localLeaseTests({ kind: "json", newFile: () => path.join(tempDir(), "state.json"), open: (file) => JsonFileStore.open(file), race: { workers: 6, tasks: 25 } });
 
   it("judges a claim by the clock when it holds the lock, not when it was asked", async () => {
     const file = path.join(tempDir(), "state.json");

@@ -10,8 +10,9 @@ import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src
 import { openStore } from "../../src/stores/open.js";
 import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
 import { SqliteStore } from "../../src/stores/sqlite-store.js";
-import { newTaskRecord, type Lease, type Store } from "../../src/stores/store.js";
+import { newTaskRecord, type Store } from "../../src/stores/store.js";
 import { describeStoreConformance } from "./conformance.js";
+import { localLeaseTests } from "./local/leases.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -347,121 +348,8 @@ describe("SqliteStore", () => {
 // ------------------------------------------------------------------------------------------------
 // Leases across processes and the lock.
 
-interface ClaimAttempt {
-  task: string;
-  before: number;
-  after: number;
-  lease: Lease | null;
-}
-
-interface Claimer {
-  ready: Promise<void>;
-  go(): void;
-  attempts: Promise<ClaimAttempt[]>;
-}
-
-/** A `sqlite/claimer.ts` process; see there for the config. */
-function claimer(config: { file: string; runId: string; worker: string; ttlMs: number; tasks: string[]; untilGrantedMs?: number }): Claimer {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test/stores/sqlite/claimer.ts"), JSON.stringify(config)], {
-    cwd: repoRoot,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  onTestFinished(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
-  let stdout = "";
-  let stderr = "";
-  let onReady!: () => void;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.includes("ready\n")) onReady();
-  });
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const attempts = new Promise<ClaimAttempt[]>((resolve, reject) =>
-    child.on("close", (code) => {
-      const line = stdout.split("\n").find((l) => l.startsWith("result "));
-      if (code !== 0 || !line) reject(new Error(`claimer ${config.worker} exited with ${code}: ${stdout} ${stderr}`));
-      else resolve((JSON.parse(line.slice("result ".length)) as { attempts: ClaimAttempt[] }).attempts);
-    }),
-  );
-  return {
-    ready: Promise.race([ready, attempts.then(() => Promise.reject(new Error(`claimer ${config.worker} ended before it was ready`)))]),
-    go: () => child.stdin!.write("go\n"),
-    attempts,
-  };
-}
-
 describe("SqliteStore leases", () => {
-  it("8 processes racing to claim one task, then the same 40: each task is granted exactly once, with token 1", async () => {
-    const WORKERS = 8;
-    const TASKS = Array.from({ length: 40 }, (_, i) => `t${i}`);
-    const file = join(tempDir(), "race.db");
-    const setup = await SqliteStore.open(file);
-    await setup.beginRun({ runId: "race", crew: "c", inputs: {} });
-    await setup.close();
-
-    // All claim "hot" first, then walk the other tasks each from another starting point.
-    const children = Array.from({ length: WORKERS }, (_, w) =>
-      claimer({ file, runId: "race", worker: `worker-${w}`, ttlMs: 60_000, tasks: ["hot", ...TASKS.slice(w * 5), ...TASKS.slice(0, w * 5)] }),
-    );
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.go();
-    const results = await Promise.all(children.map((c) => c.attempts));
-
-    const granted = results.flat().filter((a) => a.lease !== null);
-    expect(results.flat()).toHaveLength(WORKERS * (TASKS.length + 1));
-    expect(granted.map((a) => a.task).sort()).toEqual(["hot", ...TASKS].sort());
-    // The claims of "hot" really were simultaneous: each overlapped another process's in time.
-    const hot = results.map((r) => r[0]!);
-    for (const claim of hot) expect(hot.some((other) => other !== claim && other.before <= claim.after && claim.before <= other.after)).toBe(true);
-    for (const { lease } of granted) expect(lease!.token).toBe(1);
-
-    const store = await openForTest(file);
-    const run = (await store.getRun("race"))!;
-    expect(run.tasks).toHaveLength(TASKS.length + 1);
-    for (const { task, lease } of granted) {
-      expect(run.tasks.find((t) => t.name === task)).toEqual({
-        ...newTaskRecord(task),
-        worker: lease!.worker,
-        fencingToken: 1,
-        leaseExpiresAt: lease!.expiresAt,
-      });
-    }
-    expect((await store.events("race")).map((e) => e.type)).toEqual(["run_started"]);
-  });
-
-  it("refuses another process's claim until the lease runs out (heartbeats count), then grants it the next token", async () => {
-    const file = join(tempDir(), "expiry.db");
-    const store = await openForTest(file);
-    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
-    const child = claimer({ file, runId: "r", worker: "worker-b", ttlMs: 30_000, tasks: ["work"], untilGrantedMs: 20_000 });
-    await child.ready;
-
-    const first = (await store.claimTask("r", "work", "worker-a", 1_500))!;
-    child.go();
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    const renewed = await store.heartbeat(first, 1_500);
-    expect(renewed.expiresAt > first.expiresAt).toBe(true);
-    const attempts = await child.attempts;
-
-    const expiry = Date.parse(renewed.expiresAt);
-    const refused = attempts.slice(0, -1);
-    const last = attempts.at(-1)!;
-    expect(refused.length).toBeGreaterThan(5);
-    for (const attempt of refused) {
-      expect(attempt.lease).toBeNull();
-      expect(attempt.before).toBeLessThan(expiry);
-    }
-    expect(last.lease).toMatchObject({ runId: "r", task: "work", worker: "worker-b", token: 2 });
-    expect(last.after).toBeGreaterThanOrEqual(expiry);
-
-    // The first holder is fenced out: no renewal, no commit; its release changes nothing.
-    await expectCode(() => store.heartbeat(renewed, 1_500), "FENCED_OUT");
-    await expectCode(() => store.saveTask("r", { ...newTaskRecord("work"), status: "completed" }, { type: "task_completed" }, { fencingToken: 1 }), "FENCED_OUT");
-    await store.releaseTask(renewed);
-    expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2, leaseExpiresAt: last.lease!.expiresAt });
-  });
+  localLeaseTests({ kind: "sqlite", newFile: () => join(tempDir(), "state.db"), open: openForTest, race: { workers: 8, tasks: 40 } });
 
   it("judges a claim by the clock when it holds the write lock, not when it was asked", async () => {
     const dir = tempDir();

@@ -1,7 +1,7 @@
 /**
- * A claiming process for the JSON file store's lease tests:
+ * A claiming process for the lease tests of the stores kept in a local file (SQLite, JSON):
  *   node --import tsx claimer.ts '<json config>'
- * with config { file, runId, worker, ttlMs, tasks, untilGrantedMs? }. Opens the store, prints
+ * with config { kind, file, runId, worker, ttlMs, tasks, untilGrantedMs? }. Opens the store, prints
  * "ready", waits for a line on stdin, then claims each task in order — once, or with
  * `untilGrantedMs` again every 20 ms until granted (at most that long) — and prints one line
  * `result <json>` listing every attempt with the wall-clock time before and after it. Any error
@@ -10,9 +10,11 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { JsonFileStore } from "../../../src/stores/json-file-store.js";
+import { SqliteStore } from "../../../src/stores/sqlite-store.js";
 import type { Lease } from "../../../src/stores/store.js";
 
 interface Config {
+  kind: "sqlite" | "json";
   file: string;
   runId: string;
   worker: string;
@@ -22,7 +24,7 @@ interface Config {
 }
 
 const config = JSON.parse(process.argv[2] ?? "") as Config;
-const store = await JsonFileStore.open(config.file, { lockTimeoutMs: 20_000 });
+const store = config.kind === "sqlite" ? await SqliteStore.open(config.file) : await JsonFileStore.open(config.file, { lockTimeoutMs: 20_000 });
 process.stdout.write("ready\n");
 await once(process.stdin, "data");
 const attempts: Array<{ task: string; before: number; after: number; lease: Lease | null }> = [];
