@@ -74,13 +74,14 @@ export class TaskJournal {
   }
 
   /**
-   * Forgets every answer, so that the next attempt asks afresh instead of replaying answers that
-   * led nowhere; returns what the forgotten live calls cost. The caller clears the stored journal.
+   * Forgets every answer, here and in the store, so that the next attempt asks afresh instead of
+   * replaying answers that led nowhere; returns what the forgotten live calls cost.
    */
-  forget(): TokenUsage {
+  async forget(): Promise<TokenUsage> {
     const cost = this.usage();
     this.recorded.clear();
     this.shared.pending.length = 0;
+    await this.store.clearCalls(this.runId, this.task);
     return cost;
   }
 

@@ -5,7 +5,7 @@ import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
-import { newTaskRecord, type CallRecord, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import { newTaskRecord, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
@@ -293,7 +293,7 @@ class Kickoff {
       if (discardsJournal) {
         if (previous.length > 0) await this.store.clearCalls(this.runId, task.name);
         const discarded = previous.length > 0 ? started({ discardedUsage: usageToJson(usageOfCalls(previous)) }) : started();
-        await this.store.saveTask(this.runId, record, discarded, lease.commitOptions);
+        await this.commitTask(record, discarded, lease);
       }
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
       const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal, fencingToken: lease.token });
@@ -305,8 +305,7 @@ class Kickoff {
         if (attempt > 1) {
           record = { ...record, ...lease.recordFields(true), attempts: record.attempts + 1 };
           const data = { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, previousError: record.error, ...discarded };
-          await this.store.saveTask(this.runId, record, { type: "task_retry", data }, { ...lease.commitOptions, calls: journal.uncommitted() });
-          journal.committed();
+          await this.commitTask(record, { type: "task_retry", data }, lease, journal);
         }
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
@@ -325,8 +324,7 @@ class Kickoff {
             usage: journal.usage(),
           };
           const outputChanged = stored?.outputHash != null && stored.outputHash !== record.outputHash;
-          await this.store.saveTask(
-            this.runId,
+          await this.commitTask(
             record,
             {
               type: "task_completed",
@@ -339,9 +337,9 @@ class Kickoff {
                 outputChanged,
               },
             },
-            { ...lease.commitOptions, calls: journal.uncommitted() },
+            lease,
+            journal,
           );
-          journal.committed();
           lease.ended();
           crashPoint("committed");
           this.collect(journal);
@@ -352,12 +350,14 @@ class Kickoff {
           const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
           if (lost !== undefined) throw this.fencedOut(task, lost);
           const message = messageOf(error);
-          discarded = isCrewstateError(error, "OUTPUT_INVALID") ? await this.discardAnswers(journal, task.name) : {};
+          // Answers that never made a valid output are not replayed: the model is asked afresh, and
+          // what they cost stays on the ledger through the event of the next commit.
+          discarded = isCrewstateError(error, "OUTPUT_INVALID") ? { discardedUsage: usageToJson(await journal.forget()) } : {};
           if (attempt > task.task.retries || !isRetryable(error) || this.options.signal?.aborted) {
             this.collect(journal);
             log.error({ err: error, attempt: record.attempts }, "task failed");
             const failed = { ...record, ...lease.recordFields(false), status: "failed" as const, error: message };
-            return await this.fail(task, failed, lease, message, attempt, discarded, error, journal.uncommitted());
+            return await this.fail(task, failed, lease, message, attempt, discarded, error, journal);
           }
           record = { ...record, error: message };
           const wait = backoffDelay(attempt, this.options.retryDelayMs ?? 500);
@@ -380,10 +380,9 @@ class Kickoff {
     attempts: number,
     data: { [key: string]: JsonValue },
     cause?: unknown,
-    calls: CallRecord[] = [],
+    journal?: TaskJournal,
   ): Promise<never> {
-    const event: NewEvent = { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } };
-    await this.store.saveTask(this.runId, record, event, { ...lease.commitOptions, calls });
+    await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal);
     lease.ended();
     await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
     this.progress(task, "failed", message);
@@ -395,14 +394,10 @@ class Kickoff {
     );
   }
 
-  /**
-   * Answers that never made a valid output are not replayed — the model is asked afresh — and
-   * what they cost stays on the ledger through the event of the next commit.
-   */
-  private async discardAnswers(journal: TaskJournal, task: string): Promise<{ discardedUsage: JsonValue }> {
-    const cost = journal.forget();
-    await this.store.clearCalls(this.runId, task);
-    return { discardedUsage: usageToJson(cost) };
+  /** Commits a task's record and event under its lease, with the answers its journal has not committed yet. */
+  private async commitTask(record: TaskRecord, event: NewEvent, lease: TaskLease, journal?: TaskJournal): Promise<void> {
+    await this.store.saveTask(this.runId, record, event, { ...lease.commitOptions, calls: journal?.uncommitted() ?? [] });
+    journal?.committed();
   }
 
   private fencedOut(task: PreparedTask, cause: unknown): CrewstateError {

@@ -69,7 +69,7 @@ export class TaskLease {
     for (;;) {
       const lease = await store.claimTask(runId, task, worker, ttlMs, claim);
       if (lease) return new TaskLease(store, lease, ttlMs, log);
-      const holder = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
+      const holder = await readTask(store, runId, task);
       if ((holder?.fencingToken ?? 0) !== claim.seenToken) return { changed: holder };
       if (holder && isDeadLocalWorker(holder.worker)) {
         const taken = await store.claimTask(runId, task, worker, ttlMs, { ...claim, takeOverFrom: holder.worker! });
@@ -84,7 +84,7 @@ export class TaskLease {
       if (expiresAt === null) return { changed: holder };
       log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
       await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
-      const after = (await store.getRun(runId))?.tasks.find((t) => t.name === task);
+      const after = await readTask(store, runId, task);
       if (after?.leaseExpiresAt != null && after.leaseExpiresAt > expiresAt && after.worker === holder!.worker) {
         throw new CrewstateError(
           "LEASE_HELD",
@@ -149,4 +149,8 @@ export class TaskLease {
       }
     });
   }
+}
+
+async function readTask(store: Store, runId: string, task: string): Promise<TaskRecord | undefined> {
+  return (await store.getRun(runId))?.tasks.find((t) => t.name === task);
 }
