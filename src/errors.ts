@@ -27,6 +27,9 @@ export type ErrorCode =
   | "MODEL_ERROR" // the model provider failed
   | "TOOL_ERROR"
   | "OUTPUT_INVALID" // structured output that failed its schema
+  | "GUARDRAIL_REFUSED" // a task's guardrail refused every answer it was allowed to see
+  | "HOOK_FAILED" // a condition, guardrail or callback threw, or returned something unusable
+  | "OUTPUT_FILE_FAILED" // a task's output file could not be written
   | "TASK_FAILED"
   | "BUDGET_EXCEEDED"
   | "REPLAY_MISS" // a cassette replay met a call it has no answer for

@@ -1,24 +1,26 @@
 import { readFileSync } from "node:fs";
 import { CrewstateError, messageOf } from "../errors.js";
+import type { Inputs } from "../stores/store.js";
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /**
- * Kickoff inputs from `--inputs file.json` (an object of strings) overlaid with each
- * `--input key=value` or `--input key=@file`.
+ * Kickoff inputs from `--inputs file.json` (a JSON object: text, numbers, flags, lists, objects)
+ * overlaid with each `--input key=value` or `--input key=@file` (text).
  */
-export function parseInputs(pairs: string[] = [], inputsFile?: string): Record<string, string> {
-  const inputs: Record<string, string> = {};
+export function parseInputs(pairs: string[] = [], inputsFile?: string): Inputs {
+  // A map, not an object: "__proto__" is a key like any other.
+  const inputs = new Map<string, Inputs[string]>();
   if (inputsFile !== undefined) {
     const parsed = readJson(inputsFile);
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new CrewstateError("INVALID_INPUT", `inputs file "${inputsFile}" must hold a JSON object of strings`, { path: inputsFile });
+      throw new CrewstateError("INVALID_INPUT", `inputs file ${JSON.stringify(inputsFile)} must hold a JSON object, not ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`, { path: inputsFile });
     }
-    for (const [key, value] of Object.entries(parsed)) {
-      if (typeof value !== "string") {
-        throw new CrewstateError("INVALID_INPUT", `input "${key}" in "${inputsFile}" must be a string, got ${value === null ? "null" : typeof value}`, { path: inputsFile });
+    for (const [key, value] of Object.entries(parsed as Inputs)) {
+      if (!KEY.test(key)) {
+        throw new CrewstateError("INVALID_INPUT", `inputs file ${JSON.stringify(inputsFile)} has key ${JSON.stringify(key)}; keys are letters, digits, _ . -`, { path: inputsFile });
       }
-      inputs[key] = value;
+      inputs.set(key, value);
     }
   }
   for (const pair of pairs) {
@@ -28,9 +30,9 @@ export function parseInputs(pairs: string[] = [], inputsFile?: string): Record<s
       throw new CrewstateError("INVALID_INPUT", `--input "${pair}" is not key=value or key=@file (keys are letters, digits, _ . -)`);
     }
     const value = pair.slice(eq + 1);
-    inputs[key] = value.startsWith("@") ? readText(value.slice(1), key) : value;
+    inputs.set(key, value.startsWith("@") ? readText(value.slice(1), key) : value);
   }
-  return inputs;
+  return Object.fromEntries(inputs);
 }
 
 function readText(file: string, key: string): string {

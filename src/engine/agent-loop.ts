@@ -1,6 +1,7 @@
-import { generateText, NoObjectGeneratedError, Output, stepCountIs, wrapLanguageModel, type ModelMessage, type ToolSet } from "ai";
+import { generateText, NoObjectGeneratedError, Output, stepCountIs, wrapLanguageModel, type ModelMessage, type StepResult, type ToolSet } from "ai";
 import type { z } from "zod";
 import { CrewstateError, messageOf } from "../errors.js";
+import type { AgentStep, Guardrail, TaskOutput } from "../model/task-output.js";
 import type { JsonValue } from "../stores/store.js";
 import { delegationTools } from "./delegation.js";
 import type { TaskJournal } from "./journal.js";
@@ -31,19 +32,29 @@ export function taskPrompt(task: PreparedTask, context: string): string {
   return parts.join("\n\n");
 }
 
-/**
- * One attempt at a task: its agent's model-and-tools loop (in a hierarchical crew, the manager's,
- * with tools to delegate to coworkers), every call going through the journal.
- */
-export async function runAgentLoop(task: PreparedTask, context: string, journal: TaskJournal, signal?: AbortSignal): Promise<TaskAnswer> {
-  journal.restart();
-  const delegation = task.coworkers
-    ? delegationTools(task.coworkers, journal, (coworker, prompt, nested) => agentTurn(coworker, prompt, nested, {}, undefined, task.name, signal))
-    : {};
-  return agentTurn(task.agent, taskPrompt(task, context), journal, delegation, task.task.output, task.name, signal);
+/** What an attempt does besides asking the model: check answers, and report each step. */
+export interface LoopHooks {
+  guardrail?: Guardrail<any>;
+  /** Refusals the guardrail may give before the task fails. */
+  guardrailMaxRetries?: number;
+  onStep?: (step: AgentStep) => void | Promise<void>;
 }
 
-/** An agent answering one prompt, with its tools (plus `extraTools`), re-asked on schema failures. */
+/**
+ * One attempt at a task: its agent's model-and-tools loop (in a hierarchical crew, the manager's,
+ * with tools to delegate to coworkers), every call going through the journal. An answer its
+ * guardrail refuses is asked again in the same conversation, with the feedback; the refused
+ * answers stay in the journal (and on the ledger), so a resume replays them in order.
+ */
+export async function runAgentLoop(task: PreparedTask, context: string, journal: TaskJournal, signal?: AbortSignal, hooks: LoopHooks = {}): Promise<TaskAnswer> {
+  journal.restart();
+  const delegation = task.coworkers
+    ? delegationTools(task.coworkers, journal, (coworker, prompt, nested) => agentTurn(coworker, prompt, nested, {}, undefined, task.name, signal, { onStep: hooks.onStep }))
+    : {};
+  return agentTurn(task.agent, taskPrompt(task, context), journal, delegation, task.task.output, task.name, signal, hooks);
+}
+
+/** An agent answering one prompt, with its tools (plus `extraTools`), re-asked on schema failures and guardrail refusals. */
 async function agentTurn(
   agent: PreparedAgent,
   prompt: string,
@@ -52,11 +63,14 @@ async function agentTurn(
   schema: z.ZodType | undefined,
   taskName: string,
   signal: AbortSignal | undefined,
+  hooks: LoopHooks,
 ): Promise<TaskAnswer> {
   const model = wrapLanguageModel({ model: agent.model.model as Parameters<typeof wrapLanguageModel>[0]["model"], middleware: journal.middleware(agent.model.id) });
   const tools = journal.wrapTools({ ...agent.agent.tools, ...extraTools });
   const messages: ModelMessage[] = [{ role: "user", content: prompt }];
-  for (let ask = 0; ; ask++) {
+  const onStep = hooks.onStep;
+  let refusals = 0;
+  for (let ask = 0; ; ) {
     try {
       const result = await generateText({
         model,
@@ -66,15 +80,31 @@ async function agentTurn(
         stopWhen: stepCountIs(agent.agent.maxSteps),
         maxRetries: 0,
         abortSignal: signal,
+        ...(onStep ? { onStepFinish: (step: StepResult<ToolSet>) => onStep(agentStep(step, taskName, agent.role)) } : {}),
         ...(schema ? { output: Output.object({ schema }) } : {}),
       });
-      return { output: result.text, structured: schema ? (result.output as JsonValue) : null };
+      const answer: TaskAnswer = { output: result.text, structured: schema ? (result.output as JsonValue) : null };
+      if (!hooks.guardrail) return answer;
+      const verdict = await checkAnswer(hooks.guardrail, { name: taskName, raw: answer.output, structured: answer.structured, agent: agent.role }, taskName);
+      if (verdict.ok) return verdict.output === undefined ? answer : { ...answer, output: verdict.output };
+      refusals += 1;
+      if (refusals > (hooks.guardrailMaxRetries ?? 3)) {
+        throw new CrewstateError(
+          "GUARDRAIL_REFUSED",
+          `task ${JSON.stringify(taskName)}: its guardrail refused ${refusals} answer(s); last feedback: ${oneLine(verdict.feedback)}`,
+          { task: taskName },
+        );
+      }
+      messages.push(
+        { role: "assistant", content: answer.output },
+        { role: "user", content: `Your answer was not accepted: ${verdict.feedback}\nGive your complete final answer again, addressing this.` },
+      );
     } catch (error) {
       if (!schema || !NoObjectGeneratedError.isInstance(error)) throw error;
-      if (ask >= SCHEMA_REASKS) {
+      if (ask++ >= SCHEMA_REASKS) {
         throw new CrewstateError(
           "OUTPUT_INVALID",
-          `task "${taskName}" answered ${ask + 1} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
+          `task ${JSON.stringify(taskName)} answered ${ask} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
           { task: taskName },
           { cause: error },
         );
@@ -88,4 +118,37 @@ async function agentTurn(
       );
     }
   }
+}
+
+/** Runs a guardrail; anything but a well-formed verdict is the guardrail's fault, said so. */
+async function checkAnswer(guardrail: Guardrail<any>, output: TaskOutput<any>, taskName: string): Promise<{ ok: true; output?: string } | { ok: false; feedback: string }> {
+  let verdict: unknown;
+  try {
+    verdict = await guardrail(output);
+  } catch (error) {
+    throw new CrewstateError("HOOK_FAILED", `the guardrail of task ${JSON.stringify(taskName)} threw: ${messageOf(error)}`, { task: taskName }, { cause: error });
+  }
+  const v = verdict as { ok?: unknown; output?: unknown; feedback?: unknown } | null;
+  if (v?.ok === true && (v.output === undefined || typeof v.output === "string")) return v as { ok: true; output?: string };
+  if (v?.ok === false && typeof v.feedback === "string") return v as { ok: false; feedback: string };
+  throw new CrewstateError(
+    "HOOK_FAILED",
+    `the guardrail of task ${JSON.stringify(taskName)} returned ${oneLine(JSON.stringify(verdict) ?? String(verdict))}; return { ok: true, output?: string } or { ok: false, feedback: string }`,
+    { task: taskName },
+  );
+}
+
+function agentStep(step: StepResult<ToolSet>, task: string, agent: string): AgentStep {
+  return {
+    task,
+    agent,
+    text: step.text,
+    toolCalls: step.toolCalls.map((call) => ({ toolName: call.toolName, input: (call.input ?? null) as JsonValue })),
+    toolResults: step.toolResults.map((result) => ({ toolName: result.toolName, output: (result.output ?? null) as JsonValue })),
+  };
+}
+
+function oneLine(text: string, max = 300): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

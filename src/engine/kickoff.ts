@@ -3,9 +3,12 @@ import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
+import type { ConditionalTask } from "../model/conditional-task.js";
+import type { Task } from "../model/task.js";
+import type { TaskOutput } from "../model/task-output.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
-import { newTaskRecord, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import { newTaskRecord, type Inputs, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
@@ -17,19 +20,25 @@ import {
   EMPTY_DIGEST,
   foldUpstream,
   inputHashOf,
+  isResult,
   outputHashOf,
+  storedOutputHash,
   partsFrom,
+  SKIPPED_OUTPUT_HASH,
+  upstreamDigest,
   type Decision,
   type HashParts,
 } from "./plan.js";
+import { writeOutputFile } from "./output-file.js";
+import { contextOf, isReady, scheduleOf, type Slot } from "./schedule.js";
 import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
 import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
 import { crashPoint } from "./crash-points.js";
 
 export interface KickoffOptions {
-  /** Values for the `{placeholder}`s of the crew's tasks and agents. */
-  inputs?: Record<string, string>;
+  /** Values for the `{placeholder}`s of the crew's tasks and agents: text, or any JSON value. */
+  inputs?: Inputs;
   /** Resume this run if it exists, else start it under this ID. Default: a new generated ID. */
   runId?: string;
   /** Overrides the crew's store. */
@@ -60,7 +69,8 @@ export interface KickoffOptions {
   replayFrom?: string;
 }
 
-export type TaskOutcome = "reused" | "ran" | "rerun";
+/** `skipped`: a conditional task whose condition said no (in this kickoff or, reused, before). */
+export type TaskOutcome = "reused" | "ran" | "rerun" | "skipped";
 
 export interface ProgressEvent {
   runId: string;
@@ -68,7 +78,7 @@ export interface ProgressEvent {
   /** 1-based position of the task in the crew. */
   index: number;
   total: number;
-  state: "reused" | "running" | "done" | "retrying" | "failed";
+  state: "reused" | "running" | "done" | "retrying" | "failed" | "skipped";
   /** Where the run's state lives. */
   store: string;
   /** Why it runs or is reused, in words. */
@@ -76,13 +86,17 @@ export interface ProgressEvent {
   isDemoModel: boolean;
 }
 
-export interface TaskResult {
+export interface TaskResult<T = JsonValue> {
   name: string;
   outcome: TaskOutcome;
   /** Why it ran (new, stale because …) or was reused. */
   reason: string;
+  /** The accepted output; empty for a skipped task. */
   output: string;
-  structured: JsonValue | null;
+  /** The structured output, typed by the task's `output` schema (see `KickoffResult.get`). */
+  structured: T | null;
+  /** The role of the agent that worked the task. */
+  agent: string;
   outputHash: string;
   usage: TokenUsage | null;
   model: string | null;
@@ -109,6 +123,8 @@ export interface KickoffResult {
   /** Stored tasks the crew no longer has: kept, not used. */
   orphaned: string[];
   isDemoModel: boolean;
+  /** One task's result, its `structured` typed by the task's `output` schema; undefined if it did not finish in this kickoff. */
+  get<T>(task: Task<T>): TaskResult<T> | undefined;
 }
 
 /** Runs a crew: reuses every completed task whose input hash still matches, runs the rest. */
@@ -134,7 +150,11 @@ export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise
 
 class Kickoff {
   private readonly log: Logger;
-  private readonly results: TaskResult[] = [];
+  /** By crew position: the result of each task finished in this kickoff. */
+  private readonly results: (TaskResult | undefined)[] = [];
+  private readonly outputHashes: (string | undefined)[] = [];
+  /** `prefixDigests[k]` folds the outputs of tasks 0 … k − 1: the upstream digest of a default context. */
+  private readonly prefixDigests: string[] = [EMPTY_DIGEST];
   private readonly usage = emptyUsage();
   private readonly saved = emptyUsage();
   private readonly calls = { made: 0, replayed: 0 };
@@ -149,7 +169,7 @@ class Kickoff {
     private readonly tasks: PreparedTask[],
     private readonly store: Store,
     private readonly runId: string,
-    private readonly inputs: Record<string, string>,
+    private readonly inputs: Inputs,
     private readonly options: KickoffOptions,
   ) {
     this.worker = options.worker ?? newWorkerId();
@@ -175,22 +195,9 @@ class Kickoff {
       this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
     }
 
-    let digest = EMPTY_DIGEST;
-    const outputHashes: string[] = [];
-    let awaiting: string | null = null;
-    for (const task of this.tasks) {
-      const upstream = task.context === null ? digest : task.context.reduce((d, i) => foldUpstream(d, this.tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
-      const parts: HashParts = { ...task.parts, upstream };
-      const result = await this.runTask(task, parts, stored.get(task.name));
-      this.results.push(result);
-      outputHashes.push(result.outputHash);
-      digest = foldUpstream(digest, task.name, result.outputHash);
-      if (task.task.humanReview && !isApproved(await this.loadEvents(), task.name, result.outputHash)) {
-        awaiting = task.name;
-        break;
-      }
-    }
-
+    const stop = await this.schedule(stored);
+    if (stop.error !== undefined) throw stop.error;
+    const awaiting = stop.awaiting ?? null;
     if (awaiting !== null) {
       await this.store.setRunStatus(this.runId, "paused", null, { type: "run_paused", task: awaiting, data: { reason: "awaiting approval" } });
       this.log.info({ task: awaiting }, "run paused for human review");
@@ -201,47 +208,182 @@ class Kickoff {
       });
       this.log.info({ calls: this.calls }, "run completed");
     }
-    const last = this.results[this.results.length - 1]!;
+    const results = this.results.filter((r): r is TaskResult => r !== undefined);
+    const last = results[results.length - 1]!;
+    const byName = new Map(results.map((r) => [r.name, r]));
     return {
       runId: this.runId,
       crew: this.crew.name,
       status: awaiting === null ? "completed" : "paused",
       awaiting,
       store: this.store.location,
-      tasks: this.results,
+      tasks: results,
       output: last.output,
-      outputs: Object.fromEntries(this.results.map((r) => [r.name, r.output])),
+      outputs: Object.fromEntries(results.map((r) => [r.name, r.output])),
       usage: this.usage,
       saved: this.saved,
       calls: this.calls,
       orphaned,
       isDemoModel: this.tasks.some((t) => t.agent.model.isDemo || (t.coworkers ?? []).some((c) => c.model.isDemo)),
+      get: <T>(task: Task<T>) => byName.get(task.name) as TaskResult<T> | undefined,
     };
   }
 
+  /**
+   * Works the crew's tasks in crew order, each once it is ready (see `scheduleOf`), at most
+   * `maxConcurrency` at once. A failure or a pause for review stops new starts; the tasks
+   * already under way finish and commit before the kickoff returns.
+   */
+  private schedule(stored: Map<string, TaskRecord>): Promise<{ error?: unknown; awaiting?: string }> {
+    const n = this.tasks.length;
+    const slots = scheduleOf(this.tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
+    const finished: boolean[] = new Array<boolean>(n).fill(false);
+    const launched: boolean[] = new Array<boolean>(n).fill(false);
+    let finishedPrefix = 0;
+    let next = 0;
+    let running = 0;
+    const stop: { error?: unknown; awaiting?: string } = {};
+    const stopped = () => stop.error !== undefined || stop.awaiting !== undefined;
+
+    return new Promise((resolve) => {
+      const pump = () => {
+        while (next < n && launched[next]) next++;
+        for (let i = next; i < n && !stopped() && running < this.crew.maxConcurrency; i++) {
+          if (launched[i]) continue;
+          if (isReady(slots[i]!, finished, finishedPrefix)) launch(i);
+          // Every task after an unstarted sync task waits for it.
+          else if (!this.tasks[i]!.task.asyncExecution) break;
+        }
+        if (running === 0) resolve(stop);
+      };
+      const launch = (i: number) => {
+        launched[i] = true;
+        running += 1;
+        const task = this.tasks[i]!;
+        this.runScheduled(task, slots[i]!, stored.get(task.name))
+          .then(async (result) => {
+            this.results[i] = result;
+            this.outputHashes[i] = result.outputHash;
+            finished[i] = true;
+            while (finishedPrefix < n && finished[finishedPrefix]) {
+              const done = this.tasks[finishedPrefix]!;
+              this.prefixDigests.push(foldUpstream(this.prefixDigests[finishedPrefix]!, done.name, this.outputHashes[finishedPrefix]!));
+              finishedPrefix += 1;
+            }
+            if (task.task.humanReview && result.outcome !== "skipped" && !isApproved(await this.loadEvents(), task.name, result.outputHash)) {
+              stop.awaiting ??= task.name;
+            }
+          })
+          .catch((error: unknown) => {
+            stop.error ??= error;
+          })
+          .finally(() => {
+            running -= 1;
+            pump();
+          });
+      };
+      pump();
+    });
+  }
+
+  private async runScheduled(task: PreparedTask, slot: Slot, stored: TaskRecord | undefined): Promise<TaskResult> {
+    const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), this.outputHashes, this.prefixDigests);
+    const parts: HashParts = { ...task.parts, upstream: upstream! };
+    const previous = slot.previous === null ? undefined : this.results[slot.previous];
+    const result = await this.runTask(task, parts, stored, slot, previous);
+    if (result.outcome !== "skipped") {
+      if (task.outputFile !== null) await writeOutputFile(task.outputFile, result.output, task.name, this.runId);
+      if (result.outcome === "reused" && this.crew.callbackOnReuse) await this.callBack(task, result);
+    }
+    return result;
+  }
+
   /** Decides what to do with a task from its record, and does it; decides again if the record moved on meanwhile. */
-  private async runTask(task: PreparedTask, parts: HashParts, stored: TaskRecord | undefined): Promise<TaskResult> {
+  private async runTask(task: PreparedTask, parts: HashParts, stored: TaskRecord | undefined, slot: Slot, previous: TaskResult | undefined): Promise<TaskResult> {
     const inputHash = inputHashOf(parts);
     const log = this.log.child({ task: task.name });
     for (;;) {
-      const storedParts = stored?.status === "completed" && stored.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
+      const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
       const decision = decide(stored, inputHash, storedParts, parts);
-      const detail = describeDecision(decision);
+      const skipped = stored?.status === "skipped";
+      const detail = describeDecision(decision, skipped);
       if (decision.action === "reuse") {
         const record = { ...stored!, inputHash };
         // Fenced by the token it was read with: a worker that claimed the task since wins.
         await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } }, { fencingToken: stored!.fencingToken });
-        log.info({ adopted: decision.adopted }, "task reused");
+        log.info({ adopted: decision.adopted, skipped }, "task reused");
         this.progress(task, "reused", detail);
-        return this.resultOf(record, "reused", detail);
+        return this.resultOf(task, record, skipped ? "skipped" : "reused", detail);
       }
       if (decision.reason === "stale") {
         log.info({ changed: decision.changed }, "task stale");
       }
-      const outcome = await this.execute(task, parts, inputHash, stored, decision, detail);
+      const outcome =
+        task.conditional && !(await this.conditionHolds(task, previous!))
+          ? await this.skip(task, inputHash, stored, decision, slot)
+          : await this.execute(task, parts, inputHash, stored, decision, detail, slot);
       if (!("changed" in outcome)) return outcome;
       log.info("the task's record changed since it was read; deciding again");
       stored = outcome.changed;
+    }
+  }
+
+  /** Asks a conditional task's condition, with the previous task's output. */
+  private async conditionHolds(task: PreparedTask, previous: TaskResult): Promise<boolean> {
+    const condition = (task.task as ConditionalTask).condition;
+    let verdict: unknown;
+    try {
+      verdict = await condition(taskOutputOf(previous));
+    } catch (error) {
+      throw await this.hookFailed(task, `the condition of task ${JSON.stringify(task.name)} threw: ${messageOf(error)}`, error);
+    }
+    if (typeof verdict !== "boolean") {
+      throw await this.hookFailed(task, `the condition of task ${JSON.stringify(task.name)} returned ${typeof verdict}, not true or false`);
+    }
+    return verdict;
+  }
+
+  /** Commits a conditional task's "no": the task is `skipped`, reused as such while its inputs stay the same. */
+  private async skip(
+    task: PreparedTask,
+    inputHash: string,
+    stored: TaskRecord | undefined,
+    decision: Extract<Decision, { action: "run" }>,
+    slot: Slot,
+  ): Promise<TaskResult | { changed: TaskRecord | undefined }> {
+    const log = this.log.child({ task: task.name });
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0 });
+    if (!(lease instanceof TaskLease)) return lease;
+    try {
+      const now = new Date().toISOString();
+      const record: TaskRecord = {
+        ...(stored ?? newTaskRecord(task.name)),
+        ...lease.recordFields(false),
+        status: "skipped",
+        inputHash,
+        output: "",
+        structured: null,
+        outputHash: SKIPPED_OUTPUT_HASH,
+        startedAt: now,
+        completedAt: now,
+        error: null,
+        usage: null,
+        model: null,
+      };
+      const previous = this.tasks[slot.previous!]!.name;
+      // A result this decision replaces leaves its journal behind, and its cost on the ledger.
+      const old = stored === undefined ? [] : await this.store.calls(this.runId, task.name);
+      if (old.length > 0) await this.store.clearCalls(this.runId, task.name);
+      const discarded: { [key: string]: JsonValue } = old.length > 0 ? { discardedUsage: usageToJson(usageOfCalls(old)) } : {};
+      await this.commitTask(record, { type: "task_skipped", data: { reason: decision.reason, changed: decision.changed, previous, ...discarded } }, lease);
+      lease.ended();
+      crashPoint("committed");
+      const detail = `skipped: its condition said no to the output of ${previous}`;
+      log.info({ previous }, "task skipped");
+      this.progress(task, "skipped", detail);
+      return this.resultOf(task, record, "skipped", detail);
+    } finally {
+      await lease.stop();
     }
   }
 
@@ -252,11 +394,12 @@ class Kickoff {
     stored: TaskRecord | undefined,
     decision: Extract<Decision, { action: "run" }>,
     detail: string,
+    slot: Slot,
   ): Promise<TaskResult | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
     // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
     // afresh, and what its discarded journal cost stays on the ledger through the started event.
-    const resumeJournal = stored !== undefined && stored.status !== "completed" && stored.inputHash === inputHash;
+    const resumeJournal = stored !== undefined && !isResult(stored) && stored.inputHash === inputHash;
     const discardsJournal = stored !== undefined && !resumeJournal;
     const deadLetter = decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts;
     let record: TaskRecord = {
@@ -310,7 +453,14 @@ class Kickoff {
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
         try {
-          const answer = await runAgentLoop(task, this.contextText(task), journal, signal);
+          const answer = await runAgentLoop(task, this.contextText(slot), journal, signal, {
+            guardrail: task.task.guardrail,
+            guardrailMaxRetries: task.task.guardrailMaxRetries,
+            onStep: this.crew.stepCallback,
+          });
+          // Callbacks see the answer before it is committed: one that throws fails the task, and its
+          // journaled answers let a resume call it again without paying for them twice.
+          await this.callBack(task, { name: task.name, output: answer.output, structured: answer.structured, agent: task.agent.role });
           record = {
             ...record,
             ...lease.recordFields(false),
@@ -345,14 +495,15 @@ class Kickoff {
           this.collect(journal);
           log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
           this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
-          return this.resultOf(record, stored?.status === "completed" ? "rerun" : "ran", detail);
+          return this.resultOf(task, record, stored?.status === "completed" || stored?.status === "skipped" ? "rerun" : "ran", detail);
         } catch (error) {
           const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
           if (lost !== undefined) throw this.fencedOut(task, lost);
           const message = messageOf(error);
           // Answers that never made a valid output are not replayed: the model is asked afresh, and
           // what they cost stays on the ledger through the event of the next commit.
-          discarded = isCrewstateError(error, "OUTPUT_INVALID") ? { discardedUsage: usageToJson(await journal.forget()) } : {};
+          const ledNowhere = isCrewstateError(error, "OUTPUT_INVALID") || isCrewstateError(error, "GUARDRAIL_REFUSED");
+          discarded = ledNowhere ? { discardedUsage: usageToJson(await journal.forget()) } : {};
           if (attempt > task.task.retries || !isRetryable(error) || this.options.signal?.aborted) {
             this.collect(journal);
             log.error({ err: error, attempt: record.attempts }, "task failed");
@@ -384,11 +535,11 @@ class Kickoff {
   ): Promise<never> {
     await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal);
     lease.ended();
-    await this.store.setRunStatus(this.runId, "failed", `task "${task.name}": ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
+    await this.store.setRunStatus(this.runId, "failed", `task ${JSON.stringify(task.name)}: ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
     this.progress(task, "failed", message);
     throw new CrewstateError(
       "TASK_FAILED",
-      `task "${task.name}" of run "${this.runId}" failed after ${attempts} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
+      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
       { runId: this.runId, task: task.name, store: this.store.location },
       { cause },
     );
@@ -410,10 +561,32 @@ class Kickoff {
     );
   }
 
-  /** The outputs a task sees: its context tasks', or every earlier task's. */
-  private contextText(task: PreparedTask): string {
-    const indexes = task.context ?? this.results.map((_, i) => i);
-    return indexes.map((i) => this.results[i]!.output).join("\n\n");
+  /** The outputs a task sees: its context tasks' (a skipped task has none). */
+  private contextText(slot: Slot): string {
+    return contextOf(slot)
+      .map((i) => this.results[i]!.output)
+      .filter((output) => output !== "")
+      .join("\n\n");
+  }
+
+  /** The task's `callback`, then the crew's `taskCallback`; a throw becomes HOOK_FAILED naming the task. */
+  private async callBack(task: PreparedTask, result: Pick<TaskResult, "name" | "output" | "structured" | "agent">): Promise<void> {
+    const output = taskOutputOf(result);
+    for (const [which, callback] of [["callback", task.task.callback], ["crew's taskCallback", this.crew.taskCallback]] as const) {
+      if (!callback) continue;
+      try {
+        await callback(output);
+      } catch (error) {
+        throw new CrewstateError("HOOK_FAILED", `the ${which} of task ${JSON.stringify(task.name)} threw: ${messageOf(error)}`, { runId: this.runId, task: task.name }, { cause: error });
+      }
+    }
+  }
+
+  /** A condition that failed outside any claim: the run is failed, naming the task, and nothing of the task is written. */
+  private async hookFailed(task: PreparedTask, message: string, cause?: unknown): Promise<CrewstateError> {
+    await this.store.setRunStatus(this.runId, "failed", message, { type: "run_failed", task: task.name, data: { error: message } });
+    this.progress(task, "failed", message);
+    return new CrewstateError("HOOK_FAILED", message, { runId: this.runId, task: task.name, store: this.store.location }, { cause });
   }
 
   /** The run's event log, read once and only when a decision needs it. */
@@ -438,14 +611,15 @@ class Kickoff {
     addUsage(this.saved, journal.stats.savedUsage);
   }
 
-  private resultOf(record: TaskRecord, outcome: TaskOutcome, reason: string): TaskResult {
+  private resultOf(task: PreparedTask, record: TaskRecord, outcome: TaskOutcome, reason: string): TaskResult {
     return {
       name: record.name,
       outcome,
       reason,
       output: record.output ?? "",
       structured: record.structured,
-      outputHash: record.outputHash ?? outputHashOf(record.output ?? "", record.structured),
+      agent: task.agent.role,
+      outputHash: storedOutputHash(record),
       usage: record.usage,
       model: record.model,
     };
@@ -463,6 +637,10 @@ class Kickoff {
       store: this.store.location,
     });
   }
+}
+
+function taskOutputOf(result: Pick<TaskResult, "name" | "output" | "structured" | "agent">): TaskOutput {
+  return { name: result.name, raw: result.output, structured: result.structured, agent: result.agent };
 }
 
 /** `<crew>-<yyyymmddThhmmss>-<4 hex>`, a valid run ID whatever the crew's name. */

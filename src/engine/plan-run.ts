@@ -2,9 +2,23 @@ import type { Crew } from "../model/crew.js";
 import { checkRunId } from "../stores/codec.js";
 import { isCrewstateError } from "../errors.js";
 import { openStore } from "../stores/open.js";
-import type { Run, RunEvent, Store } from "../stores/store.js";
-import { changedParts, decide, describeDecision, EMPTY_DIGEST, foldUpstream, inputHashOf, outputHashOf, partsFrom, type Decision, type HashParts } from "./plan.js";
+import type { Inputs, Run, RunEvent, Store } from "../stores/store.js";
+import {
+  changedParts,
+  decide,
+  describeDecision,
+  EMPTY_DIGEST,
+  foldUpstream,
+  inputHashOf,
+  isResult,
+  partsFrom,
+  storedOutputHash,
+  upstreamDigest,
+  type Decision,
+  type HashParts,
+} from "./plan.js";
 import { prepareTasks, type PreparedTask } from "./prepare.js";
+import { contextOf, scheduleOf } from "./schedule.js";
 
 export interface PlannedTask {
   name: string;
@@ -29,7 +43,7 @@ export interface RunPlan {
 export async function planRun(
   crew: Crew,
   storeOrUrl: Store | string,
-  options: { runId: string; inputs?: Record<string, string>; model?: string },
+  options: { runId: string; inputs?: Inputs; model?: string },
 ): Promise<RunPlan> {
   const runId = checkRunId(options.runId);
   const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model);
@@ -57,35 +71,39 @@ async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | unde
   let parts: Map<string, HashParts> | undefined;
   const lastParts = async (name: string) => (parts ??= partsByTask(run ? await events() : [])).get(name);
 
-  let digest: string | null = EMPTY_DIGEST;
+  const slots = scheduleOf(tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
+  const names = tasks.map((t) => t.name);
   const outputHashes: (string | null)[] = [];
+  const prefixDigests: (string | null)[] = [EMPTY_DIGEST];
   const planned: PlannedTask[] = [];
   for (const task of tasks) {
-    const upstreamIdx = task.context ?? tasks.slice(0, task.index).map((t) => t.index);
-    const pending = upstreamIdx.filter((i) => outputHashes[i] === null).map((i) => tasks[i]!.name);
+    const slot = slots[task.index]!;
+    const upstream = upstreamDigest(slot, names, outputHashes, prefixDigests);
     const record = stored.get(task.name);
     let decision: Decision;
-    let outputHash: string | null = null;
-    if (pending.length === 0) {
-      const upstream = task.context === null ? digest! : task.context.reduce((d, i) => foldUpstream(d, tasks[i]!.name, outputHashes[i]!), EMPTY_DIGEST);
+    if (upstream !== null) {
       const current: HashParts = { ...task.parts, upstream };
       const inputHash = inputHashOf(current);
-      const stale = record?.status === "completed" && record.inputHash !== null && record.inputHash !== inputHash;
+      const stale = isResult(record) && record!.inputHash !== null && record!.inputHash !== inputHash;
       decision = decide(record, inputHash, stale ? await lastParts(task.name) : undefined, current);
-    } else if (record?.status === "completed" && record.inputHash !== null) {
+    } else if (isResult(record) && record!.inputHash !== null) {
       const before = await lastParts(task.name);
       const changed = before ? changedParts(before, { ...task.parts, upstream: before.upstream }) : [];
-      decision = changed.length > 0 ? { action: "run", reason: "stale", changed } : { action: "run", reason: "upstream", changed: pending };
+      const pending = [...contextOf(slot), ...(slot.previous === null ? [] : [slot.previous])].filter((i) => outputHashes[i] === null);
+      decision = changed.length > 0 ? { action: "run", reason: "stale", changed } : { action: "run", reason: "upstream", changed: [...new Set(pending)].map((i) => names[i]!) };
     } else {
       decision = decide(record, "", undefined, { ...task.parts, upstream: "" });
     }
-    if (decision.action === "reuse") outputHash = record!.outputHash ?? outputHashOf(record!.output ?? "", record!.structured);
+    const outputHash = decision.action === "reuse" ? storedOutputHash(record!) : null;
     outputHashes.push(outputHash);
-    digest = digest !== null && outputHash !== null ? foldUpstream(digest, task.name, outputHash) : null;
-    planned.push({ name: task.name, decision, explanation: describeDecision(decision) });
+    const digest = prefixDigests[prefixDigests.length - 1]!;
+    prefixDigests.push(digest !== null && outputHash !== null ? foldUpstream(digest, task.name, outputHash) : null);
+    let explanation = describeDecision(decision, record?.status === "skipped");
+    if (decision.action === "run" && task.conditional) explanation += " — if its condition says yes, else skipped";
+    planned.push({ name: task.name, decision, explanation });
   }
-  const names = new Set(tasks.map((t) => t.name));
-  return { runId, exists: run !== undefined, tasks: planned, orphaned: (run?.tasks ?? []).map((t) => t.name).filter((n) => !names.has(n)) };
+  const known = new Set(names);
+  return { runId, exists: run !== undefined, tasks: planned, orphaned: (run?.tasks ?? []).map((t) => t.name).filter((n) => !known.has(n)) };
 }
 
 function partsByTask(events: RunEvent[]): Map<string, HashParts> {

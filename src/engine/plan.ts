@@ -1,5 +1,6 @@
 import type { JsonValue, TaskRecord } from "../stores/store.js";
 import { hashOf, sha256 } from "./hash.js";
+import type { Slot } from "./schedule.js";
 
 /**
  * Planning: what a kickoff does with each task and why. Pure — no I/O, no clock.
@@ -40,6 +41,39 @@ export function foldUpstream(digest: string, name: string, outputHash: string): 
   return sha256(`${digest}\n${name}\n${outputHash}`);
 }
 
+/**
+ * The upstream digest of a task: the outputs of its context folded in context order — by name and
+ * output hash, so the order in which parallel tasks finished never matters — and, for a
+ * conditional task whose context leaves it out, the previous task's output its condition read.
+ * `prefixDigests[k]` folds tasks 0 … k − 1 (null once one is unknown); null when an output is
+ * not known yet.
+ */
+export function upstreamDigest(
+  slot: Slot,
+  names: readonly string[],
+  outputHashes: readonly (string | null | undefined)[],
+  prefixDigests: readonly (string | null)[],
+): string | null {
+  let digest: string | null;
+  let sees: (i: number) => boolean;
+  if (slot.context === null) {
+    digest = prefixDigests[slot.prefix] ?? null;
+    sees = (i) => i < slot.prefix;
+  } else {
+    digest = EMPTY_DIGEST;
+    for (const i of slot.context) {
+      const hash = outputHashes[i];
+      if (hash == null) return null;
+      digest = foldUpstream(digest, names[i]!, hash);
+    }
+    const context = slot.context;
+    sees = (i) => context.includes(i);
+  }
+  if (digest === null || slot.previous === null || sees(slot.previous)) return digest;
+  const previous = outputHashes[slot.previous];
+  return previous == null ? null : foldUpstream(digest, `(previous) ${names[slot.previous]!}`, previous);
+}
+
 export function inputHashOf(parts: HashParts): string {
   return hashOf({ v: 1, ...parts });
 }
@@ -54,7 +88,7 @@ export function outputHashOf(output: string, structured: JsonValue | null): stri
  */
 export function decide(stored: TaskRecord | undefined, inputHash: string, storedParts: HashParts | undefined, parts: HashParts): Decision {
   if (!stored) return { action: "run", reason: "new", changed: [] };
-  if (stored.status === "completed") {
+  if (stored.status === "completed" || stored.status === "skipped") {
     if (stored.inputHash === null) return { action: "reuse", adopted: true };
     if (stored.inputHash === inputHash) return { action: "reuse", adopted: false };
     return { action: "run", reason: "stale", changed: changedParts(storedParts, parts) };
@@ -87,8 +121,22 @@ export function partsFrom(data: JsonValue | undefined): HashParts | undefined {
   return { prompt, inputs: inputs as Record<string, string>, schema, agent, upstream };
 }
 
-export function describeDecision(decision: Decision): string {
-  if (decision.action === "reuse") return decision.adopted ? "reuse (stored without a hash; adopted)" : "reuse";
+/** A completed or skipped record: a result a kickoff may reuse. */
+export function isResult(record: TaskRecord | undefined): boolean {
+  return record?.status === "completed" || record?.status === "skipped";
+}
+
+/** The output hash a reused record passes downstream. */
+export function storedOutputHash(record: TaskRecord): string {
+  if (record.status === "skipped") return SKIPPED_OUTPUT_HASH;
+  return record.outputHash ?? outputHashOf(record.output ?? "", record.structured);
+}
+
+/** The output a skipped task leaves for the tasks after it: none. */
+export const SKIPPED_OUTPUT_HASH = outputHashOf("", null);
+
+export function describeDecision(decision: Decision, skipped = false): string {
+  if (decision.action === "reuse") return decision.adopted ? "reuse (stored without a hash; adopted)" : skipped ? "reuse (skipped: its condition said no)" : "reuse";
   switch (decision.reason) {
     case "new":
       return "run: new";

@@ -1,9 +1,14 @@
+import { lstatSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { asSchema } from "ai";
+import { CrewstateError } from "../errors.js";
 import { resolveModel, type ResolvedModel } from "../llm/resolve-model.js";
 import type { Agent } from "../model/agent.js";
 import type { Crew } from "../model/crew.js";
 import { interpolate, placeholdersOf } from "../model/interpolate.js";
+import { isConditionalTask } from "../model/conditional-task.js";
 import type { Task } from "../model/task.js";
+import type { Inputs, JsonValue } from "../stores/store.js";
 import { canonicalJson, hashOf, sha256 } from "./hash.js";
 import type { HashParts } from "./plan.js";
 
@@ -29,8 +34,12 @@ export interface PreparedTask {
   coworkers: PreparedAgent[] | null;
   description: string;
   expectedOutput: string;
-  /** Indexes of the tasks whose outputs it sees; null means every earlier task. */
+  /** Indexes of the tasks whose outputs it sees; null means the default (see `scheduleOf`). */
   context: number[] | null;
+  /** A ConditionalTask: its condition decides, from the previous task's output, whether it runs. */
+  conditional: boolean;
+  /** Where the accepted output is written, as an absolute path; null when the task names no file. */
+  outputFile: string | null;
   parts: Omit<HashParts, "upstream">;
 }
 
@@ -40,7 +49,7 @@ export interface PreparedTask {
  */
 export async function prepareTasks(
   crew: Crew,
-  inputs: Record<string, string>,
+  inputs: Inputs,
   modelOverride?: string,
   options: { offline?: boolean } = {},
 ): Promise<PreparedTask[]> {
@@ -81,8 +90,9 @@ export async function prepareTasks(
     const templates = [task.description, task.expectedOutput, ...team.flatMap((a) => [a.agent.role, a.agent.goal, a.agent.backstory])];
     const inputHashes: Record<string, string> = {};
     for (const key of [...new Set(templates.flatMap(placeholdersOf))].sort()) {
-      if (Object.hasOwn(inputs, key)) inputHashes[key] = sha256(inputs[key]!);
+      if (Object.hasOwn(inputs, key)) inputHashes[key] = inputHash(inputs[key]!);
     }
+    const conditional = isConditionalTask(task);
     return {
       name: task.name,
       index,
@@ -92,14 +102,62 @@ export async function prepareTasks(
       description: interpolate(task.description, inputs, `the description of ${where}`),
       expectedOutput: interpolate(task.expectedOutput, inputs, `the expected output of ${where}`),
       context: task.context ? task.context.map((t) => crew.tasks.indexOf(t)) : null,
+      conditional,
+      outputFile: task.outputFile === undefined ? null : checkOutputFile(interpolate(task.outputFile, inputs, `the outputFile of ${where}`), where),
       parts: {
-        prompt: hashOf({ description: task.description, expectedOutput: task.expectedOutput }),
+        prompt: hashOf({
+          description: task.description,
+          expectedOutput: task.expectedOutput,
+          // A condition or guardrail decides what the result is: a change to its code makes the result stale.
+          condition: conditional ? sourceHash((task as { condition: unknown }).condition) : undefined,
+          guardrail: task.guardrail ? { source: sourceHash(task.guardrail), retries: task.guardrailMaxRetries } : undefined,
+        }),
         inputs: inputHashes,
         schema: task.output ? sha256(canonicalJson(schemas[index])) : null,
         agent: coworkers ? hashOf({ manager: agent.fingerprint, coworkers: coworkers.map((c) => c.fingerprint) }) : agent.fingerprint,
       },
     };
   });
+}
+
+/** Text inputs hash as they always have; any other JSON value by its canonical text, in a space of its own. */
+function inputHash(value: JsonValue): string {
+  return typeof value === "string" ? sha256(value) : sha256(`json:${canonicalJson(value)}`);
+}
+
+function sourceHash(fn: unknown): string {
+  return sha256(String(fn));
+}
+
+/**
+ * An output file's path, checked before any model is called: it must name a file (not a
+ * folder, not a device), in a place where a folder can be made.
+ */
+function checkOutputFile(path: string, where: string): string {
+  const bad = (why: string) =>
+    new CrewstateError("INVALID_DEFINITION", `the outputFile of ${where}, ${JSON.stringify(path)}, ${why}`, { path });
+  if (path.includes("\0")) throw bad("contains a NUL character");
+  if (/[\\/]$/.test(path) || path.trim() === "") throw bad("names a folder, not a file");
+  const target = resolve(path);
+  const existing = statOrUndefined(target, lstatSync);
+  if (existing && !existing.isFile()) throw bad(existing.isSymbolicLink() ? "is a symbolic link" : "exists and is not a regular file");
+  let dir = dirname(target);
+  for (let stat = statOrUndefined(dir, statSync); ; stat = statOrUndefined(dir, statSync)) {
+    if (stat) {
+      if (!stat.isDirectory()) throw bad(`cannot be made: ${JSON.stringify(dir)} is not a folder`);
+      break;
+    }
+    dir = dirname(dir);
+  }
+  return target;
+}
+
+function statOrUndefined(path: string, stat: typeof statSync) {
+  try {
+    return stat(path);
+  } catch {
+    return undefined;
+  }
 }
 
 async function schemaJson(task: Task): Promise<unknown> {

@@ -5,8 +5,11 @@ import { enqueueRun } from "../engine/worker.js";
 import { checkRunId } from "../stores/codec.js";
 import { CrewstateError } from "../errors.js";
 import type { Store } from "../stores/store.js";
+import type { JsonValue } from "../stores/store.js";
 import { Agent } from "./agent.js";
-import { Task } from "./task.js";
+import { isConditionalTask } from "./conditional-task.js";
+import { isTask, Task, typeOf } from "./task.js";
+import type { AgentStep, TaskOutput } from "./task-output.js";
 
 export type Process = "sequential" | "hierarchical";
 
@@ -24,7 +27,7 @@ export const DEFAULT_MANAGER = {
 export interface CrewConfig {
   /** Names the crew in stored runs; a run of one crew is never resumed by another. */
   name: string;
-  tasks: Task[];
+  tasks: Task<any>[];
   agents?: Agent[];
   /** `sequential` (default): each task by its own agent, in order. `hierarchical`: a manager delegates each task. */
   process?: Process;
@@ -36,6 +39,14 @@ export interface CrewConfig {
   store?: Store | string;
   /** Model for agents that name none; default `CREWSTATE_MODEL`. */
   model?: string | LanguageModel;
+  /** The most tasks that run at once when async tasks run together. Default: no cap. */
+  maxConcurrency?: number;
+  /** Called with every task's accepted output before it is committed (after the task's own `callback`); a throw fails the task. */
+  taskCallback?: (output: TaskOutput) => void | Promise<void>;
+  /** Called after each agent step (a model answer and the tool calls it made); a throw fails the task. */
+  stepCallback?: (step: AgentStep) => void | Promise<void>;
+  /** Also call `callback` and `taskCallback` for results reused from the store. Default false: only for tasks that ran in this kickoff. */
+  callbackOnReuse?: boolean;
 }
 
 const CREW_BRAND = Symbol.for("crewstate.Crew");
@@ -43,20 +54,24 @@ const CREW_BRAND = Symbol.for("crewstate.Crew");
 /** Agents working through tasks in order; every finished task is checkpointed in the store. */
 export class Crew {
   readonly name: string;
-  readonly tasks: readonly Task[];
+  readonly tasks: readonly Task<any>[];
   readonly agents: readonly Agent[];
   readonly process: Process;
   readonly store: Store | string | undefined;
   readonly model: string | LanguageModel | undefined;
   readonly manager: Agent | undefined;
   readonly managerModel: string | LanguageModel | undefined;
+  readonly maxConcurrency: number;
+  readonly taskCallback: ((output: TaskOutput) => void | Promise<void>) | undefined;
+  readonly stepCallback: ((step: AgentStep) => void | Promise<void>) | undefined;
+  readonly callbackOnReuse: boolean;
   readonly [CREW_BRAND] = true;
 
   constructor(config: CrewConfig) {
     if (typeof config?.name !== "string" || config.name.trim() === "" || config.name.length > 200) {
       throw new CrewstateError("INVALID_DEFINITION", "a Crew needs a \"name\" of 1-200 characters");
     }
-    const where = `crew "${config.name}"`;
+    const where = `crew ${JSON.stringify(config.name)}`;
     const process = config.process ?? "sequential";
     if (process !== "sequential" && process !== "hierarchical") {
       throw new CrewstateError("INVALID_DEFINITION", `${where} has process "${String(config.process)}"; supported: "sequential", "hierarchical"`);
@@ -70,22 +85,43 @@ export class Crew {
     if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
       throw new CrewstateError("INVALID_DEFINITION", `${where} needs at least one task`);
     }
-    const seen = new Set<Task>();
+    const maxConcurrency = config.maxConcurrency ?? Number.POSITIVE_INFINITY;
+    if (maxConcurrency !== Number.POSITIVE_INFINITY && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)) {
+      throw new CrewstateError("INVALID_DEFINITION", `${where} has maxConcurrency ${String(config.maxConcurrency)}; use a whole number ≥ 1`);
+    }
+    for (const field of ["taskCallback", "stepCallback"] as const) {
+      if (config[field] !== undefined && typeof config[field] !== "function") {
+        throw new CrewstateError("INVALID_DEFINITION", `${where} has a ${field} that is not a function (got ${typeOf(config[field])})`);
+      }
+    }
+    const first = config.tasks[0];
+    if (isTask(first) && isConditionalTask(first)) {
+      throw new CrewstateError(
+        "INVALID_DEFINITION",
+        `conditional task ${JSON.stringify(first.name)} is the first task of ${where}; a condition needs the output of a task before it`,
+        { task: first.name },
+      );
+    }
+    const seen = new Set<Task<unknown>>();
     const names = new Set<string>();
     for (const task of config.tasks) {
-      if (!(task instanceof Task)) throw new CrewstateError("INVALID_DEFINITION", `${where} lists something that is not a Task`);
+      if (!isTask(task)) throw new CrewstateError("INVALID_DEFINITION", `${where} lists something that is not a Task (got ${typeOf(task)})`);
       if (names.has(task.name)) {
-        throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named "${task.name}"; task names must be unique`, { task: task.name });
+        throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named ${JSON.stringify(task.name)}; task names must be unique`, { task: task.name });
       }
       if (!task.agent && process === "sequential") {
-        throw new CrewstateError("INVALID_DEFINITION", `task "${task.name}" of ${where} has no agent`, { task: task.name });
+        throw new CrewstateError("INVALID_DEFINITION", `task ${JSON.stringify(task.name)} of ${where} has no agent`, { task: task.name });
       }
       for (const upstream of task.context ?? []) {
         if (!seen.has(upstream)) {
-          const why = config.tasks.includes(upstream) ? "comes later in the crew" : "is not a task of this crew";
+          const why = config.tasks.includes(upstream)
+            ? upstream === task
+              ? "is the task itself"
+              : `comes later in the crew, so it cannot be waited for${upstream.asyncExecution ? " (an async task runs with the tasks after it, not before the tasks before it)" : ""}; list it before ${JSON.stringify(task.name)}`
+            : "is not a task of this crew";
           throw new CrewstateError(
             "INVALID_DEFINITION",
-            `task "${task.name}" has "${upstream?.name}" in its context, but that task ${why}`,
+            `task ${JSON.stringify(task.name)} has ${JSON.stringify(upstream?.name)} in its context, but that task ${why}`,
             { task: task.name },
           );
         }
@@ -103,6 +139,10 @@ export class Crew {
     this.manager = process === "hierarchical" ? (config.manager ?? new Agent({ ...DEFAULT_MANAGER, model: config.managerModel })) : undefined;
     this.store = config.store;
     this.model = config.model;
+    this.maxConcurrency = maxConcurrency;
+    this.taskCallback = config.taskCallback;
+    this.stepCallback = config.stepCallback;
+    this.callbackOnReuse = config.callbackOnReuse === true;
   }
 
   /** Runs the crew, resuming the run if `runId` names one that exists. */
@@ -114,7 +154,7 @@ export class Crew {
    * Queues a run for the crew's workers (`crewstate worker`), on the queue next to a postgres://
    * or redis:// store. Inputs are checked first; models are resolved by the worker.
    */
-  async enqueue(options: { inputs?: Record<string, string>; runId?: string; store?: string; jobTimeoutMs?: number } = {}): Promise<{ runId: string }> {
+  async enqueue(options: { inputs?: Record<string, JsonValue>; runId?: string; store?: string; jobTimeoutMs?: number } = {}): Promise<{ runId: string }> {
     const inputs = { ...(options.inputs ?? {}) };
     await prepareTasks(this, inputs, undefined, { offline: true });
     const runId = options.runId === undefined ? generateRunId(this.name) : checkRunId(options.runId);

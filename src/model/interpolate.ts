@@ -1,4 +1,5 @@
 import { CrewstateError } from "../errors.js";
+import type { Inputs, JsonValue } from "../stores/store.js";
 
 // `{name}` where name is an identifier; `{{` and `}}` stand for literal braces.
 const PLACEHOLDER = /\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
@@ -14,7 +15,7 @@ export function placeholdersOf(template: string): string[] {
  * Fills `{placeholder}`s from `inputs`. A placeholder without a value is an error naming it and
  * where it was used, raised before anything runs.
  */
-export function interpolate(template: string, inputs: Readonly<Record<string, string>>, where: string): string {
+export function interpolate(template: string, inputs: Readonly<Inputs>, where: string): string {
   return template.replace(PLACEHOLDER, (whole, name: string | undefined) => {
     if (whole === "{{") return "{";
     if (whole === "}}") return "}";
@@ -23,10 +24,15 @@ export function interpolate(template: string, inputs: Readonly<Record<string, st
       const known = Object.keys(inputs);
       throw new CrewstateError(
         "MISSING_INPUT",
-        `${where} uses {${name}} but no input "${name}" was given; pass --input ${name}=… (${known.length ? `given: ${known.join(", ")}` : "no inputs given"})`,
+        `${where} uses {${name}} but no input ${JSON.stringify(name)} was given; pass --input ${name}=… (${known.length ? `given: ${known.map((k) => JSON.stringify(k)).join(", ")}` : "no inputs given"})`,
         { input: name, where },
       );
     }
-    return value;
+    return inputText(value);
   });
+}
+
+/** An input as a prompt shows it, as CrewAI does: text as it is, a number as its decimal text, anything else as JSON. */
+export function inputText(value: JsonValue): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }

@@ -1,5 +1,6 @@
 import { CrewstateError } from "../errors.js";
 import { redactUrl } from "../stores/open.js";
+import type { Inputs } from "../stores/store.js";
 
 /**
  * The queue that hands runs to workers: pg-boss on PostgreSQL, BullMQ on Redis — existing queue
@@ -10,7 +11,7 @@ import { redactUrl } from "../stores/open.js";
  */
 export interface RunJob {
   runId: string;
-  inputs: Record<string, string>;
+  inputs: Inputs;
 }
 
 export interface WorkOptions {

@@ -153,14 +153,9 @@ export abstract class BaseStore implements Store {
 
 function checkInputs(inputs: unknown, runId: string): void {
   if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
-    throw new CrewstateError("INVALID_INPUT", `inputs of run "${runId}" must be an object of strings`, { runId });
+    throw new CrewstateError("INVALID_INPUT", `inputs of run ${JSON.stringify(runId)} must be an object of JSON values`, { runId });
   }
-  for (const [key, value] of Object.entries(inputs)) {
-    if (typeof value !== "string") {
-      throw new CrewstateError("INVALID_INPUT", `input "${key}" of run "${runId}" must be a string, got ${typeof value}`, { runId });
-    }
-  }
-  encodeJson(inputs, `inputs of run "${runId}"`);
+  encodeJson(inputs, `inputs of run ${JSON.stringify(runId)}`);
 }
 
 /** Token counts are whole and not negative; a cost is a finite, non-negative number or null. */

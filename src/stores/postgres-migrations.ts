@@ -92,6 +92,11 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     -- lease: a claim retried after a lost reply finds its own op ID and returns that lease
     ALTER TABLE ${s}.tasks ADD COLUMN claim_op uuid;
   `,
+  // 3: a conditional task whose condition said no is recorded `skipped`.
+  (s) => `
+    ALTER TABLE ${s}.tasks DROP CONSTRAINT tasks_status_check;
+    ALTER TABLE ${s}.tasks ADD CONSTRAINT tasks_status_check CHECK (status IN ('pending', 'running', 'completed', 'failed', 'skipped'));
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -12,6 +12,7 @@ import type {
   CommitOptions,
   EventType,
   FenceOptions,
+  Inputs,
   JsonValue,
   Lease,
   NewEvent,
@@ -527,7 +528,7 @@ function toRun(row: RunRow, tasks: TaskRow[]): Run {
   return {
     runId: row.run_id,
     crew: decodeJson<string>(row.crew, `the crew of ${where}`),
-    inputs: decodeJson<Record<string, string>>(row.inputs, `the inputs of ${where}`),
+    inputs: decodeJson<Inputs>(row.inputs, `the inputs of ${where}`),
     status: row.status,
     attempts: row.attempts,
     error: row.error === null ? null : decodeJson<string>(row.error, `the error of ${where}`),

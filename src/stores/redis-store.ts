@@ -13,6 +13,7 @@ import type {
   CommitOptions,
   EventType,
   FenceOptions,
+  Inputs,
   JsonValue,
   Lease,
   NewEvent,
@@ -505,7 +506,7 @@ function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<stri
   return {
     runId,
     crew: decodeJson<string>(meta.crew, `the crew of run "${runId}"`),
-    inputs: decodeJson<Record<string, string>>(meta.inputs ?? "", `the inputs of run "${runId}"`),
+    inputs: decodeJson<Inputs>(meta.inputs ?? "", `the inputs of run "${runId}"`),
     status: meta.status!,
     attempts: Number(meta.attempts),
     error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run "${runId}"`),

@@ -12,6 +12,7 @@ import type {
   CommitOptions,
   EventType,
   FenceOptions,
+  Inputs,
   JsonValue,
   Lease,
   NewEvent,
@@ -555,7 +556,7 @@ function toRun(row: RunRow, tasks: TaskRow[], where: string): Run {
   return {
     runId: run_id,
     crew: decode<string>(crew, at),
-    inputs: decode<Record<string, string>>(inputs, at),
+    inputs: decode<Inputs>(inputs, at),
     status: status as RunStatus,
     attempts,
     error: decode<string | null>(error, at),

@@ -19,8 +19,12 @@ export const SCHEMA_VERSION = 1;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/** A run's inputs: each a JSON value (text, a number, a flag, a list, an object). */
+export type Inputs = Record<string, JsonValue>;
+
 export type RunStatus = "running" | "completed" | "failed" | "paused";
-export type TaskStatus = "pending" | "running" | "completed" | "failed";
+/** `skipped`: a conditional task whose condition said no; its decision is kept like a result. */
+export type TaskStatus = "pending" | "running" | "completed" | "failed" | "skipped";
 
 export interface TokenUsage {
   inputTokens: number;
@@ -55,7 +59,7 @@ export interface TaskRecord {
 export interface Run {
   runId: string;
   crew: string;
-  inputs: Record<string, string>;
+  inputs: Inputs;
   status: RunStatus;
   /** How many times the run was kicked off (the tutorial's `run_count`). */
   attempts: number;
@@ -86,6 +90,8 @@ export type EventType =
   | "task_invalidated"
   | "task_edited"
   | "task_approved"
+  | "task_skipped"
+  | "output_file_written"
   | "run_imported";
 
 export interface RunEvent {
@@ -126,7 +132,7 @@ export interface RunDump {
 export interface BeginRun {
   runId: string;
   crew: string;
-  inputs: Record<string, string>;
+  inputs: Inputs;
 }
 
 /** A worker's claim on one task of a run: while its token is current, it alone may commit the task. */

@@ -85,7 +85,9 @@ function progressLine(event: ProgressEvent): string {
   const where = `[${event.index}/${event.total}] ${event.task}`;
   switch (event.state) {
     case "reused":
-      return `${where}: reused`;
+      return `${where}: reused${event.detail.startsWith("reuse (") ? event.detail.slice("reuse".length) : ""}`;
+    case "skipped":
+      return `${where}: ${event.detail}`;
     case "running":
       return `${where}: running (${event.detail})`;
     case "done":

@@ -1,3 +1,4 @@
+import { inputText } from "../../model/interpolate.js";
 import type { Command } from "commander";
 import { requireRun } from "../../engine/operator.js";
 import { savedSoFar, spentSoFar } from "../../engine/ledger.js";
@@ -33,7 +34,7 @@ export function registerShow(program: Command): void {
           ];
           if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
           const inputs = Object.entries(run.inputs);
-          if (inputs.length) lines.push(`inputs: ${inputs.map(([k, v]) => `${k}=${oneLine(v, 40)}`).join(", ")}`);
+          if (inputs.length) lines.push(`inputs: ${inputs.map(([k, v]) => `${k}=${oneLine(inputText(v), 40)}`).join(", ")}`);
           lines.push(
             "",
             table(

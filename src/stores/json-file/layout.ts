@@ -6,6 +6,7 @@ import {
   SCHEMA_VERSION,
   type CallRecord,
   type EventType,
+  type Inputs,
   type JsonValue,
   type Lease,
   type NewEvent,
@@ -106,7 +107,7 @@ const TUTORIAL_KEYS = new Set(["completed_tasks", "run_count"]);
 const TUTORIAL_ENTRY_KEYS = new Set(["output", "completed_at"]);
 
 const RUN_STATUSES: Record<RunStatus, true> = { running: true, completed: true, failed: true, paused: true };
-const TASK_STATUSES: Record<TaskStatus, true> = { pending: true, running: true, completed: true, failed: true };
+const TASK_STATUSES: Record<TaskStatus, true> = { pending: true, running: true, completed: true, failed: true, skipped: true };
 
 /**
  * Event types are an open vocabulary that grows between releases without a schema change, so any
@@ -343,13 +344,9 @@ function callEntry(call: CallRecord, extras?: Extras): Obj {
   );
 }
 
-function inputsFrom(o: Obj, at: JsonPath): Record<string, string> {
+function inputsFrom(o: Obj, at: JsonPath): Inputs {
   if (!has(o, "inputs")) return {};
-  const inputs = object(o.inputs, [...at, "inputs"]);
-  for (const key of Object.keys(inputs)) {
-    if (typeof inputs[key] !== "string") throw new LayoutError([...at, "inputs", key], "must be a string");
-  }
-  return inputs as Record<string, string>;
+  return object(o.inputs, [...at, "inputs"]) as Inputs;
 }
 
 function runFromEntry(runId: string, value: unknown, at: JsonPath, extras: WeakMap<object, Extras>): RunImage {
