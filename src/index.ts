@@ -1,5 +1,7 @@
 export { Agent, type AgentConfig } from "./model/agent.js";
 export { Task, type TaskConfig } from "./model/task.js";
+export { ConditionalTask, type ConditionalTaskConfig } from "./model/conditional-task.js";
+export type { AgentStep, Guardrail, GuardrailResult, TaskOutput } from "./model/task-output.js";
 export { Crew, isCrew, type CrewConfig, type Process } from "./model/crew.js";
 export type { KickoffOptions, KickoffResult, ProgressEvent, TaskOutcome, TaskResult } from "./engine/kickoff.js";
 export { openStore, storeUrlFrom, redactUrl, DEFAULT_STORE_URL } from "./stores/open.js";
@@ -11,6 +13,7 @@ export {
   type CallRecord,
   type CommitOptions,
   type EventType,
+  type Inputs,
   type JsonValue,
   type NewEvent,
   type Run,
