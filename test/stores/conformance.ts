@@ -24,6 +24,7 @@ import { importExportSpec } from "./conformance/import-export.js";
 import { leasesSpec } from "./conformance/leases.js";
 import { listRunsSpec } from "./conformance/list-runs.js";
 import { notJsonSpec } from "./conformance/not-json.js";
+import { parallelTasksSpec } from "./conformance/parallel-tasks.js";
 import { payloadsSpec } from "./conformance/payloads.js";
 import { removeTaskSpec } from "./conformance/remove-task.js";
 import { runIdsSpec } from "./conformance/run-ids.js";
@@ -54,6 +55,7 @@ const SPECS: ReadonlyArray<(ctx: ConformanceContext, it: SpecIt) => void> = [
   runIdsSpec,
   taskNamesSpec,
   concurrencySpec,
+  parallelTasksSpec,
 ];
 
 export interface ConformanceOptions {
