@@ -66,7 +66,9 @@ export function registerRun(program: Command): void {
         }
         const counts = (outcome: string) => result.tasks.filter((t) => t.outcome === outcome).length;
         say(
-          `run ${result.runId} ${result.status}: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused · ` +
+          `run ${result.runId} ${result.status}: ${counts("ran")} ran, ${counts("rerun")} rerun, ${counts("reused")} reused` +
+            (counts("skipped") > 0 ? `, ${counts("skipped")} skipped` : "") +
+            " · " +
             `${result.calls.made} model/tool call(s) made, ${result.calls.replayed} replayed · ` +
             `tokens in ${result.usage.inputTokens} / out ${result.usage.outputTokens}${money(result.usage.costUsd)}` +
             (result.calls.replayed > 0 ? ` · saved by replay: ${result.saved.inputTokens + result.saved.outputTokens} tokens${money(result.saved.costUsd)}` : ""),

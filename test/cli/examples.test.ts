@@ -1,0 +1,37 @@
+/**
+ * The examples run as the README says, on the demo model, from the repo root.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { assertBuilt, REPO_ROOT, runCli, testWorkspace } from "../support/cli.js";
+
+beforeAll(() => assertBuilt());
+
+describe("examples/meeting-prep", () => {
+  it("runs its parallel phase, skips its conditional task, writes its briefing, and reuses everything on a rerun", async (context) => {
+    const ws = testWorkspace(context);
+    const store = `sqlite:${ws.path("state.db")}`;
+    // Run from a folder of its own, so the briefing (written relative to the working folder) lands there.
+    const briefing = ws.path("briefings", "Northwind Mutual-2026-12-10.md");
+    const example = (file: string) => path.join(REPO_ROOT, "examples", "meeting-prep", file);
+    const args = ["run", example("crew.ts"), "--run-id", "meeting-1", "--inputs", example("inputs.json"), "--model", "demo", "--store", store];
+    const first = await runCli(args, { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(first.code, first.stderr).toBe(0);
+    const lines = first.stdout.split("\n");
+    const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
+    // Both researchers start before either is done: the parallel phase, in the progress output.
+    expect(at(/research_task: running/)).toBeLessThan(at(/research_task: done/));
+    expect(at(/industry_task: running/)).toBeLessThan(at(/research_task: done/));
+    expect(first.stdout).toMatch(/risk_review_task: skipped: its condition said no/);
+    expect(first.stdout).toMatch(/5 ran, 0 rerun, 0 reused, 1 skipped/);
+    expect(existsSync(briefing)).toBe(true);
+    const text = readFileSync(briefing, "utf8");
+    rmSync(briefing);
+
+    const second = await runCli(args, { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/0 ran, 0 rerun, 5 reused, 1 skipped · 0 model\/tool call\(s\) made/);
+    expect(readFileSync(briefing, "utf8")).toBe(text);
+  }, 90_000);
+});
