@@ -24,7 +24,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TABLE runs (
     run_id     TEXT PRIMARY KEY NOT NULL,
     crew       TEXT NOT NULL,               -- (json) string
-    inputs     TEXT NOT NULL,               -- (json) object of strings
+    inputs     TEXT NOT NULL,               -- (json) object of JSON values
     status     TEXT NOT NULL,
     attempts   INTEGER NOT NULL,
     error      TEXT NOT NULL,               -- (json) string or null

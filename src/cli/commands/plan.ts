@@ -21,7 +21,7 @@ export function registerPlan(program: Command): void {
     .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
     .requiredOption("--run-id <id>", "the run to plan a resume of")
     .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", (v: string, p: string[]) => [...p, v], [])
-    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--inputs <file.json>", "inputs from a JSON object (text, numbers, flags, lists, objects)")
     .option("--store <url>", "where state lives")
     .option("--model <spec>", "model for every agent, as `run` would use")
     .option("--json", "print JSON")

@@ -27,7 +27,7 @@ export function registerRun(program: Command): void {
     .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
     .option("--run-id <id>", "resume this run if it exists, else start it under this ID")
     .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", collect, [])
-    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--inputs <file.json>", "inputs from a JSON object (text, numbers, flags, lists, objects)")
     .option("--store <url>", "where state lives (default: the crew's store, CREWSTATE_STORE, or sqlite:.crewstate/state.db)")
     .option("--model <spec>", "model for every agent: demo, or openai:<model>")
     .option("--replay-from <run-id>", "answer every model and tool call from that run's recording (same store); no live calls")

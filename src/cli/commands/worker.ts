@@ -12,7 +12,7 @@ export function registerWorker(program: Command): void {
     .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
     .option("--run-id <id>", "the run to queue (resumed if it exists)")
     .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", (v: string, p: string[]) => [...p, v], [])
-    .option("--inputs <file.json>", "inputs from a JSON object of strings")
+    .option("--inputs <file.json>", "inputs from a JSON object (text, numbers, flags, lists, objects)")
     .option("--store <url>", "the store whose server carries the queue")
     .option("--job-timeout <ms>", "how long a worker may hold the run unacknowledged before another takes it (pg-boss)", "60000")
     .action(async (module: string, options: { runId?: string; input?: string[]; inputs?: string; store?: string; jobTimeout: string }) => {
