@@ -26,6 +26,7 @@ import { collectGarbage, elapsedSince, instrument, stats, type Stats, type Syste
 import { storeTargets, type StoreTarget } from "./targets.js";
 import { journalSection } from "./journal.js";
 import { workersSection } from "./workers.js";
+import { parallelSection } from "./parallel.js";
 
 interface Options {
   sizes: number[];
@@ -282,6 +283,7 @@ async function main(): Promise<void> {
   process.stdout.write(`bench finished in ${seconds.toFixed(0)} s; by system: ${byCost.map(([id, s]) => `${id} ${s.toFixed(1)} s`).join(", ")}\n`);
   await journalSection(process.argv.slice(2)); // journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
   await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
+  await parallelSection(process.argv.slice(2)); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {
