@@ -219,6 +219,6 @@ export function summarize(run: Run): RunSummary {
   return {
     ...rest,
     taskCount: tasks.length,
-    completedCount: tasks.filter((t) => t.status === "completed").length,
+    completedCount: tasks.filter((t) => t.status === "completed" || t.status === "skipped").length,
   };
 }

@@ -1013,7 +1013,7 @@ function statements(s: string) {
               coalesce(t.task_count, 0)::integer AS task_count, coalesce(t.completed_count, 0)::integer AS completed_count
        FROM ${s}.runs r
        LEFT JOIN (
-         SELECT run_id, count(*) AS task_count, count(*) FILTER (WHERE status = 'completed') AS completed_count
+         SELECT run_id, count(*) AS task_count, count(*) FILTER (WHERE status IN ('completed', 'skipped')) AS completed_count
          FROM ${s}.tasks GROUP BY run_id
        ) t ON t.run_id = r.run_id
        ORDER BY r.created_at DESC, r.run_id DESC`,

@@ -84,7 +84,7 @@ const taskLib = `
       local function commit(name, record, lease, status, event, at)
         place(name, redis.call('HSET', KEYS[2], name, record))
         redis.call('HSET', KEYS[4], name, lease)
-        if status == 'completed' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
+        if status == 'completed' or status == 'skipped' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
         redis.call('HSET', KEYS[1], 'updated_at', at)
         redis.call('RPUSH', KEYS[6], event)
       end`;
@@ -344,7 +344,7 @@ export const SCRIPTS = {
         redis.call('HSET', tasks, name, ARGV[i + 2])
         redis.call('ZADD', order, position, name)
         redis.call('HSET', leases, name, ARGV[i + 3])
-        if ARGV[i + 4] == 'completed' then redis.call('SADD', completed, name) end
+        if ARGV[i + 4] == 'completed' or ARGV[i + 4] == 'skipped' then redis.call('SADD', completed, name) end
         i = i + 4
       end
       i = i + 1

@@ -314,7 +314,7 @@ function prepareStatements(db: Database.Database) {
     runExists: db.prepare<[string], number>("SELECT 1 FROM runs WHERE run_id = ?").pluck(),
     listRuns: db
       .prepare<[], RunSummaryRow>(
-        `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status = 'completed'), 0)
+        `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status IN ('completed', 'skipped')), 0)
          FROM runs r LEFT JOIN tasks t ON t.run_id = r.run_id
          GROUP BY r.run_id ORDER BY r.created_at DESC, r.run_id DESC`,
       )

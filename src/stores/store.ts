@@ -72,6 +72,7 @@ export interface Run {
 
 export type RunSummary = Omit<Run, "tasks" | "inputs"> & {
   taskCount: number;
+  /** Tasks done: completed, or skipped by their condition. */
   completedCount: number;
 };
 

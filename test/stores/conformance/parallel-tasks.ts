@@ -67,6 +67,8 @@ export function parallelTasksSpec(ctx: ConformanceContext, it: SpecIt): void {
         expect(run.inputs).toEqual(inputs);
         expect(run.tasks).toEqual([skipped]);
         expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_skipped"]);
+        // A skipped task is done.
+        expect((await store.listRuns()).find((s) => s.runId === "r")).toMatchObject({ taskCount: 1, completedCount: 1 });
       }
       const dump = (await ctx.store.exportRun("r"))!;
       await ctx.store.importRun({ ...dump, run: { ...dump.run, runId: "copy" }, events: dump.events.map((e) => ({ ...e, runId: "copy" })) });
