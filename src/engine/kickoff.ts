@@ -163,6 +163,8 @@ class Kickoff {
   private readonly leaseTtlMs: number;
   private readonly maxAttempts: number;
   private ledger: JournalOptions = {};
+  /** Set once this kickoff has recorded the run as failed. */
+  private failedRun = false;
 
   constructor(
     private readonly crew: Crew,
@@ -196,7 +198,16 @@ class Kickoff {
     }
 
     const stop = await this.schedule(stored);
-    if (stop.error !== undefined) throw stop.error;
+    if (stop.error !== undefined) {
+      // A callback on a reused result, or an output file, failed after every commit: the run says so.
+      const error = stop.error;
+      const after = isCrewstateError(error, "HOOK_FAILED") || isCrewstateError(error, "OUTPUT_FILE_FAILED");
+      if (after && !this.failedRun) {
+        const failed = error as CrewstateError;
+        await this.store.setRunStatus(this.runId, "failed", failed.message, { type: "run_failed", task: failed.context.task ?? null, data: { error: failed.message } });
+      }
+      throw stop.error;
+    }
     const awaiting = stop.awaiting ?? null;
     if (awaiting !== null) {
       await this.store.setRunStatus(this.runId, "paused", null, { type: "run_paused", task: awaiting, data: { reason: "awaiting approval" } });
@@ -536,6 +547,7 @@ class Kickoff {
     await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal);
     lease.ended();
     await this.store.setRunStatus(this.runId, "failed", `task ${JSON.stringify(task.name)}: ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
+    this.failedRun = true;
     this.progress(task, "failed", message);
     throw new CrewstateError(
       "TASK_FAILED",
@@ -585,6 +597,7 @@ class Kickoff {
   /** A condition that failed outside any claim: the run is failed, naming the task, and nothing of the task is written. */
   private async hookFailed(task: PreparedTask, message: string, cause?: unknown): Promise<CrewstateError> {
     await this.store.setRunStatus(this.runId, "failed", message, { type: "run_failed", task: task.name, data: { error: message } });
+    this.failedRun = true;
     this.progress(task, "failed", message);
     return new CrewstateError("HOOK_FAILED", message, { runId: this.runId, task: task.name, store: this.store.location }, { cause });
   }

@@ -396,3 +396,26 @@ describe("output files, callbacks, inputs and types", () => {
     expect(existsSync).toBeTypeOf("function");
   });
 });
+
+describe("failures after the commit", () => {
+  it("an output file that cannot be written fails the run, keeps the result, and is written by the next run once the path is fixed", async () => {
+    const dir = tempDir();
+    const { model, calls } = timedModel({ REPORT: () => "report text" });
+    const agent = new Agent({ role: "Writer", goal: "Write", backstory: "Terse.", model });
+    const report = new Task({ name: "report", description: "REPORT", expectedOutput: "m", agent, outputFile: path.join(dir, "out", "report.md") });
+    const crew = new Crew({ name: "files", tasks: [report], store: new MemoryStore() });
+    // A file appears where the folder must go after the path was checked, while the task runs.
+    const blocker = path.join(dir, "out");
+    const store = crew.store as MemoryStore;
+    const run = crew.kickoff({ runId: "r", onProgress: (e) => e.state === "running" && writeFileSync(blocker, "in the way") });
+    await expect(run).rejects.toMatchObject({ code: "OUTPUT_FILE_FAILED" });
+    const failed = (await store.getRun("r"))!;
+    expect(failed.status).toBe("failed");
+    expect(failed.tasks[0]!.status).toBe("completed");
+    rmSync(blocker);
+    const again = await crew.kickoff({ runId: "r" });
+    expect(again.tasks[0]!.outcome).toBe("reused");
+    expect(readFileSync(path.join(dir, "out", "report.md"), "utf8")).toBe("report text");
+    expect(calls.REPORT).toBe(1);
+  });
+});
