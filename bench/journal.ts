@@ -32,7 +32,7 @@ import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import { z } from "zod";
 import { Agent, Crew, openStore, Task, type Store, type TokenUsage } from "../src/index.js";
-import { hashOf } from "../src/engine/hash.js";
+import { hashOf } from "../src/hash.js";
 import { defaultLogger } from "../src/log.js";
 
 export interface JournalBenchOptions {

@@ -4,7 +4,7 @@ import { CrewstateError } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
 import { crashPoint } from "./crash-points.js";
-import { hashOf } from "./hash.js";
+import { hashOf } from "../hash.js";
 import { addUsage, emptyUsage, usageOfCalls, type BudgetGuard } from "./ledger.js";
 
 /** How a journal prices live calls, the budget they count against, and the lease it writes under. */

@@ -6,6 +6,7 @@ import type { Crew } from "../model/crew.js";
 import type { ConditionalTask } from "../model/conditional-task.js";
 import type { Task } from "../model/task.js";
 import type { TaskOutput } from "../model/task-output.js";
+import { outputHashOf } from "../hash.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { newTaskRecord, type Inputs, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
@@ -21,7 +22,6 @@ import {
   foldUpstream,
   inputHashOf,
   isResult,
-  outputHashOf,
   storedOutputHash,
   partsFrom,
   SKIPPED_OUTPUT_HASH,

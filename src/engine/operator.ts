@@ -2,7 +2,7 @@ import { CrewstateError } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
 import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
 import { usageOfCalls, usageToJson } from "./ledger.js";
-import { outputHashOf } from "./plan.js";
+import { outputHashOf } from "../hash.js";
 
 /**
  * What an operator does to a stored run between kickoffs. Each is one store commit with its event,

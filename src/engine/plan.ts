@@ -1,5 +1,5 @@
 import type { JsonValue, TaskRecord } from "../stores/store.js";
-import { hashOf, sha256 } from "./hash.js";
+import { hashOf, outputHashOf, sha256 } from "../hash.js";
 import type { Slot } from "./schedule.js";
 
 /**
@@ -76,10 +76,6 @@ export function upstreamDigest(
 
 export function inputHashOf(parts: HashParts): string {
   return hashOf({ v: 1, ...parts });
-}
-
-export function outputHashOf(output: string, structured: JsonValue | null): string {
-  return hashOf({ output, structured });
 }
 
 /**

@@ -9,7 +9,7 @@ import { interpolate, placeholdersOf } from "../model/interpolate.js";
 import { isConditionalTask } from "../model/conditional-task.js";
 import type { Task } from "../model/task.js";
 import type { Inputs, JsonValue } from "../stores/store.js";
-import { canonicalJson, hashOf, sha256 } from "./hash.js";
+import { canonicalJson, hashOf, sha256 } from "../hash.js";
 import type { HashParts } from "./plan.js";
 
 /** An agent with its inputs filled in and its model resolved. */

@@ -1,5 +1,5 @@
 import type { LanguageModelV3, LanguageModelV3CallOptions, LanguageModelV3GenerateResult } from "@ai-sdk/provider";
-import { sha256 } from "../engine/hash.js";
+import { sha256 } from "../hash.js";
 
 export const DEMO_LABEL = "[demo model: offline and deterministic, not a real LLM]";
 

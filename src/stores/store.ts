@@ -92,7 +92,6 @@ export type EventType =
   | "task_edited"
   | "task_approved"
   | "task_skipped"
-  | "output_file_written"
   | "run_imported";
 
 export interface RunEvent {

@@ -7,51 +7,24 @@
  * whole (I1).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CRASH_POINTS } from "../../src/engine/crash-points.js";
 import { MemoryStore } from "../../src/index.js";
 import { openStore } from "../../src/stores/open.js";
-import { freshName, postgresService, redisService, withParam } from "../services.js";
+import { freshName } from "../services.js";
 import { CHAIN, crashCrew } from "./fixtures/crash-crew.js";
+import { callsPerTask, CRASH_CHILD, crashBackends, killedAt } from "./fixtures/crash-harness.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const child = fileURLToPath(new URL("./fixtures/crash-child.ts", import.meta.url));
-const scratch = mkdtempSync(path.join(os.tmpdir(), "crewstate-crash-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-const pg = await postgresService();
-const redis = await redisService();
+const { scratch, backends } = await crashBackends();
 const inputs = { claim: "CLM-7" };
-
-const backends = [
-  { name: "sqlite", available: true, url: (id: string) => `sqlite:${path.join(scratch, `${id}.db`)}` },
-  { name: "json", available: true, url: (id: string) => `json:${path.join(scratch, `${id}.json`)}` },
-  { name: "postgres", available: pg.available, url: () => withParam(pg.url, "schema", freshName("crash")) },
-  { name: "redis", available: redis.available, url: () => withParam(redis.url, "prefix", `${freshName("crash")}:`) },
-];
-
-function killedAt(url: string, runId: string, ledger: string, crashAt: string): Promise<NodeJS.Signals | null> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, url, runId, ledger], {
-      cwd: root,
-      env: { ...process.env, CREWSTATE_CRASH_AT: crashAt, CREWSTATE_LOG_LEVEL: "silent" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let said = "";
-    proc.stdout!.on("data", (chunk: Buffer) => (said += chunk.toString()));
-    proc.stderr!.on("data", (chunk: Buffer) => (said += chunk.toString()));
-    proc.on("error", reject);
-    proc.on("exit", (code, signal) => (signal === null ? reject(new Error(`the child exited with ${code} instead of crashing: ${said}`)) : resolve(signal)));
-  });
-}
 
 it("refuses a CREWSTATE_CRASH_AT that names no point, before any call", async () => {
   const ledger = path.join(scratch, "bogus.ledger");
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, "memory:", "bogus", ledger], {
+    const proc = spawn(process.execPath, ["--import", "tsx", CRASH_CHILD, "memory:", "bogus", ledger], {
       cwd: root,
       env: { ...process.env, CREWSTATE_CRASH_AT: "midway:2" },
       stdio: ["ignore", "ignore", "pipe"],
@@ -63,12 +36,6 @@ it("refuses a CREWSTATE_CRASH_AT that names no point, before any call", async ()
   expect(result.code).not.toBe(0);
   expect(result.stderr).toContain('CREWSTATE_CRASH_AT="midway:2" is not <point>:<n>');
 });
-
-function callsPerTask(ledger: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const name of readFileSync(ledger, "utf8").split("\n").filter(Boolean)) counts[name] = (counts[name] ?? 0) + 1;
-  return counts;
-}
 
 const golden = (await crashCrew(path.join(scratch, "golden.ledger")).kickoff({ runId: "golden", store: new MemoryStore(), inputs })).outputs;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, hashOf } from "../../src/engine/hash.js";
+import { canonicalJson, hashOf } from "../../src/hash.js";
 import { changedParts, decide, describeDecision, EMPTY_DIGEST, foldUpstream, inputHashOf, type HashParts } from "../../src/engine/plan.js";
 import { newTaskRecord, type TaskRecord } from "../../src/stores/store.js";
 

@@ -63,13 +63,20 @@ export function beginRunSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(await ctx.store.exportRun("never-begun")).toBeUndefined();
     });
 
-    it("refuses an empty crew name and non-string inputs, creating nothing", async () => {
+    it("refuses an empty crew name and inputs that are not JSON, creating nothing", async () => {
       await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "", inputs: {} }), "INVALID_DEFINITION");
-      await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "c", inputs: { n: 1 as unknown as string } }), "INVALID_INPUT");
-      await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "c", inputs: { when: new Date() as unknown as string } }), "INVALID_INPUT");
+      await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "c", inputs: { n: Number.NaN } }), "NOT_JSON");
+      await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "c", inputs: { when: new Date() as unknown as string } }), "NOT_JSON");
       await expectCode(() => ctx.store.beginRun({ runId: "r", crew: "c", inputs: ["x"] as unknown as Record<string, string> }), "INVALID_INPUT");
       expect(await ctx.store.getRun("r")).toBeUndefined();
       expect(await ctx.store.listRuns()).toEqual([]);
+    });
+
+    it("keeps JSON inputs as given: numbers, booleans, lists and objects", async () => {
+      const inputs = { n: 1, ok: true, tags: ["a", "b"], policy: { id: "P-1", limit: 2500.5 }, none: null };
+      const run = await ctx.store.beginRun({ runId: "r", crew: "c", inputs });
+      expect(run.inputs).toEqual(inputs);
+      expect((await ctx.store.getRun("r"))!.inputs).toEqual(inputs);
     });
 
     it("returns copies: changing a returned run changes nothing stored", async () => {

@@ -28,3 +28,8 @@ function sortKeys(value: unknown): unknown {
 export function hashOf(value: unknown): string {
   return sha256(canonicalJson(value));
 }
+
+/** The hash a task record keeps of its output: what stores check on load and what dependents' input hashes fold in. */
+export function outputHashOf(output: string, structured: unknown): string {
+  return hashOf({ output, structured });
+}
