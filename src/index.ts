@@ -3,7 +3,18 @@ export { Task, type TaskConfig } from "./model/task.js";
 export { ConditionalTask, type ConditionalTaskConfig } from "./model/conditional-task.js";
 export type { AgentStep, Guardrail, GuardrailResult, TaskOutput } from "./model/task-output.js";
 export { Crew, isCrew, type CrewConfig, type Process } from "./model/crew.js";
-export type { KickoffOptions, KickoffResult, ProgressEvent, TaskOutcome, TaskResult } from "./engine/kickoff.js";
+export type { KickoffOptions, KickoffResult, TaskResult } from "./engine/kickoff.js";
+export type {
+  CallEndEvent,
+  CallStartEvent,
+  ProgressEvent,
+  RunEndEvent,
+  RunObserver,
+  RunStartEvent,
+  TaskOutcome,
+  TaskStartEvent,
+  TokenEvent,
+} from "./engine/observer.js";
 export { openStore, storeUrlFrom, redactUrl, DEFAULT_STORE_URL } from "./stores/open.js";
 export { MemoryStore } from "./stores/memory-store.js";
 export { BaseStore } from "./stores/base-store.js";

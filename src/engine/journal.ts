@@ -1,11 +1,12 @@
 import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult, LanguageModelV3Middleware } from "@ai-sdk/provider";
 import type { ToolSet } from "ai";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, messageOf } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
 import { crashPoint } from "./crash-points.js";
 import { hashOf } from "../hash.js";
 import { addUsage, emptyUsage, usageOfCalls, type BudgetGuard } from "./ledger.js";
+import type { CallStartEvent, RunObserver } from "./observer.js";
 
 /** How a journal prices live calls, the budget they count against, and the lease it writes under. */
 export interface JournalOptions {
@@ -15,6 +16,8 @@ export interface JournalOptions {
   fence?: AbortSignal;
   /** The lease's fencing token: the store refuses a journal entry once another worker holds a newer one. */
   fencingToken?: number;
+  /** Told as each call starts and ends, replayed ones too. */
+  observer?: RunObserver;
 }
 
 type JournalStats = { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
@@ -140,23 +143,43 @@ export class TaskJournal {
     const position = this.position++;
     const requestHash = hashOf(requestOf(params));
     const hit = await this.answer(position, "model", requestHash);
+    const watch = this.watch({ kind: "model", position, name: modelId, input: null, replayed: hit !== undefined });
     let result: LanguageModelV3GenerateResult;
     if (hit) {
       result = reviveModelResponse(hit.response);
+      watch.end(hit.usage, textOf(result));
     } else {
       this.options.budget?.check(this.task);
       await this.flush();
-      result = await doGenerate();
+      try {
+        result = await doGenerate();
+      } catch (error) {
+        watch.fail(error);
+        throw error;
+      }
       crashPoint("answered");
       const usage = usageOf(result, modelId, this.options.prices);
       this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
       addUsage(this.stats.usage, usage);
       this.options.budget?.record(usage);
+      watch.end(usage, textOf(result));
     }
     for (const part of result.content) {
       if (part.type === "tool-call") this.toolPositions.set(part.toolCallId, this.position++);
     }
     return result;
+  }
+
+  /** Tells the observer a call started; the returned functions tell it how it ended. */
+  private watch(call: Omit<CallStartEvent, "runId" | "task">): { end: (usage: TokenUsage | null, output: JsonValue | null) => void; fail: (error: unknown) => void } {
+    const observer = this.options.observer;
+    const event: CallStartEvent = { runId: this.runId, task: this.task, ...call };
+    const started = performance.now();
+    observer?.onCallStart?.(event);
+    return {
+      end: (usage, output) => observer?.onCallEnd?.({ ...event, durationMs: performance.now() - started, usage, output }),
+      fail: (error) => observer?.onCallEnd?.({ ...event, durationMs: performance.now() - started, usage: null, output: null, error: messageOf(error) }),
+    };
   }
 
   /** Tokens and cost of every live call in the task's journal, whichever process made it. */
@@ -189,10 +212,22 @@ export class TaskJournal {
           const position = this.positionOf(options.toolCallId);
           const requestHash = hashOf({ tool: name, input });
           const hit = await this.answer(position, "tool", requestHash);
-          if (hit) return hit.response;
+          const watch = this.watch({ kind: "tool", position, name, input: toJson(input, `input of tool "${name}"`), replayed: hit !== undefined });
+          if (hit) {
+            watch.end(null, hit.response);
+            return hit.response;
+          }
           await this.flush();
-          const output = await (execute as (input: unknown, options: unknown) => unknown)(input, options);
-          this.record({ position, kind: "tool", requestHash, response: toJson(output, `output of tool "${name}"`), usage: null });
+          let output: unknown;
+          try {
+            output = await (execute as (input: unknown, options: unknown) => unknown)(input, options);
+          } catch (error) {
+            watch.fail(error);
+            throw error;
+          }
+          const response = toJson(output, `output of tool "${name}"`);
+          this.record({ position, kind: "tool", requestHash, response, usage: null });
+          watch.end(null, response);
           return output;
         },
       } as typeof tool;
@@ -274,4 +309,9 @@ function toJson(value: unknown, what: string): JsonValue {
   } catch (error) {
     throw new CrewstateError("NOT_JSON", `${what} cannot be journaled as JSON: ${(error as Error).message}`, {}, { cause: error });
   }
+}
+
+/** The text parts of a model answer, joined. */
+function textOf(result: LanguageModelV3GenerateResult): string {
+  return result.content.map((part) => (part.type === "text" ? part.text : "")).join("");
 }

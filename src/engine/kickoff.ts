@@ -15,6 +15,7 @@ import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
 import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageOfCalls, usageToJson, type Budget } from "./ledger.js";
 import { isApproved } from "./operator.js";
+import { fanOut, type ProgressEvent, type RunObserver, type TaskOutcome } from "./observer.js";
 import {
   decide,
   describeDecision,
@@ -48,6 +49,8 @@ export interface KickoffOptions {
   logger?: Logger;
   /** Called as each task is planned, starts, finishes or fails. */
   onProgress?: (event: ProgressEvent) => void;
+  /** Watch the run as it happens: tasks, each model and tool call, streamed text (see `RunObserver`). */
+  observers?: RunObserver[];
   /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
   retryDelayMs?: number;
   /** This process's worker ID, recorded on every task it claims. Default: `<host>:<pid>:<random>`. */
@@ -69,22 +72,7 @@ export interface KickoffOptions {
   replayFrom?: string;
 }
 
-/** `skipped`: a conditional task whose condition said no (in this kickoff or, reused, before). */
-export type TaskOutcome = "reused" | "ran" | "rerun" | "skipped";
-
-export interface ProgressEvent {
-  runId: string;
-  task: string;
-  /** 1-based position of the task in the crew. */
-  index: number;
-  total: number;
-  state: "reused" | "running" | "done" | "retrying" | "failed" | "skipped";
-  /** Where the run's state lives. */
-  store: string;
-  /** Why it runs or is reused, in words. */
-  detail: string;
-  isDemoModel: boolean;
-}
+export type { ProgressEvent, TaskOutcome };
 
 export interface TaskResult<T = JsonValue> {
   name: string;
@@ -165,6 +153,7 @@ class Kickoff {
   private ledger: JournalOptions = {};
   /** Set once this kickoff has recorded the run as failed. */
   private failedRun = false;
+  private readonly observer: RunObserver;
 
   constructor(
     private readonly crew: Crew,
@@ -178,11 +167,16 @@ class Kickoff {
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker });
+    const onProgress = options.onProgress;
+    this.observer = fanOut([...(onProgress ? [{ onProgress }] : []), ...(options.observers ?? [])], (error, method) =>
+      this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"),
+    );
   }
 
   async run(): Promise<KickoffResult> {
     const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs });
     this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
+    this.observer.onRunStart!({ runId: this.runId, crew: this.crew.name, store: this.store.location, tasks: this.tasks.map((t) => t.name), attempt: run.attempts });
     const stored = new Map(run.tasks.map((t) => [t.name, t]));
     const prices = { ...DEFAULT_PRICES, ...(this.options.prices ?? {}) };
     this.ledger = { prices };
@@ -206,6 +200,7 @@ class Kickoff {
         const failed = error as CrewstateError;
         await this.store.setRunStatus(this.runId, "failed", failed.message, { type: "run_failed", task: failed.context.task ?? null, data: { error: failed.message } });
       }
+      this.observer.onRunEnd!({ runId: this.runId, status: "failed", error: messageOf(error) });
       throw stop.error;
     }
     const awaiting = stop.awaiting ?? null;
@@ -219,6 +214,7 @@ class Kickoff {
       });
       this.log.info({ calls: this.calls }, "run completed");
     }
+    this.observer.onRunEnd!({ runId: this.runId, status: awaiting === null ? "completed" : "paused" });
     const results = this.results.filter((r): r is TaskResult => r !== undefined);
     const last = results[results.length - 1]!;
     const byName = new Map(results.map((r) => [r.name, r]));
@@ -450,7 +446,12 @@ class Kickoff {
         await this.commitTask(record, discarded, lease);
       }
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
-      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, { ...this.ledger, fence: lease.signal, fencingToken: lease.token });
+      const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, {
+        ...this.ledger,
+        fence: lease.signal,
+        fencingToken: lease.token,
+        observer: this.observer,
+      });
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lease.signal]) : lease.signal;
 
       // What the last attempt's forgotten answers cost, for the next attempt's event to carry.
@@ -462,6 +463,7 @@ class Kickoff {
           await this.commitTask(record, { type: "task_retry", data }, lease, journal);
         }
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
+        this.observer.onTaskStart!({ runId: this.runId, task: task.name, agent: task.agent.role, model: task.agent.model.id, attempt: record.attempts, fencingToken: lease.token });
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
         try {
           const answer = await runAgentLoop(task, this.contextText(slot), journal, signal, {
@@ -639,7 +641,7 @@ class Kickoff {
   }
 
   private progress(task: PreparedTask, state: ProgressEvent["state"], detail: string): void {
-    this.options.onProgress?.({
+    this.observer.onProgress!({
       runId: this.runId,
       task: task.name,
       index: task.index + 1,
