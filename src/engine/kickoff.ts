@@ -246,6 +246,7 @@ class Kickoff {
     const slots = scheduleOf(this.tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
     const finished: boolean[] = new Array<boolean>(n).fill(false);
     const launched: boolean[] = new Array<boolean>(n).fill(false);
+    const deferred: boolean[] = new Array<boolean>(n).fill(false);
     let finishedPrefix = 0;
     let next = 0;
     let running = 0;
@@ -255,11 +256,18 @@ class Kickoff {
     return new Promise((resolve) => {
       const pump = () => {
         while (next < n && launched[next]) next++;
-        for (let i = next; i < n && !stopped() && running < this.crew.maxConcurrency; i++) {
+        const ready: number[] = [];
+        for (let i = next; i < n; i++) {
           if (launched[i]) continue;
-          if (isReady(slots[i]!, finished, finishedPrefix)) launch(i);
+          if (isReady(slots[i]!, finished, finishedPrefix)) ready.push(i);
           // Every task after an unstarted sync task waits for it.
           else if (!this.tasks[i]!.task.asyncExecution) break;
+        }
+        // A task another worker holds goes after the free ones, and is then waited for.
+        const order = [...ready.filter((i) => !deferred[i]), ...ready.filter((i) => deferred[i])];
+        for (const i of order) {
+          if (stopped() || running >= this.crew.maxConcurrency) break;
+          launch(i);
         }
         if (running === 0) resolve(stop);
       };
@@ -267,8 +275,15 @@ class Kickoff {
         launched[i] = true;
         running += 1;
         const task = this.tasks[i]!;
-        this.runScheduled(task, slots[i]!, stored.get(task.name))
+        this.runScheduled(task, slots[i]!, stored.get(task.name), !deferred[i])
           .then(async (result) => {
+            if ("held" in result) {
+              this.log.info({ task: task.name, holder: result.held.worker }, "task held by another worker; working on the others first");
+              launched[i] = false;
+              deferred[i] = true;
+              stored.set(task.name, result.held);
+              return;
+            }
             this.results[i] = result;
             this.outputHashes[i] = result.outputHash;
             finished[i] = true;
@@ -293,11 +308,13 @@ class Kickoff {
     });
   }
 
-  private async runScheduled(task: PreparedTask, slot: Slot, stored: TaskRecord | undefined): Promise<TaskResult> {
+  /** With `mayDefer`, a task another worker holds is handed back (`{ held }`) instead of waited for. */
+  private async runScheduled(task: PreparedTask, slot: Slot, stored: TaskRecord | undefined, mayDefer: boolean): Promise<TaskResult | Held> {
     const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), this.outputHashes, this.prefixDigests);
     const parts: HashParts = { ...task.parts, upstream: upstream! };
     const previous = slot.previous === null ? undefined : this.results[slot.previous];
-    const result = await this.runTask(task, parts, stored, slot, previous);
+    const result = await this.runTask(task, parts, stored, slot, previous, mayDefer);
+    if ("held" in result) return result;
     if (result.outcome !== "skipped") {
       if (task.outputFile !== null) await writeOutputFile(task.outputFile, result.output, task.name, this.runId);
       if (result.outcome === "reused" && this.crew.callbackOnReuse) await this.callBack(task, result);
@@ -306,7 +323,14 @@ class Kickoff {
   }
 
   /** Decides what to do with a task from its record, and does it; decides again if the record moved on meanwhile. */
-  private async runTask(task: PreparedTask, parts: HashParts, stored: TaskRecord | undefined, slot: Slot, previous: TaskResult | undefined): Promise<TaskResult> {
+  private async runTask(
+    task: PreparedTask,
+    parts: HashParts,
+    stored: TaskRecord | undefined,
+    slot: Slot,
+    previous: TaskResult | undefined,
+    mayDefer: boolean,
+  ): Promise<TaskResult | Held> {
     const inputHash = inputHashOf(parts);
     const log = this.log.child({ task: task.name });
     for (;;) {
@@ -327,8 +351,8 @@ class Kickoff {
       }
       const outcome =
         task.conditional && !(await this.conditionHolds(task, previous!))
-          ? await this.skip(task, inputHash, stored, decision, slot)
-          : await this.execute(task, parts, inputHash, stored, decision, detail, slot);
+          ? await this.skip(task, inputHash, stored, decision, slot, mayDefer)
+          : await this.execute(task, parts, inputHash, stored, decision, detail, slot, mayDefer);
       if (!("changed" in outcome)) return outcome;
       log.info("the task's record changed since it was read; deciding again");
       stored = outcome.changed;
@@ -357,9 +381,10 @@ class Kickoff {
     stored: TaskRecord | undefined,
     decision: Extract<Decision, { action: "run" }>,
     slot: Slot,
-  ): Promise<TaskResult | { changed: TaskRecord | undefined }> {
+    mayDefer: boolean,
+  ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0 });
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
       const now = new Date().toISOString();
@@ -402,7 +427,8 @@ class Kickoff {
     decision: Extract<Decision, { action: "run" }>,
     detail: string,
     slot: Slot,
-  ): Promise<TaskResult | { changed: TaskRecord | undefined }> {
+    mayDefer: boolean,
+  ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
     // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
     // afresh, and what its discarded journal cost stays on the ledger through the started event.
@@ -428,6 +454,7 @@ class Kickoff {
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, {
       seenToken: stored?.fencingToken ?? 0,
       start,
+      wait: !mayDefer,
     });
     if (!(lease instanceof TaskLease)) return lease;
     crashPoint("claimed");
@@ -653,6 +680,9 @@ class Kickoff {
     });
   }
 }
+
+/** A task another worker was found holding, handed back to the scheduler to try again later. */
+type Held = { held: TaskRecord };
 
 function taskOutputOf(result: Pick<TaskResult, "name" | "output" | "structured" | "agent">): TaskOutput {
   return { name: result.name, raw: result.output, structured: result.structured, agent: result.agent };

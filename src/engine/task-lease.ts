@@ -55,7 +55,8 @@ export class TaskLease {
    *
    * Returns `{ changed }` — the task's record as it is now — instead of a lease when the record may
    * have moved on since it was read (another worker claimed the task, or a holder was waited for):
-   * the caller decides again from it before claiming again.
+   * the caller decides again from it before claiming again. With `wait: false`, a live holder is
+   * not waited for: `{ held }` says who holds the task, so the caller can do other work first.
    */
   static async acquire(
     store: Store,
@@ -64,8 +65,8 @@ export class TaskLease {
     worker: string,
     ttlMs: number,
     log: Logger,
-    claim: { seenToken: number; start?: TaskStart },
-  ): Promise<TaskLease | { changed: TaskRecord | undefined }> {
+    claim: { seenToken: number; start?: TaskStart; wait?: boolean },
+  ): Promise<TaskLease | { changed: TaskRecord | undefined } | { held: TaskRecord }> {
     for (;;) {
       const lease = await store.claimTask(runId, task, worker, ttlMs, claim);
       if (lease) return new TaskLease(store, lease, ttlMs, log);
@@ -82,6 +83,7 @@ export class TaskLease {
       const expiresAt = holder?.leaseExpiresAt ?? null;
       // Released since the claim was refused: the holder may have finished the task.
       if (expiresAt === null) return { changed: holder };
+      if (claim.wait === false) return { held: holder! };
       log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
       await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
       const after = await readTask(store, runId, task);

@@ -167,6 +167,26 @@ describe("parallel tasks", () => {
     expect(again.tasks.map((t) => `${t.name}:${t.outcome}`)).toEqual(["plan:reused", "a:ran", "b:reused", "c:reused", "join:reused"]);
   });
 
+  it("two workers on one run share its parallel tasks: each works the free ones first, none is called twice", async () => {
+    const { model, calls } = timedModel(FAN_ANSWERS, { "RESEARCH-A": 150, "RESEARCH-B": 150, "RESEARCH-C": 150 });
+    const crew = fanOut(model, { maxConcurrency: 1 });
+    const store = crew.store as MemoryStore;
+    // The second worker joins once the first is at work on the first parallel task.
+    let joined: Promise<unknown> | undefined;
+    const first = new Promise<Awaited<ReturnType<typeof crew.kickoff>>>((resolve, reject) => {
+      joined = new Promise<void>((start) => {
+        const onProgress = (e: { task: string; state: string }) => e.task === "a" && e.state === "running" && start();
+        void crew.kickoff({ runId: "shared", inputs: { topic: "x" }, worker: "w-one", leaseTtlMs: 2_000, onProgress }).then(resolve, reject);
+      });
+    });
+    await joined;
+    const both = await Promise.all([first, crew.kickoff({ runId: "shared", inputs: { topic: "x" }, worker: "w-two", leaseTtlMs: 2_000 })]);
+    expect(both.map((r) => r.output)).toEqual(["joined:found-a,found-b,found-c", "joined:found-a,found-b,found-c"]);
+    expect(calls).toEqual({ PLAN: 1, "RESEARCH-A": 1, "RESEARCH-B": 1, "RESEARCH-C": 1, JOIN: 1 });
+    const workers = new Set((await store.getRun("shared"))!.tasks.filter((t) => ["a", "b", "c"].includes(t.name)).map((t) => t.worker));
+    expect(workers).toEqual(new Set(["w-one", "w-two"]));
+  });
+
   it("plans a parallel crew like any other", async () => {
     const { model } = timedModel(FAN_ANSWERS);
     const crew = fanOut(model);
