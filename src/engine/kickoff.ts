@@ -387,6 +387,8 @@ class Kickoff {
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
+      const moved = await this.movedSince(stored);
+      if (moved) return moved;
       const now = new Date().toISOString();
       const record: TaskRecord = {
         ...(stored ?? newTaskRecord(task.name)),
@@ -449,8 +451,9 @@ class Kickoff {
       type: decision.reason === "stale" ? "task_stale" : "task_started",
       data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, ...data },
     });
-    // The claim commits the started record too, unless the old journal must be read and priced first.
-    const start = deadLetter || discardsJournal ? undefined : { task: record, event: started() };
+    // The claim commits the started record too, unless the old journal must be read and priced
+    // first, or the record read was held and must be read again under the claim.
+    const start = deadLetter || discardsJournal || wasHeld(stored) ? undefined : { task: record, event: started() };
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, {
       seenToken: stored?.fencingToken ?? 0,
       start,
@@ -459,6 +462,8 @@ class Kickoff {
     if (!(lease instanceof TaskLease)) return lease;
     crashPoint("claimed");
     try {
+      const moved = await this.movedSince(stored);
+      if (moved) return moved;
       if (deadLetter) {
         const message = `task was started ${stored!.attempts} times and never finished (its worker died each time); it is dead-lettered`;
         return await this.fail(task, { ...stored!, ...lease.recordFields(false), status: "failed", error: message }, lease, message, stored!.attempts, {
@@ -471,6 +476,8 @@ class Kickoff {
         if (previous.length > 0) await this.store.clearCalls(this.runId, task.name);
         const discarded = previous.length > 0 ? started({ discardedUsage: usageToJson(usageOfCalls(previous)) }) : started();
         await this.commitTask(record, discarded, lease);
+      } else if (start === undefined) {
+        await this.commitTask(record, started(), lease);
       }
       const cassette = this.options.replayFrom === undefined ? undefined : await this.store.calls(this.options.replayFrom, task.name);
       const journal = new TaskJournal(this.store, this.runId, task.name, resumeJournal ? previous : [], cassette, {
@@ -632,6 +639,18 @@ class Kickoff {
   }
 
   /** The run's event log, read once and only when a decision needs it. */
+  /**
+   * A record read while a worker held it may have been committed since by that worker: a commit
+   * keeps the token a claim is checked against. Under this kickoff's claim nothing can change it
+   * any more, so it is read again; `{ changed }` when it moved on, for the task to be decided again.
+   */
+  private async movedSince(stored: TaskRecord | undefined): Promise<{ changed: TaskRecord | undefined } | undefined> {
+    if (!wasHeld(stored)) return undefined;
+    const now = (await this.store.getRun(this.runId))?.tasks.find((t) => t.name === stored!.name);
+    const same = now !== undefined && now.status === stored!.status && now.attempts === stored!.attempts && now.inputHash === stored!.inputHash && now.completedAt === stored!.completedAt;
+    return same ? undefined : { changed: now };
+  }
+
   private async loadEvents(): Promise<RunEvent[]> {
     this.events ??= await this.store.events(this.runId);
     return this.events;
@@ -679,6 +698,11 @@ class Kickoff {
       store: this.store.location,
     });
   }
+}
+
+/** Whether a task record was read while a worker held its lease (expired or not). */
+function wasHeld(record: TaskRecord | undefined): boolean {
+  return record !== undefined && record.leaseExpiresAt !== null;
 }
 
 /** A task another worker was found holding, handed back to the scheduler to try again later. */

@@ -41,6 +41,36 @@ describe("task leases in a kickoff", () => {
     expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ worker: "w-2", fencingToken: 2 });
   });
 
+  it("reuses a task its holder completed between this worker's read and its claim, never reruns it", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    const { crew: first } = oneTaskCrew(store, () => "done by the holder");
+    await first.kickoff({ runId: "l", worker: "w-1" });
+    // The holder's record as it was while it still ran: claimed, its lease run out (it is slow, not dead).
+    const done = (await store.getRun("l"))!.tasks[0]!;
+    await store.clearCalls("l", "work");
+    const lease = (await store.claimTask("l", "work", "slow:1:abc", 1, { seenToken: done.fencingToken }))!;
+    await store.saveTask("l", { ...done, status: "running", output: null, outputHash: null, completedAt: null, worker: lease.worker, fencingToken: lease.token, leaseExpiresAt: lease.expiresAt }, { type: "task_started" }, { fencingToken: lease.token });
+    await new Promise((r) => setTimeout(r, 5));
+    // The holder commits its result just before this worker's claim reaches the store.
+    const claimTask = store.claimTask.bind(store);
+    let injected = false;
+    store.claimTask = async (...args) => {
+      if (!injected) {
+        injected = true;
+        await store.saveTask("l", { ...done, worker: lease.worker, fencingToken: lease.token, leaseExpiresAt: null }, { type: "task_completed" }, { fencingToken: lease.token });
+      }
+      return claimTask(...args);
+    };
+    const { crew, calls } = oneTaskCrew(store, () => "rerun");
+    const result = await crew.kickoff({ runId: "l", worker: "w-2" });
+    expect(injected).toBe(true);
+    expect(calls()).toBe(0);
+    expect(result.output).toBe("done by the holder");
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "completed", output: "done by the holder" });
+    expect((await store.events("l")).slice(-2).map((e) => e.type)).toEqual(["task_reused", "run_completed"]);
+  });
+
   it("fails with LEASE_HELD when the holder keeps renewing its lease", async () => {
     const store = new MemoryStore();
     await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
