@@ -12,6 +12,8 @@
  *   npm run bench -- --n 10,100 --stores sqlite,json --peers langgraph,floor --reps 3
  *   npm run bench -- --peers none    crewstate only
  *   npm run bench -- --all           also the slow peer variants at N = 1000 (~15 minutes)
+ *
+ * Then the sections of bench/journal.ts, workers.ts, parallel.ts and tracing.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -27,6 +29,7 @@ import { storeTargets, type StoreTarget } from "./targets.js";
 import { journalSection } from "./journal.js";
 import { workersSection } from "./workers.js";
 import { parallelSection } from "./parallel.js";
+import { tracingSection } from "./tracing.js";
 
 interface Options {
   sizes: number[];
@@ -284,6 +287,7 @@ async function main(): Promise<void> {
   await journalSection(process.argv.slice(2)); // journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
   await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
   await parallelSection(process.argv.slice(2)); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
+  await tracingSection(process.argv.slice(2)); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

@@ -12,9 +12,11 @@ export type {
   RunObserver,
   RunStartEvent,
   TaskOutcome,
+  TaskEndEvent,
   TaskStartEvent,
   TokenEvent,
 } from "./engine/observer.js";
+export { tracingObserver, type TracingOptions } from "./telemetry/tracing.js";
 export { openStore, storeUrlFrom, redactUrl, DEFAULT_STORE_URL } from "./stores/open.js";
 export { MemoryStore } from "./stores/memory-store.js";
 export { BaseStore } from "./stores/base-store.js";

@@ -143,7 +143,7 @@ export class TaskJournal {
     const position = this.position++;
     const requestHash = hashOf(requestOf(params));
     const hit = await this.answer(position, "model", requestHash);
-    const watch = this.watch({ kind: "model", position, name: modelId, input: null, replayed: hit !== undefined });
+    const watch = this.watch({ kind: "model", position, name: modelId, input: null, messages: params.prompt, replayed: hit !== undefined });
     let result: LanguageModelV3GenerateResult;
     if (hit) {
       result = reviveModelResponse(hit.response);

@@ -36,6 +36,7 @@ import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
 import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
 import { crashPoint } from "./crash-points.js";
+import { tracingObserver } from "../telemetry/tracing.js";
 
 export interface KickoffOptions {
   /** Values for the `{placeholder}`s of the crew's tasks and agents: text, or any JSON value. */
@@ -51,6 +52,11 @@ export interface KickoffOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Watch the run as it happens: tasks, each model and tool call, streamed text (see `RunObserver`). */
   observers?: RunObserver[];
+  /**
+   * OpenTelemetry spans for the run, its tasks and their calls (see `tracingObserver`): recorded
+   * only once the application registers an OpenTelemetry SDK. `false` leaves them out. Default true.
+   */
+  tracing?: boolean;
   /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
   retryDelayMs?: number;
   /** This process's worker ID, recorded on every task it claims. Default: `<host>:<pid>:<random>`. */
@@ -168,7 +174,8 @@ class Kickoff {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker });
     const onProgress = options.onProgress;
-    this.observer = fanOut([...(onProgress ? [{ onProgress }] : []), ...(options.observers ?? [])], (error, method) =>
+    const tracing = options.tracing === false ? [] : [tracingObserver()];
+    this.observer = fanOut([...(onProgress ? [{ onProgress }] : []), ...tracing, ...(options.observers ?? [])], (error, method) =>
       this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"),
     );
   }
@@ -313,13 +320,20 @@ class Kickoff {
     const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), this.outputHashes, this.prefixDigests);
     const parts: HashParts = { ...task.parts, upstream: upstream! };
     const previous = slot.previous === null ? undefined : this.results[slot.previous];
-    const result = await this.runTask(task, parts, stored, slot, previous, mayDefer);
-    if ("held" in result) return result;
-    if (result.outcome !== "skipped") {
-      if (task.outputFile !== null) await writeOutputFile(task.outputFile, result.output, task.name, this.runId);
-      if (result.outcome === "reused" && this.crew.callbackOnReuse) await this.callBack(task, result);
+    try {
+      const result = await this.runTask(task, parts, stored, slot, previous, mayDefer);
+      // Handed back: the task is worked later, and ends then.
+      if ("held" in result) return result;
+      if (result.outcome !== "skipped") {
+        if (task.outputFile !== null) await writeOutputFile(task.outputFile, result.output, task.name, this.runId);
+        if (result.outcome === "reused" && this.crew.callbackOnReuse) await this.callBack(task, result);
+      }
+      this.observer.onTaskEnd!({ runId: this.runId, task: task.name, outcome: result.outcome });
+      return result;
+    } catch (error) {
+      this.observer.onTaskEnd!({ runId: this.runId, task: task.name, outcome: "failed", error: messageOf(error) });
+      throw error;
     }
-    return result;
   }
 
   /** Decides what to do with a task from its record, and does it; decides again if the record moved on meanwhile. */

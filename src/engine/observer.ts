@@ -1,3 +1,4 @@
+import type { LanguageModelV3Prompt } from "@ai-sdk/provider";
 import type { JsonValue, TokenUsage } from "../stores/store.js";
 
 /** `skipped`: a conditional task whose condition said no (in this kickoff or, reused, before). */
@@ -44,6 +45,15 @@ export interface TaskStartEvent {
   fencingToken: number;
 }
 
+/** A task finished in this kickoff: worked, reused, skipped, or failed. */
+export interface TaskEndEvent {
+  runId: string;
+  task: string;
+  outcome: TaskOutcome | "failed";
+  /** Set when the task failed; the message. */
+  error?: string;
+}
+
 /** A model or tool call of a task's agent loop, as it starts. */
 export interface CallStartEvent {
   runId: string;
@@ -55,6 +65,8 @@ export interface CallStartEvent {
   name: string;
   /** A tool call's arguments; null for a model call. */
   input: JsonValue | null;
+  /** A model call's request as sent (system, user, assistant and tool messages); absent for a tool call. Read-only. */
+  messages?: LanguageModelV3Prompt;
   /** Answered from the journal (or a cassette): nothing was called or paid for. */
   replayed: boolean;
 }
@@ -86,6 +98,8 @@ export interface RunObserver {
   onRunEnd?(event: RunEndEvent): void;
   onProgress?(event: ProgressEvent): void;
   onTaskStart?(event: TaskStartEvent): void;
+  /** Also for a task that is reused or skipped, which has no `onTaskStart`. */
+  onTaskEnd?(event: TaskEndEvent): void;
   onCallStart?(event: CallStartEvent): void;
   onCallEnd?(event: CallEndEvent): void;
   onToken?(event: TokenEvent): void;
@@ -113,6 +127,7 @@ export function fanOut(observers: readonly RunObserver[], onError: (error: unkno
     onRunEnd: method("onRunEnd"),
     onProgress: method("onProgress"),
     onTaskStart: method("onTaskStart"),
+    onTaskEnd: method("onTaskEnd"),
     onCallStart: method("onCallStart"),
     onCallEnd: method("onCallEnd"),
     onToken: method("onToken"),
