@@ -49,6 +49,7 @@ class RunTracer implements RunObserver {
   private readonly calls = new Map<string, Span>();
   private made = 0;
   private replayed = 0;
+  private readonly models = new Map<string, { span: string; model: string; provider?: string }>();
 
   constructor(
     private readonly tracer: Tracer,
@@ -101,14 +102,15 @@ class RunTracer implements RunObserver {
   onCallStart(event: CallStartEvent): void {
     if (!this.run) return;
     const task = this.tasks.get(event.task) ?? this.openTask(event.task, {});
-    const attributes: Attributes = { "crewstate.run.id": event.runId, "crewstate.task": event.task, "crewstate.position": event.position, "crewstate.replayed": event.replayed };
+    // The run and task are the parent's: a call span carries only what is its own.
+    const attributes: Attributes = { "crewstate.position": event.position, "crewstate.replayed": event.replayed };
     let name: string;
     if (event.kind === "model") {
-      const { provider, model } = splitModelId(event.name);
-      name = `chat ${model}`;
+      const model = this.modelOf(event.name);
+      name = model.span;
       attributes["gen_ai.operation.name"] = "chat";
-      attributes["gen_ai.request.model"] = model;
-      if (provider !== undefined) attributes["gen_ai.provider.name"] = provider;
+      attributes["gen_ai.request.model"] = model.model;
+      if (model.provider !== undefined) attributes["gen_ai.provider.name"] = model.provider;
       if (this.content && event.messages) Object.assign(attributes, promptAttributes(event.messages));
     } else {
       name = `execute_tool ${event.name}`;
@@ -147,6 +149,17 @@ class RunTracer implements RunObserver {
     run.span.setAttributes({ "crewstate.status": event.status, "crewstate.calls.made": this.made, "crewstate.calls.replayed": this.replayed });
     if (event.error !== undefined) fail(run.span, event.error);
     run.span.end();
+  }
+
+  /** A model ID split once into the span name and GenAI attributes. */
+  private modelOf(id: string): { span: string; model: string; provider?: string } {
+    let known = this.models.get(id);
+    if (!known) {
+      const { provider, model } = splitModelId(id);
+      known = { span: `chat ${model}`, model, provider };
+      this.models.set(id, known);
+    }
+    return known;
   }
 
   private openTask(task: string, attributes: Attributes): Open {

@@ -103,8 +103,6 @@ describe("tracing a run", () => {
     const [chat, lookup] = task.children;
     expect(chat!.span.kind).toBe(SpanKind.CLIENT);
     expect(chat!.attributes).toEqual({
-      "crewstate.run.id": "traced-1",
-      "crewstate.task": "intake",
       "crewstate.position": 0,
       "crewstate.replayed": false,
       "gen_ai.operation.name": "chat",
@@ -114,8 +112,6 @@ describe("tracing a run", () => {
       "gen_ai.usage.output_tokens": 5,
     });
     expect(lookup!.attributes).toEqual({
-      "crewstate.run.id": "traced-1",
-      "crewstate.task": "intake",
       "crewstate.position": 1,
       "crewstate.replayed": false,
       "gen_ai.operation.name": "execute_tool",
