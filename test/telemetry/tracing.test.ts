@@ -58,6 +58,8 @@ function forest(spans: ReadableSpan[] = exporter.getFinishedSpans()): Node[] {
   return roots;
 }
 
+const hrMs = ([seconds, nanos]: [number, number]) => seconds * 1e3 + nanos / 1e6;
+
 /** Names only, for comparing shapes. */
 const shape = (node: Node): unknown => (node.children.length === 0 ? node.name : { [node.name]: node.children.map(shape) });
 
@@ -138,8 +140,20 @@ describe("tracing a run", () => {
     expect(JSON.parse(answer!.attributes["gen_ai.output.messages"] as string)).toEqual([{ role: "assistant", parts: [{ type: "text", content: result.outputs.intake }] }]);
   });
 
+  it("keeps the calls of parallel tasks under their own task's span", async () => {
+    await toolCrew({ parallel: true }).kickoff({ runId: "traced-parallel", store: new MemoryStore(), inputs });
+    const run = forest()[0]!;
+    expect(shape(run)).toEqual({ "run traced": TASKS.map((task) => ({ [`task ${task}`]: CALLS })) });
+    const [intake, assess] = run.children;
+    // They did run at once: the second started before the first ended.
+    expect(hrMs(assess!.span.startTime)).toBeLessThan(hrMs(intake!.span.endTime));
+    for (const task of run.children) {
+      expect(task.children.map((call) => call.attributes["crewstate.position"])).toEqual([0, 1, 2]);
+    }
+  });
+
   it("marks a failed task and its run as errors", async () => {
-    await expect(toolCrew("assess").kickoff({ runId: "traced-fail", store: new MemoryStore(), inputs, retryDelayMs: 1 })).rejects.toThrow();
+    await expect(toolCrew({ failIn: "assess" }).kickoff({ runId: "traced-fail", store: new MemoryStore(), inputs, retryDelayMs: 1 })).rejects.toThrow();
     const run = forest()[0]!;
     const failed = run.children.find((t) => t.name === "task assess")!;
     expect(failed.attributes["crewstate.outcome"]).toBe("failed");
