@@ -130,7 +130,7 @@ class RunTracer implements RunObserver {
     if (!span) return;
     this.calls.delete(key);
     if (event.replayed) this.replayed += 1;
-    else this.made += 1;
+    else if (event.error === undefined) this.made += 1;
     if (event.usage) span.setAttributes(event.replayed ? savedAttributes(event.usage) : usageAttributes(event.usage));
     if (this.content && event.error === undefined) {
       if (event.kind === "model") span.setAttribute("gen_ai.output.messages", JSON.stringify([{ role: "assistant", parts: textParts(String(event.output ?? "")) }]));

@@ -165,6 +165,21 @@ describe("tracing a run", () => {
     expect(run.span.status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining("assess") });
   });
 
+  it("keeps a retried task in one span, at its last attempt, with the retry replaying the journaled calls", async () => {
+    await expect(toolCrew({ failIn: "assess", retries: 1 }).kickoff({ runId: "traced-retry", store: new MemoryStore(), inputs, retryDelayMs: 1 })).rejects.toThrow();
+    const assess = forest()[0]!.children.find((t) => t.name === "task assess")!;
+    expect(assess.attributes).toMatchObject({ "crewstate.attempt": 2, "crewstate.outcome": "failed" });
+    expect(assess.span.events.map((e) => [e.name, e.attributes?.["crewstate.attempt"]])).toEqual([["crewstate.retry", 2]]);
+    expect(assess.children.map((c) => `${c.name}${c.attributes["crewstate.replayed"] ? " replayed" : ""}${c.span.status.code === SpanStatusCode.ERROR ? " failed" : ""}`)).toEqual([
+      "chat deterministic",
+      "execute_tool lookup",
+      "chat deterministic failed",
+      "chat deterministic replayed",
+      "execute_tool lookup replayed",
+      "chat deterministic failed",
+    ]);
+  });
+
   it("records nothing with tracing: false", async () => {
     await toolCrew().kickoff({ runId: "untraced", store: new MemoryStore(), inputs, tracing: false });
     expect(exporter.getFinishedSpans()).toEqual([]);
