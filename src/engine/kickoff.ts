@@ -384,7 +384,7 @@ class Kickoff {
     mayDefer: boolean,
   ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
       const moved = await this.movedSince(stored);
@@ -454,7 +454,7 @@ class Kickoff {
     // The claim commits the started record too, unless the old journal must be read and priced
     // first, or the record read was held and must be read again under the claim.
     const start = deadLetter || discardsJournal || wasHeld(stored) ? undefined : { task: record, event: started() };
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, {
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, {
       seenToken: stored?.fencingToken ?? 0,
       start,
       wait: !mayDefer,
