@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
+import { failureMessage } from "../llm/provider-error.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import type { ConditionalTask } from "../model/conditional-task.js";
@@ -546,7 +547,7 @@ class Kickoff {
         } catch (error) {
           const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
           if (lost !== undefined) throw this.fencedOut(task, lost);
-          const message = messageOf(error);
+          const message = failureMessage(error);
           // Answers that never made a valid output are not replayed: the model is asked afresh, and
           // what they cost stays on the ledger through the event of the next commit.
           const ledNowhere = isCrewstateError(error, "OUTPUT_INVALID") || isCrewstateError(error, "GUARDRAIL_REFUSED");

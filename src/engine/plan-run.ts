@@ -46,7 +46,7 @@ export async function planRun(
   options: { runId: string; inputs?: Inputs; model?: string },
 ): Promise<RunPlan> {
   const runId = checkRunId(options.runId);
-  const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model);
+  const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model, { offline: true });
   // A URL is opened only once the crew and inputs check out, and only to read.
   if (typeof storeOrUrl === "string") {
     const store = await openStore(storeOrUrl, { mustExist: true }).catch((error: unknown) => {
