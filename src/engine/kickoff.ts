@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
 import { failureMessage } from "../llm/provider-error.js";
+import { plannedData } from "./planned.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import type { ConditionalTask } from "../model/conditional-task.js";
@@ -187,10 +188,9 @@ class Kickoff {
     }
     const names = new Set(this.tasks.map((t) => t.name));
     const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
-    if (orphaned.length > 0) {
-      await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: { tasks: [...names], orphaned } });
-      this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
-    }
+    // The crew's task list as of this kickoff: `runs` counts against it, `show` follows its order.
+    await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: plannedData(this.tasks, orphaned) });
+    if (orphaned.length > 0) this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
 
     const stop = await this.schedule(stored);
     if (stop.error !== undefined) {
@@ -588,7 +588,10 @@ class Kickoff {
     this.progress(task, "failed", message);
     throw new CrewstateError(
       "TASK_FAILED",
-      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
+      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; ` +
+        (isCrewstateError(cause, "REPLAY_MISS")
+          ? `run ${JSON.stringify(this.options.replayFrom)} recorded no answer to replay — replay from a run that made this call, or run without --replay-from to call the model`
+          : "what was done is saved — run again with the same run ID to resume"),
       { runId: this.runId, task: task.name, store: this.store.location },
       { cause },
     );
