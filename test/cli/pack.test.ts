@@ -36,7 +36,7 @@ describe("npm pack", () => {
 
     const project = ws.path("project");
     mkdirSync(project);
-    writeFileSync(path.join(project, "package.json"), `${JSON.stringify({ name: "my-crew", private: true, type: "module" })}\n`);
+    npm(["init", "-y"], project); // as a newcomer starts: npm's defaults, a CommonJS package
     npm(["install", "--prefer-offline", "--ignore-scripts", tarball, "tsx"], project);
     const addon = path.join("node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node");
     const version = (dir: string) => JSON.parse(readFileSync(path.join(dir, "node_modules", "better-sqlite3", "package.json"), "utf8")).version as string;
