@@ -24,6 +24,7 @@ export type ErrorCode =
   | "LEASE_HELD" // the task is claimed by another worker
   | "UNKNOWN_MODEL"
   | "MISSING_API_KEY"
+  | "MISSING_PACKAGE" // an optional package a model spec needs is not installed
   | "MODEL_ERROR" // the model provider failed
   | "TOOL_ERROR"
   | "OUTPUT_INVALID" // structured output that failed its schema

@@ -1,4 +1,6 @@
-// `npm run demo`: run the claims-triage crew, kill it mid-run, resume it, show the state.
+// `npm run demo`: run the claims-triage crew, kill it inside a task after some of its model and tool
+// calls were journaled, resume it (the journaled calls are replayed, not paid again), show the state.
+// CREWSTATE_STORE picks the store (default: sqlite:.crewstate/state.db).
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -16,16 +18,22 @@ function crewstate(args) {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
-banner(`1. Start run ${runId}, and kill the process (SIGKILL) while the second task runs`);
+banner(`1. Start run ${runId}, and kill the process (SIGKILL) inside draft_task, once its policy lookup is journaled`);
 await new Promise((resolve, reject) => {
   const child = spawn(process.execPath, [...cli, ...runArgs], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
   let seen = "";
+  let killing = false;
   child.stdout.on("data", (chunk) => {
     process.stdout.write(chunk);
     seen += chunk;
-    if (/\[2\/2\] draft_task: running/.test(seen) && child.exitCode === null && !child.killed) {
-      child.kill("SIGKILL");
-      console.log("   >>> killed with SIGKILL while draft_task was running");
+    // draft_task's first model call answered with a lookup_policy call (committed before the tool
+    // runs); the tool's result is committed before the next model call, which takes a while.
+    if (/\[2\/2\] draft_task: running[\s\S]*lookup_policy\(/.test(seen) && !killing) {
+      killing = true;
+      setTimeout(() => {
+        child.kill("SIGKILL");
+        console.log("   >>> killed with SIGKILL while draft_task waited for its second model call");
+      }, Math.min(400, Number(env.CREWSTATE_DEMO_DELAY_MS) / 3));
     }
   });
   child.on("error", reject);
@@ -35,13 +43,13 @@ await new Promise((resolve, reject) => {
   });
 });
 
-banner("2. The state it left: analyze_task completed, draft_task interrupted");
+banner("2. The state it left: analyze_task completed, draft_task interrupted with its first calls journaled");
 crewstate(["show", runId]);
 
 banner("3. What a rerun will do, and why");
 crewstate(["plan", ...runArgs.slice(1)]);
 
-banner("4. Resume the same run ID: analyze_task is reused, only draft_task runs");
+banner("4. Resume the same run ID: analyze_task is reused; draft_task replays its journaled calls and makes only the rest");
 crewstate(runArgs);
 
 banner("5. The finished run");

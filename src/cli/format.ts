@@ -23,3 +23,8 @@ export function oneLine(text: string | null, max = 60): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
+
+/** The terminal's width in columns; 100 when stdout is not a terminal. */
+export function terminalWidth(): number {
+  return process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 100;
+}

@@ -17,10 +17,14 @@ const HELP_AFTER = `
 Environment:
   CREWSTATE_STORE      default store URL (else sqlite:.crewstate/state.db)
                        sqlite:<path> | json:<path> | postgres://… | redis://… | memory:
-  CREWSTATE_MODEL      default model for agents that name none: demo | openai:<model>
+  CREWSTATE_MODEL      default model for agents that name none:
+                       demo | openai:<model> | anthropic:<model> | google:<model> | ollama:<model>
   OPENAI_API_KEY       key for openai:<model>
   OPENAI_BASE_URL      OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp…)
-  CREWSTATE_LOG_LEVEL  pino log level on stderr (default warn; info logs every state change)
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                        for anthropic:<model> (npm install @ai-sdk/anthropic)
+  GOOGLE_GENERATIVE_AI_API_KEY, GOOGLE_GENERATIVE_AI_BASE_URL  for google:<model> (npm install @ai-sdk/google)
+  OLLAMA_BASE_URL      for ollama:<model> (npm install ollama-ai-provider-v2; default http://127.0.0.1:11434/api)
+  CREWSTATE_LOG_LEVEL  pino log level on stderr (default: silent for run and worker; info logs every state change)
 
 Examples:
   crewstate run examples/claims-triage/crew.ts --run-id claim-123 --input notes=@examples/claims-triage/case-notes.txt

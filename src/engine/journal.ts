@@ -249,8 +249,12 @@ export class TaskJournal {
     if (!matches(taped)) {
       throw new CrewstateError(
         "REPLAY_MISS",
-        `task "${this.task}" has no recorded answer for its ${kind} call at position ${position}${taped ? " (the recording made a different request there)" : ""}; a replay makes no live calls`,
-        { task: this.task, position },
+        `task "${this.task}" has no recorded answer for its ${kind} call at position ${position} (request ${requestHash.slice(0, 12)}): ` +
+          (taped
+            ? `the recording made a different request there (${taped.kind} ${taped.requestHash.slice(0, 12)}), so the task's prompt, inputs, agent or tools differ from the recorded run's`
+            : `the recording ${this.cassette.size === 0 ? "holds no call of this task" : "ends before it"}`) +
+          "; a replay makes no live calls",
+        { task: this.task, position, requestHash },
       );
     }
     // A copy from a recording cost this run nothing: it carries no usage.

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
+import { failureMessage } from "../llm/provider-error.js";
+import { plannedData } from "./planned.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import type { ConditionalTask } from "../model/conditional-task.js";
@@ -193,10 +195,9 @@ class Kickoff {
     }
     const names = new Set(this.tasks.map((t) => t.name));
     const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
-    if (orphaned.length > 0) {
-      await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: { tasks: [...names], orphaned } });
-      this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
-    }
+    // The crew's task list as of this kickoff: `runs` counts against it, `show` follows its order.
+    await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: plannedData(this.tasks, orphaned) });
+    if (orphaned.length > 0) this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
 
     const stop = await this.schedule(stored);
     if (stop.error !== undefined) {
@@ -398,7 +399,7 @@ class Kickoff {
     mayDefer: boolean,
   ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
       const moved = await this.movedSince(stored);
@@ -468,7 +469,7 @@ class Kickoff {
     // The claim commits the started record too, unless the old journal must be read and priced
     // first, or the record read was held and must be read again under the claim.
     const start = deadLetter || discardsJournal || wasHeld(stored) ? undefined : { task: record, event: started() };
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, log, {
+    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, {
       seenToken: stored?.fencingToken ?? 0,
       start,
       wait: !mayDefer,
@@ -560,7 +561,7 @@ class Kickoff {
         } catch (error) {
           const lost = lease.lost ?? (isCrewstateError(error, "FENCED_OUT") ? error : undefined);
           if (lost !== undefined) throw this.fencedOut(task, lost);
-          const message = messageOf(error);
+          const message = failureMessage(error);
           // Answers that never made a valid output are not replayed: the model is asked afresh, and
           // what they cost stays on the ledger through the event of the next commit.
           const ledNowhere = isCrewstateError(error, "OUTPUT_INVALID") || isCrewstateError(error, "GUARDRAIL_REFUSED");
@@ -601,7 +602,10 @@ class Kickoff {
     this.progress(task, "failed", message);
     throw new CrewstateError(
       "TASK_FAILED",
-      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; what was done is saved — run again with the same run ID to resume`,
+      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; ` +
+        (isCrewstateError(cause, "REPLAY_MISS")
+          ? `run ${JSON.stringify(this.options.replayFrom)} recorded no answer to replay — replay from a run that made this call, or run without --replay-from to call the model`
+          : "what was done is saved — run again with the same run ID to resume"),
       { runId: this.runId, task: task.name, store: this.store.location },
       { cause },
     );

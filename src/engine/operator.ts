@@ -1,3 +1,4 @@
+import os from "node:os";
 import { CrewstateError } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
 import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
@@ -34,13 +35,24 @@ export function requireTask(run: Run, task: string, store: Store): TaskRecord {
   return record;
 }
 
-/** Removes one task's result, so the next kickoff reruns exactly that task. */
-export async function invalidateTask(store: Store, runId: string, task: string): Promise<TaskRecord> {
+/** Who acts on a run from this process, as events record it: `user@host`. */
+export function operatorName(): string {
+  let user = process.env.USER ?? process.env.USERNAME ?? "";
+  try {
+    user = os.userInfo().username || user;
+  } catch {
+    // No passwd entry (some containers): the environment's name, if any.
+  }
+  return `${user || "unknown"}@${os.hostname()}`;
+}
+
+/** Removes one task's result, so the next kickoff reruns exactly that task; `by` names who did (default: this user and host). */
+export async function invalidateTask(store: Store, runId: string, task: string, by = operatorName()): Promise<TaskRecord> {
   const run = await requireRun(store, runId);
   const record = requireTask(run, task, store);
   // The journal goes with the task; what it cost stays on the run's ledger through the event.
   const discarded = usageOfCalls(await store.calls(runId, task));
-  await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status, discardedUsage: usageToJson(discarded) } });
+  await store.removeTask(runId, task, { type: "task_invalidated", data: { previousStatus: record.status, by, discardedUsage: usageToJson(discarded) } });
   return record;
 }
 

@@ -46,7 +46,7 @@ export async function planRun(
   options: { runId: string; inputs?: Inputs; model?: string },
 ): Promise<RunPlan> {
   const runId = checkRunId(options.runId);
-  const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model);
+  const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model, { offline: true });
   // A URL is opened only once the crew and inputs check out, and only to read.
   if (typeof storeOrUrl === "string") {
     const store = await openStore(storeOrUrl, { mustExist: true }).catch((error: unknown) => {
@@ -68,8 +68,10 @@ export async function planRun(
 /** `events` is read only if some stored result is stale and the plan must say what changed. */
 async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: () => Promise<RunEvent[]>): Promise<RunPlan> {
   const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
+  let loaded: RunEvent[] | undefined;
+  const runEvents = async () => (loaded ??= run ? await events() : []);
   let parts: Map<string, HashParts> | undefined;
-  const lastParts = async (name: string) => (parts ??= partsByTask(run ? await events() : [])).get(name);
+  const lastParts = async (name: string) => (parts ??= partsByTask(await runEvents())).get(name);
 
   const slots = scheduleOf(tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
   const names = tasks.map((t) => t.name);
@@ -99,6 +101,10 @@ async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | unde
     const digest = prefixDigests[prefixDigests.length - 1]!;
     prefixDigests.push(digest !== null && outputHash !== null ? foldUpstream(digest, task.name, outputHash) : null);
     let explanation = describeDecision(decision, record?.status === "skipped");
+    if (decision.action === "run" && decision.reason === "new" && run) {
+      const invalidated = lastInvalidation(await runEvents(), task.name);
+      if (invalidated) explanation = `run: invalidated by ${invalidated.by} at ${invalidated.at}`;
+    }
     if (decision.action === "run" && task.conditional) explanation += " — if its condition says yes, else skipped";
     planned.push({ name: task.name, decision, explanation });
   }
@@ -114,4 +120,16 @@ function partsByTask(events: RunEvent[]): Map<string, HashParts> {
     if (found) parts.set(event.task, found);
   }
   return parts;
+}
+
+/** Who removed a task's result and when, if removing it is the last thing that happened to the task. */
+function lastInvalidation(events: RunEvent[], task: string): { by: string; at: string } | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    if (event.task !== task) continue;
+    if (event.type !== "task_invalidated") return undefined;
+    const by = event.data?.by;
+    return { by: typeof by === "string" ? by : "an operator", at: event.at.replace("T", " ").replace(/\.\d+Z$/, "Z") };
+  }
+  return undefined;
 }

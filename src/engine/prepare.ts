@@ -53,11 +53,16 @@ export async function prepareTasks(
   modelOverride?: string,
   options: { offline?: boolean } = {},
 ): Promise<PreparedTask[]> {
+  const hierarchical = crew.process === "hierarchical";
+  const models = new Map<Agent, ResolvedModel>();
+  for (const agent of hierarchical ? [crew.manager!, ...crew.agents] : crew.tasks.map((t) => t.agent!)) {
+    if (!models.has(agent)) models.set(agent, await resolveModel(modelOverride ?? agent.model ?? crew.model, process.env, options));
+  }
   const agents = new Map<Agent, PreparedAgent>();
   const prepareAgent = (agent: Agent): PreparedAgent => {
     let prepared = agents.get(agent);
     if (!prepared) {
-      const resolved = resolveModel(modelOverride ?? agent.model ?? crew.model, process.env, options);
+      const resolved = models.get(agent)!;
       const where = `agent "${agent.role}"`;
       prepared = {
         agent,
@@ -78,7 +83,6 @@ export async function prepareTasks(
     }
     return prepared;
   };
-  const hierarchical = crew.process === "hierarchical";
   const manager = hierarchical ? prepareAgent(crew.manager!) : undefined;
   const coworkers = hierarchical ? crew.agents.map((a) => prepareAgent(a)) : null;
   const schemas = await Promise.all(crew.tasks.map((task) => (task.output ? schemaJson(task) : null)));

@@ -17,6 +17,12 @@ export function createDemoModel(): LanguageModelV3 {
     async doGenerate(options) {
       await delay(Number(process.env.CREWSTATE_DEMO_DELAY_MS ?? 0), options.abortSignal);
       const prompt = promptText(options);
+      const tool = options.tools?.find((t) => t.type === "function");
+      // With a tool at hand, the demo looks something up first, as an agent would, then answers.
+      if (tool && !options.prompt.some((message) => message.role === "tool")) {
+        const input = JSON.stringify(valueFor(tool.inputSchema, prompt));
+        return toolCallResult(tool.name, input, prompt);
+      }
       const text =
         options.responseFormat?.type === "json"
           ? JSON.stringify(valueFor(options.responseFormat.schema, prompt))
@@ -41,6 +47,16 @@ export function createDemoModel(): LanguageModelV3 {
   };
 }
 
+function toolCallResult(toolName: string, input: string, prompt: string): LanguageModelV3GenerateResult {
+  const usage = result(input, prompt).usage;
+  return {
+    content: [{ type: "tool-call", toolCallId: `demo-${sha256(prompt).slice(0, 8)}`, toolName, input }],
+    finishReason: { unified: "tool-calls", raw: "tool_calls" },
+    usage,
+    warnings: [],
+  };
+}
+
 function result(text: string, prompt: string): LanguageModelV3GenerateResult {
   const inputTokens = Math.ceil(prompt.length / 4);
   const outputTokens = Math.ceil(text.length / 4);
@@ -60,18 +76,28 @@ function promptText(options: LanguageModelV3CallOptions): string {
     .map((message) =>
       typeof message.content === "string"
         ? message.content
-        : message.content.map((part) => ("text" in part && typeof part.text === "string" ? part.text : "")).join("\n"),
+        : message.content.map(partText).join("\n"),
     )
     .join("\n");
+}
+
+function partText(part: { type: string; text?: unknown; toolName?: unknown; output?: unknown }): string {
+  if (typeof part.text === "string") return part.text;
+  if (part.type !== "tool-result") return "";
+  const output = part.output as { type?: string; value?: unknown } | undefined;
+  const value = typeof output?.value === "string" ? output.value : JSON.stringify(output?.value ?? null);
+  return `Tool ${String(part.toolName)} said: ${value}`;
 }
 
 function answer(prompt: string): string {
   const task = /Current Task:\s*([^\n]+)/.exec(prompt)?.[1]?.trim() ?? firstLine(prompt);
   const lines = [DEMO_LABEL, `Task: ${task}`];
-  const policy = /policy\s*(?:number|no\.?|#)?\s*[:#]?\s*([A-Z]{2,}[A-Z0-9-]*\d[A-Z0-9-]*)/i.exec(prompt)?.[1];
+  const policy = policyNumberIn(prompt);
   if (policy) lines.push(`- Policy number: ${policy}`);
   const dates = [...new Set(prompt.match(/\b\d{4}-\d{2}-\d{2}\b/g) ?? [])].slice(0, 3);
   if (dates.length) lines.push(`- Dates mentioned: ${dates.join(", ")}`);
+  const looked = /Tool (\S+) said: ([^\n]+)/.exec(prompt);
+  if (looked) lines.push(`- From ${looked[1]}: ${looked[2]!.slice(0, 120)}`);
   const facts = /Case notes?:\s*([^\n]+)/i.exec(prompt)?.[1];
   if (facts) lines.push(`- Summary: ${facts.slice(0, 160)}`);
   if (/next actions?/i.test(prompt)) {
@@ -103,8 +129,10 @@ function valueFor(schema: unknown, prompt: string, key = "value"): unknown {
       return parseInt(sha256(prompt + key).slice(0, 2), 16) % 2 === 0;
     case "null":
       return null;
-    default:
-      return `demo ${key} ${sha256(prompt + key).slice(0, 8)}`;
+    default: {
+      const policy = /policy/i.test(key) ? policyNumberIn(prompt) : undefined;
+      return policy ?? `demo ${key} ${sha256(prompt + key).slice(0, 8)}`;
+    }
   }
 }
 
@@ -117,4 +145,8 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
       reject(signal.reason);
     }, { once: true });
   });
+}
+
+function policyNumberIn(prompt: string): string | undefined {
+  return /policy\s*(?:number|no\.?|#)?\s*[:#]?\s*([A-Z]{2,}[A-Z0-9-]*\d[A-Z0-9-]*)/i.exec(prompt)?.[1];
 }

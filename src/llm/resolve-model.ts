@@ -1,7 +1,7 @@
-import { createOpenAI } from "@ai-sdk/openai";
 import type { LanguageModel } from "ai";
 import { CrewstateError } from "../errors.js";
 import { createDemoModel } from "./demo-model.js";
+import { endpointOf, importProvider, PROVIDERS } from "./providers.js";
 
 export type LanguageModelObject = Exclude<LanguageModel, string>;
 
@@ -10,49 +10,51 @@ export interface ResolvedModel {
   /** Stable id that enters the input hash, e.g. `openai:gpt-4o-mini` or `demo`. */
   id: string;
   isDemo: boolean;
+  /** The host requests go to (never its credentials); null for a model object or the demo. */
+  endpoint: string | null;
 }
 
-const SUPPORTED = 'use "openai:<model>" (Chat Completions at OPENAI_BASE_URL) or "demo" (offline)';
+const SUPPORTED =
+  'use "openai:<model>" (Chat Completions at OPENAI_BASE_URL), "anthropic:<model>", "google:<model>", "ollama:<model>" or "demo" (offline)';
 
 /**
  * A model from an agent's `model`, else the crew's, else `CREWSTATE_MODEL`, else the demo model.
- * Fails before any call: an unknown spec or a missing API key is named in the error.
+ * Fails before any call: an unknown spec, a missing API key or provider package is named in the
+ * error. `offline` (plan, cassette replay) resolves a spec without credentials or packages, to a
+ * model that refuses to be called.
  */
-export function resolveModel(
+export async function resolveModel(
   spec: string | LanguageModel | undefined,
   env: NodeJS.ProcessEnv = process.env,
   options: { offline?: boolean } = {},
-): ResolvedModel {
+): Promise<ResolvedModel> {
   const chosen = spec ?? (env.CREWSTATE_MODEL?.trim() || "demo");
   if (typeof chosen !== "string") {
     if (typeof chosen !== "object" || chosen === null || typeof (chosen as { doGenerate?: unknown }).doGenerate !== "function") {
       throw new CrewstateError("UNKNOWN_MODEL", `model is neither a spec string nor an AI SDK LanguageModel; ${SUPPORTED}`);
     }
     const model = chosen as LanguageModelObject & { provider: string; modelId: string };
-    return { model, id: `${model.provider}:${model.modelId}`, isDemo: model.provider === "crewstate-demo" };
+    return { model, id: `${model.provider}:${model.modelId}`, isDemo: model.provider === "crewstate-demo", endpoint: null };
   }
-  if (chosen === "demo") return { model: createDemoModel(), id: "demo", isDemo: true };
+  if (chosen === "demo") return { model: createDemoModel(), id: "demo", isDemo: true, endpoint: null };
   const match = /^([a-z][a-z0-9-]*):(.+)$/i.exec(chosen.trim());
-  if (match?.[1] === "openai" && options.offline) {
-    return { model: offlineModel(chosen), id: `openai:${match[2]}`, isDemo: false };
+  const name = match?.[1]?.toLowerCase();
+  const provider = name !== undefined && Object.hasOwn(PROVIDERS, name) ? PROVIDERS[name]! : undefined;
+  if (!match || !provider) throw new CrewstateError("UNKNOWN_MODEL", `unknown model "${chosen}"; ${SUPPORTED}`, { model: chosen });
+  const id = `${name}:${match[2]}`;
+  const baseURL = env[provider.baseVar]?.trim() || undefined;
+  const endpoint = endpointOf(baseURL ?? provider.defaultBaseUrl);
+  if (options.offline) return { model: offlineModel(chosen), id, isDemo: false, endpoint };
+  const apiKey = provider.keyVar ? env[provider.keyVar]?.trim() || undefined : undefined;
+  if (provider.keyVar && !apiKey && !(provider.keyOptionalWithBase && baseURL)) {
+    const orBase = provider.keyOptionalWithBase ? ` (or ${provider.baseVar} for a local OpenAI-compatible server)` : "";
+    throw new CrewstateError("MISSING_API_KEY", `model "${chosen}" needs ${provider.keyVar}${orBase}; set it, or use --model demo`, { model: chosen });
   }
-  if (match?.[1] === "openai") {
-    const baseURL = env.OPENAI_BASE_URL?.trim() || undefined;
-    const apiKey = env.OPENAI_API_KEY?.trim();
-    if (!apiKey && !baseURL) {
-      throw new CrewstateError(
-        "MISSING_API_KEY",
-        `model "${chosen}" needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server); set it, or use --model demo`,
-        { model: chosen },
-      );
-    }
-    const provider = createOpenAI({ baseURL, apiKey: apiKey || "not-needed" });
-    return { model: provider.chat(match[2]!), id: `openai:${match[2]}`, isDemo: false };
-  }
-  throw new CrewstateError("UNKNOWN_MODEL", `unknown model "${chosen}"; ${SUPPORTED}`, { model: chosen });
+  const module = await importProvider(name!, provider, chosen);
+  return { model: provider.create(module, { baseURL, apiKey }, match[2]!), id, isDemo: false, endpoint };
 }
 
-/** Stands in for a remote model during a replay, where every answer comes from a recording. */
+/** Stands in for a remote model during a plan or a replay, where nothing may be called. */
 function offlineModel(spec: string): LanguageModelObject {
   const refuse = async (): Promise<never> => {
     throw new CrewstateError("REPLAY_MISS", `model "${spec}" was asked for an answer during an offline replay`, { model: spec });

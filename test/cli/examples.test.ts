@@ -4,7 +4,8 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { assertBuilt, REPO_ROOT, runCli, testWorkspace } from "../support/cli.js";
+import { spawnSync } from "node:child_process";
+import { assertBuilt, cliEnv, REPO_ROOT, runCli, testWorkspace } from "../support/cli.js";
 
 beforeAll(() => assertBuilt());
 
@@ -34,4 +35,23 @@ describe("examples/meeting-prep", () => {
     expect(second.stdout).toMatch(/0 ran, 0 rerun, 5 reused, 1 skipped · 0 model\/tool call\(s\) made/);
     expect(readFileSync(briefing, "utf8")).toBe(text);
   }, 90_000);
+});
+
+describe("npm run demo (examples/claims-triage/demo.js)", () => {
+  it("interrupts draft_task after calls were journaled, and the resume replays them and saves tokens", (context) => {
+    const ws = testWorkspace(context);
+    const demo = spawnSync(process.execPath, [path.join(REPO_ROOT, "examples", "claims-triage", "demo.js")], {
+      cwd: REPO_ROOT,
+      env: cliEnv({ CREWSTATE_STORE: `sqlite:${ws.path("state.db")}`, CREWSTATE_DEMO_DELAY_MS: "900" }),
+      encoding: "utf8",
+      timeout: 100_000,
+    });
+    expect(demo.status, demo.stderr + demo.stdout).toBe(0);
+    expect(demo.stdout).toMatch(/lookup_policy\(HO-2291-7734\)/);
+    expect(demo.stdout).toMatch(/killed with SIGKILL/);
+    const resumed = /\[2\/2\] draft_task: done \(\d+ model\/tool call\(s\), (\d+) replayed\)/.exec(demo.stdout);
+    expect(Number(resumed?.[1]), demo.stdout).toBeGreaterThanOrEqual(1);
+    const saved = /saved by replay: (\d+) tokens/.exec(demo.stdout);
+    expect(Number(saved?.[1]), demo.stdout).toBeGreaterThan(0);
+  }, 120_000);
 });

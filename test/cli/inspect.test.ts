@@ -105,9 +105,16 @@ describe("show", () => {
     const result = await ws.run(["show", "claim-1", "--store", store]);
     expectOk(result);
     expect(result.stdout).toMatch(/^run claim-1 .*cli-two-step.*completed/m);
-    expect(result.stdout).toMatch(/^TASK\s+STATUS\s+ATTEMPTS\s+WORKER #TOKEN\s+INPUT HASH/m);
-    expect(result.stdout).toMatch(/^analyze_task\s+completed\s+1\s/m);
-    expect(result.stdout).toMatch(/^draft_task\s+completed\s+1\s/m);
+    expect(result.stdout).toMatch(/^TASK\s+STATUS\s+AGENT\s+MODEL\s+TIME\s+TOKENS\s+COST\s+OUTPUT$/m);
+    expect(result.stdout).toMatch(/^analyze_task\s+completed\s+Claims Researcher\s+openai:gpt-test\s/m);
+    expect(result.stdout).toMatch(/^draft_task\s+completed\s+Claims Researcher\s+openai:gpt-test\s/m);
+  });
+
+  it("--wide adds attempts, worker and token, and the input hash", async () => {
+    const result = await ws.run(["show", "claim-1", "--wide", "--store", store]);
+    expectOk(result);
+    expect(result.stdout).toMatch(/^TASK\s+STATUS\s+AGENT\s+MODEL\s+ATTEMPTS\s+WORKER #TOKEN\s+INPUT HASH/m);
+    expect(result.stdout).toMatch(/^analyze_task\s+completed\s+Claims Researcher\s+openai:gpt-test\s+1\s/m);
   });
 });
 

@@ -29,6 +29,8 @@ export interface FakeBehaviour {
   delayMs?: number | "forever";
   /** Answer with this HTTP status and an OpenAI-style error body instead (429 and 5xx are retryable). */
   fail?: number;
+  /** With `fail`: answer this JSON body instead of the OpenAI-style one (e.g. a server's own error shape). */
+  failBody?: unknown;
   /**
    * Answer with these tool calls (finish_reason "tool_calls") while the conversation holds fewer
    * than `toolRounds` assistant tool-call turns; after that, answer with text as usual. A function
@@ -265,6 +267,10 @@ export class FakeOpenAI {
 
     if (rule?.fail !== undefined) {
       request.status = rule.fail;
+      if (rule.failBody !== undefined) {
+        sendJson(res, rule.fail, rule.failBody);
+        return;
+      }
       sendJson(res, rule.fail, {
         error: {
           message: rule.fail === 429 ? "fake server: rate limit reached, try again" : `fake server: scripted failure ${rule.fail}`,

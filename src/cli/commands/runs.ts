@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { isCrewstateError } from "../../errors.js";
+import { lastPlanned } from "../../engine/planned.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
@@ -18,10 +19,16 @@ export function registerRuns(program: Command): void {
         const now = new Date().toISOString();
         return Promise.all(
           summaries.map(async (summary) => {
-            if (summary.status !== "running") return { ...summary, holders: [] as string[] };
-            const run = await store.getRun(summary.runId);
-            const holders = (run?.tasks ?? []).filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => `${t.name}@${t.worker}`);
-            return { ...summary, holders };
+            const [run, events] = await Promise.all([store.getRun(summary.runId), store.events(summary.runId)]);
+            const tasks = run?.tasks ?? [];
+            const holders =
+              summary.status === "running" ? tasks.filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => `${t.name}@${t.worker}`) : [];
+            // Done of the crew's tasks as its last kickoff planned them, not of the tasks stored so far.
+            const planned = lastPlanned(events)?.tasks;
+            if (!planned) return { ...summary, holders };
+            const crew = new Set(planned);
+            const completedCount = tasks.filter((t) => crew.has(t.name) && (t.status === "completed" || t.status === "skipped")).length;
+            return { ...summary, taskCount: planned.length, completedCount, holders };
           }),
         );
       }).catch((error: unknown) => {
