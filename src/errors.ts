@@ -69,8 +69,16 @@ export function isCrewstateError(error: unknown, code?: ErrorCode): error is Cre
   return code === undefined || candidate.code === code;
 }
 
+/**
+ * A user-given name (run ID, task, path, module, URL…) as it goes into a message: JSON-quoted, so
+ * a newline or control character in it shows escaped and the message stays on one line.
+ */
+export function quote(name: unknown): string {
+  return JSON.stringify(String(name)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 /** The message of any thrown value, on one line. */
 export function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim();
+  return text.replace(/\s*[\n\r\u2028\u2029]\s*/g, " ").trim();
 }
