@@ -1,3 +1,5 @@
+import { redactSecrets } from "./redact.js";
+
 /**
  * Every error crewstate raises on purpose is a `CrewstateError` with a `code` from this closed
  * list. Guards compare `code` (see `isCrewstateError`), never `instanceof`, so errors stay
@@ -77,8 +79,8 @@ export function quote(name: unknown): string {
   return JSON.stringify(String(name)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
-/** The message of any thrown value, on one line. */
+/** The message of any thrown value, on one line, with every known secret masked (see src/redact.ts). */
 export function messageOf(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = redactSecrets(error instanceof Error ? error.message : String(error));
   return text.replace(/\s*[\n\r\u2028\u2029]\s*/g, " ").trim();
 }

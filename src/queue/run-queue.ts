@@ -1,5 +1,5 @@
 import { CrewstateError } from "../errors.js";
-import { redactUrl } from "../stores/open.js";
+import { redactUrl } from "../redact.js";
 import type { Inputs } from "../stores/store.js";
 
 /**

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { CrewstateError } from "../errors.js";
+import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
@@ -10,11 +11,6 @@ export function storeUrlFrom(given?: string): string {
   return given ?? process.env.CREWSTATE_STORE ?? DEFAULT_STORE_URL;
 }
 
-/** A store URL with its passwords masked (in the userinfo, and `password=` or `sslpassword=` parameters), fit for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@").replace(/([?&](?:ssl)?password=)[^&#]*/gi, "$1***");
-}
-
 /**
  * Opens the store a URL names:
  * `memory:`, `sqlite:<path>`, `json:<path>`, `postgres://…[?schema=name]`, `redis://…[?prefix=p]`.
@@ -22,6 +18,7 @@ export function redactUrl(url: string): string {
  */
 export async function openStore(url: string = storeUrlFrom(), options: { mustExist?: boolean } = {}): Promise<Store> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  registerUrlSecrets(url);
   const shown = redactUrl(url);
   const body = scheme ? url.slice(scheme.length + 1) : "";
   const needPath = () => {

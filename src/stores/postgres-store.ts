@@ -3,7 +3,7 @@ import pg from "pg";
 import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "./open.js";
+import { redactUrl } from "../redact.js";
 import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
 import type {
   BeginRun,
@@ -68,7 +68,7 @@ export class PostgresStore extends BaseStore {
     try {
       parsed = new URL(url);
     } catch (error) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write postgres://user@host:port/database[?schema=name]`, { store: location }, { cause: error });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write postgres://user@host:port/database[?schema=name], with any / ? # @ % in the password percent-encoded (or the password in PGPASSWORD)`, { store: location }, { cause: error });
     }
     const schema = parsed.searchParams.get("schema") ?? "crewstate";
     quoteSchema(schema, location);

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "./open.js";
+import { redactUrl } from "../redact.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
 import { newTaskRecord } from "./store.js";
 import type {
@@ -84,7 +84,7 @@ export class RedisStore extends BaseStore {
     try {
       parsed = new URL(url);
     } catch (error) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write redis://host:port[/db][?prefix=p]`, { store: location }, { cause: error });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write redis://[user:password@]host:port[/db][?prefix=p], with any / ? # @ % in the password percent-encoded`, { store: location }, { cause: error });
     }
     const prefix = parsed.searchParams.get("prefix") ?? "crewstate:";
     if (prefix.length === 0 || prefix.length > 200 || /[\u0000-\u001f\u007f]/.test(prefix)) {

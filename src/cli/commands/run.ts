@@ -5,6 +5,7 @@ import { CrewstateError } from "../../errors.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
+import { shownUrl } from "../../redact.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
 
@@ -77,7 +78,7 @@ export function registerRun(program: Command): void {
           say(`task ${result.awaiting} awaits review: \`crewstate approve ${result.runId} ${result.awaiting}\` (or \`crewstate edit …\`), then run again`);
         }
         if (result.orphaned.length > 0) say(`kept but unused (no longer in the crew): ${result.orphaned.join(", ")}`);
-        say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${options.store}` : ""}`);
+        say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${shownUrl(options.store)}` : ""}`);
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
       }
     });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CrewstateError, messageOf } from "../../errors.js";
+import { redactUrl } from "../../redact.js";
 import { openStore } from "../../stores/open.js";
 import { decodeDumps, encodeDump, exportRuns, importRuns } from "../../stores/transfer.js";
 import { withStore } from "../with-store.js";
@@ -57,7 +58,7 @@ export function registerTransfer(program: Command): void {
       const target = await openStore(options.to);
       try {
         await importRuns(target, dumps, { overwrite: options.overwrite });
-        process.stdout.write(`copied ${dumps.length} run(s) from ${options.from} to ${target.location}\n`);
+        process.stdout.write(`copied ${dumps.length} run(s) from ${redactUrl(options.from)} to ${target.location}\n`);
       } finally {
         await target.close();
       }
