@@ -1,11 +1,23 @@
 import { pino, type Logger } from "pino";
+import { redactSecrets } from "./redact.js";
 
 export type { Logger };
 
 /**
  * crewstate's logger: JSON lines on stderr, level from `CREWSTATE_LOG_LEVEL` (default `warn`).
- * Every state change is logged at `info` with `runId` and `task`.
+ * Every state change is logged at `info` with `runId` and `task`. A logged error goes through
+ * `redactSecrets`, with every field a provider's error carries (its response body may echo the key).
  */
 export function defaultLogger(level = process.env.CREWSTATE_LOG_LEVEL ?? "warn"): Logger {
-  return pino({ name: "crewstate", level }, pino.destination(2));
+  return pino({ name: "crewstate", level, serializers: { err: redactedError } }, pino.destination(2));
+}
+
+function redactedError(error: unknown): unknown {
+  const serialized: unknown = error instanceof Error ? pino.stdSerializers.err(error) : error;
+  try {
+    const text = JSON.stringify(serialized);
+    return text === undefined ? serialized : JSON.parse(redactSecrets(text));
+  } catch {
+    return redactSecrets(String(error));
+  }
 }
