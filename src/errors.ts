@@ -76,11 +76,18 @@ export function isCrewstateError(error: unknown, code?: ErrorCode): error is Cre
  * a newline or control character in it shows escaped and the message stays on one line.
  */
 export function quote(name: unknown): string {
-  return JSON.stringify(String(name)).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  return JSON.stringify(String(name)).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-/** The message of any thrown value, on one line, with every known secret masked (see src/redact.ts). */
+/**
+ * The message of any thrown value, on one line: line breaks become spaces, other control
+ * characters are escaped (`\u001b`), and every known secret is masked (see src/redact.ts).
+ */
 export function messageOf(error: unknown): string {
   const text = redactSecrets(error instanceof Error ? error.message : String(error));
-  return text.replace(/\s*[\n\r\u2028\u2029]\s*/g, " ").trim();
+  return text
+    .replace(/\s*[\n\r\u2028\u2029]\s*/g, " ")
+    .replace(/\t/g, " ")
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .trim();
 }

@@ -1,6 +1,6 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import type { LanguageModel } from "ai";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { createDemoModel } from "./demo-model.js";
 
 export type LanguageModelObject = Exclude<LanguageModel, string>;
@@ -42,20 +42,20 @@ export function resolveModel(
     if (!apiKey && !baseURL) {
       throw new CrewstateError(
         "MISSING_API_KEY",
-        `model "${chosen}" needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server); set it, or use --model demo`,
+        `model ${quote(chosen)} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server); set it, or use --model demo`,
         { model: chosen },
       );
     }
     const provider = createOpenAI({ baseURL, apiKey: apiKey || "not-needed" });
     return { model: provider.chat(match[2]!), id: `openai:${match[2]}`, isDemo: false };
   }
-  throw new CrewstateError("UNKNOWN_MODEL", `unknown model "${chosen}"; ${SUPPORTED}`, { model: chosen });
+  throw new CrewstateError("UNKNOWN_MODEL", `unknown model ${quote(chosen)}; ${SUPPORTED}`, { model: chosen });
 }
 
 /** Stands in for a remote model during a replay, where every answer comes from a recording. */
 function offlineModel(spec: string): LanguageModelObject {
   const refuse = async (): Promise<never> => {
-    throw new CrewstateError("REPLAY_MISS", `model "${spec}" was asked for an answer during an offline replay`, { model: spec });
+    throw new CrewstateError("REPLAY_MISS", `model ${quote(spec)} was asked for an answer during an offline replay`, { model: spec });
   };
   return { specificationVersion: "v3", provider: "crewstate-offline", modelId: spec, supportedUrls: {}, doGenerate: refuse, doStream: refuse };
 }

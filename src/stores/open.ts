@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
@@ -23,7 +23,7 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
   const body = scheme ? url.slice(scheme.length + 1) : "";
   const needPath = () => {
     if (body.length === 0) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${shown}" names no file: write ${scheme}:<path>`, { store: shown });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL ${quote(shown)} names no file: write ${scheme}:<path>`, { store: shown });
     }
     // Reading a store that is not there must not create it (a typo would leave files behind).
     const file = body.replace(/\?.*$/, "");
@@ -56,7 +56,7 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
     default:
       throw new CrewstateError(
         "UNKNOWN_STORE",
-        `store URL "${shown}" has ${scheme ? `unknown scheme "${scheme}:"` : "no scheme"}; use sqlite:<path>, json:<path>, postgres://…, redis://… or memory:`,
+        `store URL ${quote(shown)} has ${scheme ? `unknown scheme "${scheme}:"` : "no scheme"}; use sqlite:<path>, json:<path>, postgres://…, redis://… or memory:`,
         { store: shown },
       );
   }

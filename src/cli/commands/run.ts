@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
 import type { Budget } from "../../engine/ledger.js";
-import { CrewstateError } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
@@ -110,7 +110,7 @@ function budgetFrom(options: RunOptions): Budget | undefined {
   const number = (flag: string, text: string | undefined) => {
     if (text === undefined) return undefined;
     const value = Number(text);
-    if (!Number.isFinite(value) || value <= 0) throw new CrewstateError("INVALID_INPUT", `${flag} must be a positive number, got "${text}"`);
+    if (!Number.isFinite(value) || value <= 0) throw new CrewstateError("INVALID_INPUT", `${flag} must be a positive number, got ${quote(text)}`);
     return value;
   };
   const maxTokens = number("--max-tokens", options.maxTokens);
