@@ -3,6 +3,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { CrewstateError, messageOf, quote } from "../errors.js";
 import { isCrew, type Crew } from "../model/crew.js";
+import { guardedExit } from "./exit-guard.js";
 
 /**
  * Loads a crew module: a .ts or .js file whose default export is a Crew, or a function (maybe
@@ -13,6 +14,10 @@ export async function loadCrew(file: string): Promise<Crew> {
   if (!existsSync(absolute) || !statSync(absolute).isFile()) {
     throw new CrewstateError("INVALID_MODULE", `crew module ${quote(file)} not found`, { path: file });
   }
+  return guardedExit(`crew module ${quote(file)}`, "while it was loading", () => importCrew(file, absolute));
+}
+
+async function importCrew(file: string, absolute: string): Promise<Crew> {
   let loaded: Record<string, unknown>;
   try {
     if (/\.[cm]?tsx?$/.test(absolute)) {

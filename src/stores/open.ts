@@ -28,7 +28,7 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
     // Reading a store that is not there must not create it (a typo would leave files behind).
     const file = body.replace(/\?.*$/, "");
     if (options.mustExist && !existsSync(file) && !existsSync(`${file}.journal`)) {
-      throw new CrewstateError("STORE_NOT_FOUND", `store ${shown} does not exist (nothing has run there yet)`, { store: shown, path: file });
+      throw new CrewstateError("STORE_NOT_FOUND", `store ${quote(shown)} does not exist (nothing has run there yet)`, { store: shown, path: file });
     }
     return body;
   };

@@ -7,6 +7,7 @@ import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { shownUrl } from "../../redact.js";
 import { parseInputs } from "../inputs.js";
+import { guardedExit } from "../exit-guard.js";
 import { loadCrew } from "../load-crew.js";
 
 interface RunOptions {
@@ -43,7 +44,7 @@ export function registerRun(program: Command): void {
       const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
       let announced = false;
       {
-        const result = await kickoff(crew, {
+        const result = await guardedExit(`crew module ${quote(module)}`, "while the crew ran", () => kickoff(crew, {
           inputs,
           runId: options.runId,
           store,
@@ -60,7 +61,7 @@ export function registerRun(program: Command): void {
             }
             say(progressLine(event));
           },
-        });
+        }));
         if (options.json) {
           process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
           return;
