@@ -7,7 +7,8 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 const { main } = await import(entry.href);
-const code = await main(process.argv);
-// Let pending output drain, then leave even if a driver keeps a socket open.
-process.exitCode = code;
-setTimeout(() => process.exit(code), 50).unref();
+process.exitCode = await main(process.argv);
+// Never leave before stdout and stderr have drained into a slow pipe: an empty write calls back
+// once everything queued before it is out. Only then, if a driver keeps a socket open, leave anyway.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write("", resolve))));
+setTimeout(() => process.exit(), 50).unref();

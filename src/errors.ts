@@ -1,3 +1,5 @@
+import { redactSecrets } from "./redact.js";
+
 /**
  * Every error crewstate raises on purpose is a `CrewstateError` with a `code` from this closed
  * list. Guards compare `code` (see `isCrewstateError`), never `instanceof`, so errors stay
@@ -70,8 +72,23 @@ export function isCrewstateError(error: unknown, code?: ErrorCode): error is Cre
   return code === undefined || candidate.code === code;
 }
 
-/** The message of any thrown value, on one line. */
+/**
+ * A user-given name (run ID, task, path, module, URL…) as it goes into a message: JSON-quoted, so
+ * a newline or control character in it shows escaped and the message stays on one line.
+ */
+export function quote(name: unknown): string {
+  return JSON.stringify(String(name)).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * The message of any thrown value, on one line: line breaks become spaces, other control
+ * characters are escaped (`\u001b`), and every known secret is masked (see src/redact.ts).
+ */
 export function messageOf(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim();
+  const text = redactSecrets(error instanceof Error ? error.message : String(error));
+  return text
+    .replace(/\s*[\n\r\u2028\u2029]\s*/g, " ")
+    .replace(/\t/g, " ")
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .trim();
 }

@@ -17,7 +17,8 @@ export type {
   TokenEvent,
 } from "./engine/observer.js";
 export { tracingObserver, type TracingOptions } from "./telemetry/tracing.js";
-export { openStore, storeUrlFrom, redactUrl, DEFAULT_STORE_URL } from "./stores/open.js";
+export { openStore, storeUrlFrom, DEFAULT_STORE_URL } from "./stores/open.js";
+export { redactUrl, redactSecrets } from "./redact.js";
 export { MemoryStore } from "./stores/memory-store.js";
 export { BaseStore } from "./stores/base-store.js";
 export {

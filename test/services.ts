@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { redactUrl } from "../src/redact.js";
 
 export const PG_URL = process.env.CREWSTATE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const REDIS_URL = process.env.CREWSTATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -69,7 +70,7 @@ function service(name: string, url: string, variable: string, probe: () => Promi
   }
   return pending.then((found) => {
     if (found.available) return found;
-    const message = `${name} at ${redact(url)} is unreachable (${found.reason}); start it or set ${variable}`;
+    const message = `${name} at ${redactUrl(url)} is unreachable (${found.reason}); start it or set ${variable}`;
     if (process.env.CI === "true") throw new Error(`${message}. CI=true: the ${name} tests must run, so this fails the run.`);
     console.warn(`skipping the ${name} tests: ${message}`);
     return found;
@@ -80,10 +81,6 @@ function describe(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
   if (error instanceof Error) return error.message || String((error as { code?: unknown }).code ?? error.name);
   return String(error);
-}
-
-function redact(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@").replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
 
 /** A name no other test (or test process) uses: a PostgreSQL schema, a Redis key prefix. */

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
-import { CrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, messageOf, quote } from "../errors.js";
 import type { Inputs } from "../stores/store.js";
+import { readInputFile } from "./read-input-file.js";
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -14,11 +14,11 @@ export function parseInputs(pairs: string[] = [], inputsFile?: string): Inputs {
   if (inputsFile !== undefined) {
     const parsed = readJson(inputsFile);
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new CrewstateError("INVALID_INPUT", `inputs file ${JSON.stringify(inputsFile)} must hold a JSON object, not ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`, { path: inputsFile });
+      throw new CrewstateError("INVALID_INPUT", `inputs file ${quote(inputsFile)} must hold a JSON object, not ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`, { path: inputsFile });
     }
     for (const [key, value] of Object.entries(parsed as Inputs)) {
       if (!KEY.test(key)) {
-        throw new CrewstateError("INVALID_INPUT", `inputs file ${JSON.stringify(inputsFile)} has key ${JSON.stringify(key)}; keys are letters, digits, _ . -`, { path: inputsFile });
+        throw new CrewstateError("INVALID_INPUT", `inputs file ${quote(inputsFile)} has key ${quote(key)}; keys are letters, digits, _ . -`, { path: inputsFile });
       }
       inputs.set(key, value);
     }
@@ -27,32 +27,19 @@ export function parseInputs(pairs: string[] = [], inputsFile?: string): Inputs {
     const eq = pair.indexOf("=");
     const key = eq > 0 ? pair.slice(0, eq) : "";
     if (!KEY.test(key)) {
-      throw new CrewstateError("INVALID_INPUT", `--input "${pair}" is not key=value or key=@file (keys are letters, digits, _ . -)`);
+      throw new CrewstateError("INVALID_INPUT", `--input ${quote(pair)} is not key=value or key=@file (keys are letters, digits, _ . -)`);
     }
     const value = pair.slice(eq + 1);
-    inputs.set(key, value.startsWith("@") ? readText(value.slice(1), key) : value);
+    inputs.set(key, value.startsWith("@") ? readInputFile(value.slice(1), `input ${quote(key)}`) : value);
   }
   return Object.fromEntries(inputs);
 }
 
-function readText(file: string, key: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (error) {
-    throw new CrewstateError("INVALID_INPUT", `input "${key}" names file "${file}", which cannot be read: ${messageOf(error)}`, { path: file });
-  }
-}
-
 function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new CrewstateError("INVALID_INPUT", `inputs file "${file}" cannot be read: ${messageOf(error)}`, { path: file });
-  }
+  const text = readInputFile(file, "--inputs");
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new CrewstateError("INVALID_INPUT", `inputs file "${file}" is not valid JSON: ${messageOf(error)}`, { path: file });
+    throw new CrewstateError("INVALID_INPUT", `inputs file ${quote(file)} is not valid JSON: ${messageOf(error)}`, { path: file });
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isCrewstateError, messageOf } from "../errors.js";
+import { redactSecrets } from "../redact.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
@@ -66,9 +67,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // commander has already printed its message (or the help / version).
       return error.exitCode === 0 ? 0 : 2;
     }
-    const message = isCrewstateError(error) ? error.message : `unexpected error: ${messageOf(error)}`;
+    const message = isCrewstateError(error) ? messageOf(error) : `unexpected error: ${messageOf(error)}`;
     process.stderr.write(`crewstate: ${message}\n`);
-    if (process.env.CREWSTATE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    if (process.env.CREWSTATE_DEBUG && error instanceof Error) process.stderr.write(`${redactSecrets(String(error.stack))}\n`);
     return 1;
   }
 }

@@ -1,4 +1,4 @@
-import { CrewstateError, isCrewstateError } from "../errors.js";
+import { CrewstateError, isCrewstateError, quote } from "../errors.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import type { Store } from "../stores/store.js";
 
@@ -13,7 +13,7 @@ export async function withStore<T>(
 ): Promise<T> {
   const store = await openStore(storeUrlFrom(url), { mustExist: options.writes !== true }).catch((error: unknown) => {
     if (options.runId !== undefined && isCrewstateError(error, "STORE_NOT_FOUND")) {
-      throw new CrewstateError("RUN_NOT_FOUND", `run "${options.runId}" not found: ${error.message}`, { ...error.context, runId: options.runId });
+      throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(options.runId)} not found: ${error.message}`, { ...error.context, runId: options.runId });
     }
     throw error;
   });

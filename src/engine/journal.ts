@@ -1,6 +1,6 @@
 import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult, LanguageModelV3Middleware } from "@ai-sdk/provider";
 import type { ToolSet } from "ai";
-import { CrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, messageOf, quote } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
 import { crashPoint } from "./crash-points.js";
@@ -225,7 +225,7 @@ export class TaskJournal {
             watch.fail(error);
             throw error;
           }
-          const response = toJson(output, `output of tool "${name}"`);
+          const response = toJson(output, `output of tool ${quote(name)}`);
           this.record({ position, kind: "tool", requestHash, response, usage: null });
           watch.end(null, response);
           return output;
@@ -249,7 +249,7 @@ export class TaskJournal {
     if (!matches(taped)) {
       throw new CrewstateError(
         "REPLAY_MISS",
-        `task "${this.task}" has no recorded answer for its ${kind} call at position ${position} (request ${requestHash.slice(0, 12)}): ` +
+        `task ${quote(this.task)} has no recorded answer for its ${kind} call at position ${position} (request ${requestHash.slice(0, 12)}): ` +
           (taped
             ? `the recording made a different request there (${taped.kind} ${taped.requestHash.slice(0, 12)}), so the task's prompt, inputs, agent or tools differ from the recorded run's`
             : `the recording ${this.cassette.size === 0 ? "holds no call of this task" : "ends before it"}`) +

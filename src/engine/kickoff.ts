@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
-import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, isCrewstateError, messageOf, quote } from "../errors.js";
 import { failureMessage } from "../llm/provider-error.js";
 import { plannedData } from "./planned.js";
 import { defaultLogger, type Logger } from "../log.js";
@@ -133,7 +133,7 @@ export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise
   const store = typeof storeSpec === "string" ? await openStore(storeSpec) : storeSpec;
   try {
     if (replayFrom !== undefined && !(await store.getRun(replayFrom))) {
-      throw new CrewstateError("RUN_NOT_FOUND", `run "${replayFrom}" to replay from not found in ${store.location}`, {
+      throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(replayFrom)} to replay from not found in ${store.location}`, {
         runId: replayFrom,
         store: store.location,
       });
@@ -621,7 +621,7 @@ class Kickoff {
     this.progress(task, "failed", "another worker took this task over");
     return new CrewstateError(
       "FENCED_OUT",
-      `worker ${this.worker} lost task "${task.name}" of run "${this.runId}" to another worker; its work on the task was discarded`,
+      `worker ${this.worker} lost task ${quote(task.name)} of run ${quote(this.runId)} to another worker; its work on the task was discarded`,
       { runId: this.runId, task: task.name, worker: this.worker, store: this.store.location },
       { cause },
     );

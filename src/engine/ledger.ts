@@ -1,4 +1,4 @@
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import type { CallRecord, JsonValue, RunEvent, Store, TokenUsage } from "../stores/store.js";
 
 /**
@@ -80,7 +80,7 @@ export class BudgetGuard {
           ? `$${(this.spent.costUsd ?? 0).toFixed(4)} spent of a budget of $${this.budget.maxCostUsd}`
           : null;
     if (over) {
-      throw new CrewstateError("BUDGET_EXCEEDED", `run "${this.runId}" is over its budget (${over}); raise the budget to go on`, { runId: this.runId, task });
+      throw new CrewstateError("BUDGET_EXCEEDED", `run ${quote(this.runId)} is over its budget (${over}); raise the budget to go on`, { runId: this.runId, task });
     }
   }
 

@@ -1,5 +1,5 @@
 import os from "node:os";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { checkTaskName } from "../stores/codec.js";
 import type { JsonValue, Run, RunEvent, Store, TaskRecord } from "../stores/store.js";
 import { usageOfCalls, usageToJson } from "./ledger.js";
@@ -13,7 +13,7 @@ import { outputHashOf } from "../hash.js";
 export async function requireRun(store: Store, runId: string): Promise<Run> {
   const run = await store.getRun(runId);
   if (!run) {
-    throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${store.location}; \`crewstate runs\` lists the runs there`, {
+    throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${store.location}; \`crewstate runs\` lists the runs there`, {
       runId,
       store: store.location,
     });
@@ -28,7 +28,7 @@ export function requireTask(run: Run, task: string, store: Store): TaskRecord {
     const known = run.tasks.map((t) => t.name);
     throw new CrewstateError(
       "TASK_NOT_FOUND",
-      `run "${run.runId}" has no task "${task}"${known.length ? `; its tasks: ${known.join(", ")}` : " (no task has run yet)"}`,
+      `run ${quote(run.runId)} has no task ${quote(task)}${known.length ? `; its tasks: ${known.join(", ")}` : " (no task has run yet)"}`,
       { runId: run.runId, task, store: store.location },
     );
   }
@@ -73,7 +73,7 @@ export async function editTaskOutput(
   if (record.status !== "completed") {
     throw new CrewstateError(
       "INVALID_INPUT",
-      `task "${task}" of run "${runId}" is ${record.status}; only a completed task's output can be edited (let it complete, or invalidate it)`,
+      `task ${quote(task)} of run ${quote(runId)} is ${record.status}; only a completed task's output can be edited (let it complete, or invalidate it)`,
       { runId, task },
     );
   }
@@ -87,7 +87,7 @@ export async function approveTask(store: Store, runId: string, task: string): Pr
   const run = await requireRun(store, runId);
   const record = requireTask(run, task, store);
   if (record.status !== "completed") {
-    throw new CrewstateError("INVALID_INPUT", `task "${task}" of run "${runId}" is ${record.status}; only a completed task can be approved`, { runId, task });
+    throw new CrewstateError("INVALID_INPUT", `task ${quote(task)} of run ${quote(runId)} is ${record.status}; only a completed task can be approved`, { runId, task });
   }
   await store.saveTask(runId, record, { type: "task_approved", data: { outputHash: record.outputHash } });
   return record;

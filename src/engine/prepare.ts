@@ -1,7 +1,7 @@
 import { lstatSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { asSchema } from "ai";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { resolveModel, type ResolvedModel } from "../llm/resolve-model.js";
 import type { Agent } from "../model/agent.js";
 import type { Crew } from "../model/crew.js";
@@ -63,7 +63,7 @@ export async function prepareTasks(
     let prepared = agents.get(agent);
     if (!prepared) {
       const resolved = models.get(agent)!;
-      const where = `agent "${agent.role}"`;
+      const where = `agent ${quote(agent.role)}`;
       prepared = {
         agent,
         role: interpolate(agent.role, inputs, `the role of ${where}`),
@@ -90,7 +90,7 @@ export async function prepareTasks(
   return crew.tasks.map((task, index) => {
     const agent = manager ?? prepareAgent(task.agent!);
     const team = [agent, ...(coworkers ?? [])];
-    const where = `task "${task.name}"`;
+    const where = `task ${quote(task.name)}`;
     const templates = [task.description, task.expectedOutput, ...team.flatMap((a) => [a.agent.role, a.agent.goal, a.agent.backstory])];
     const inputHashes: Record<string, string> = {};
     for (const key of [...new Set(templates.flatMap(placeholdersOf))].sort()) {

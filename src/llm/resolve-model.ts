@@ -1,5 +1,5 @@
 import type { LanguageModel } from "ai";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { createDemoModel } from "./demo-model.js";
 import { endpointOf, importProvider, PROVIDERS } from "./providers.js";
 
@@ -40,7 +40,7 @@ export async function resolveModel(
   const match = /^([a-z][a-z0-9-]*):(.+)$/i.exec(chosen.trim());
   const name = match?.[1]?.toLowerCase();
   const provider = name !== undefined && Object.hasOwn(PROVIDERS, name) ? PROVIDERS[name]! : undefined;
-  if (!match || !provider) throw new CrewstateError("UNKNOWN_MODEL", `unknown model "${chosen}"; ${SUPPORTED}`, { model: chosen });
+  if (!match || !provider) throw new CrewstateError("UNKNOWN_MODEL", `unknown model ${quote(chosen)}; ${SUPPORTED}`, { model: chosen });
   const id = `${name}:${match[2]}`;
   const baseURL = env[provider.baseVar]?.trim() || undefined;
   const endpoint = endpointOf(baseURL ?? provider.defaultBaseUrl);
@@ -48,7 +48,7 @@ export async function resolveModel(
   const apiKey = provider.keyVar ? env[provider.keyVar]?.trim() || undefined : undefined;
   if (provider.keyVar && !apiKey && !(provider.keyOptionalWithBase && baseURL)) {
     const orBase = provider.keyOptionalWithBase ? ` (or ${provider.baseVar} for a local OpenAI-compatible server)` : "";
-    throw new CrewstateError("MISSING_API_KEY", `model "${chosen}" needs ${provider.keyVar}${orBase}; set it, or use --model demo`, { model: chosen });
+    throw new CrewstateError("MISSING_API_KEY", `model ${quote(chosen)} needs ${provider.keyVar}${orBase}; set it, or use --model demo`, { model: chosen });
   }
   const module = await importProvider(name!, provider, chosen);
   return { model: provider.create(module, { baseURL, apiKey }, match[2]!), id, isDemo: false, endpoint };
@@ -57,7 +57,7 @@ export async function resolveModel(
 /** Stands in for a remote model during a plan or a replay, where nothing may be called. */
 function offlineModel(spec: string): LanguageModelObject {
   const refuse = async (): Promise<never> => {
-    throw new CrewstateError("REPLAY_MISS", `model "${spec}" was asked for an answer during an offline replay`, { model: spec });
+    throw new CrewstateError("REPLAY_MISS", `model ${quote(spec)} was asked for an answer during an offline replay`, { model: spec });
   };
   return { specificationVersion: "v3", provider: "crewstate-offline", modelId: spec, supportedUrls: {}, doGenerate: refuse, doStream: refuse };
 }

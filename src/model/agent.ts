@@ -1,5 +1,5 @@
 import type { LanguageModel, ToolSet } from "ai";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 
 export interface AgentConfig {
   role: string;
@@ -25,12 +25,12 @@ export class Agent {
   constructor(config: AgentConfig) {
     for (const field of ["role", "goal", "backstory"] as const) {
       if (typeof config?.[field] !== "string" || config[field].trim() === "") {
-        throw new CrewstateError("INVALID_DEFINITION", `an Agent needs a non-empty "${field}" string`, { field });
+        throw new CrewstateError("INVALID_DEFINITION", `an Agent needs a non-empty ${quote(field)} string`, { field });
       }
     }
     const maxSteps = config.maxSteps ?? 10;
     if (!Number.isInteger(maxSteps) || maxSteps < 1) {
-      throw new CrewstateError("INVALID_DEFINITION", `agent "${config.role}" has maxSteps ${config.maxSteps}; use a whole number ≥ 1`);
+      throw new CrewstateError("INVALID_DEFINITION", `agent ${quote(config.role)} has maxSteps ${config.maxSteps}; use a whole number ≥ 1`);
     }
     this.role = config.role;
     this.goal = config.goal;

@@ -3,7 +3,7 @@ import { generateRunId, kickoff, type KickoffOptions, type KickoffResult } from 
 import { prepareTasks } from "../engine/prepare.js";
 import { enqueueRun } from "../engine/worker.js";
 import { checkRunId } from "../stores/codec.js";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import type { Store } from "../stores/store.js";
 import type { JsonValue } from "../stores/store.js";
 import { Agent } from "./agent.js";
@@ -74,7 +74,7 @@ export class Crew {
     const where = `crew ${JSON.stringify(config.name)}`;
     const process = config.process ?? "sequential";
     if (process !== "sequential" && process !== "hierarchical") {
-      throw new CrewstateError("INVALID_DEFINITION", `${where} has process "${String(config.process)}"; supported: "sequential", "hierarchical"`);
+      throw new CrewstateError("INVALID_DEFINITION", `${where} has process ${quote(String(config.process))}; supported: "sequential", "hierarchical"`);
     }
     if (process === "sequential" && (config.manager || config.managerModel)) {
       throw new CrewstateError("INVALID_DEFINITION", `${where} has a manager but process "sequential"; set process: "hierarchical"`);

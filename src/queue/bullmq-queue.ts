@@ -1,6 +1,6 @@
 import { Queue, Worker } from "bullmq";
 import { CrewstateError, messageOf } from "../errors.js";
-import { redactUrl } from "../stores/open.js";
+import { redactUrl } from "../redact.js";
 import type { RunJob, RunQueue, WorkOptions } from "./run-queue.js";
 
 /** Runs queued in BullMQ, under the store's key prefix (`<prefix>queue`). */

@@ -1,6 +1,6 @@
 import PgBoss from "pg-boss";
 import { CrewstateError, messageOf } from "../errors.js";
-import { redactUrl } from "../stores/open.js";
+import { redactUrl } from "../redact.js";
 import type { RunJob, RunQueue, WorkOptions } from "./run-queue.js";
 
 /** Runs queued in pg-boss, in a schema next to the store's (`<store schema>_queue`). */

@@ -1,5 +1,5 @@
-import { CrewstateError } from "../errors.js";
-import { redactUrl } from "../stores/open.js";
+import { CrewstateError, quote } from "../errors.js";
+import { redactUrl } from "../redact.js";
 import type { Inputs } from "../stores/store.js";
 
 /**
@@ -55,7 +55,7 @@ export async function openQueue(storeUrl: string, crew: string): Promise<RunQueu
     default:
       throw new CrewstateError(
         "UNKNOWN_STORE",
-        `store ${redactUrl(storeUrl)} has no queue: workers need a postgres:// or redis:// store (on sqlite: or json:, several \`crewstate run\` processes share the file safely)`,
+        `store ${quote(redactUrl(storeUrl))} has no queue: workers need a postgres:// or redis:// store (on sqlite: or json:, several \`crewstate run\` processes share the file safely)`,
         { store: redactUrl(storeUrl) },
       );
   }

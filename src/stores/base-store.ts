@@ -1,4 +1,4 @@
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
 import type {
   BeginRun,
@@ -66,10 +66,10 @@ export abstract class BaseStore implements Store {
   async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<void> {
     checkRunId(runId);
     checkTaskRecord(task);
-    encodeJson(event.data ?? null, `event data of task "${task.name}"`);
+    encodeJson(event.data ?? null, `event data of task ${quote(task.name)}`);
     for (const call of options.calls ?? []) {
       if (call.task !== task.name) {
-        throw new CrewstateError("INVALID_INPUT", `a commit of task "${task.name}" cannot journal a call of task "${call.task}"`, { runId, task: task.name });
+        throw new CrewstateError("INVALID_INPUT", `a commit of task ${quote(task.name)} cannot journal a call of task ${quote(call.task)}`, { runId, task: task.name });
       }
       checkCall(call);
     }
@@ -110,14 +110,14 @@ export abstract class BaseStore implements Store {
     checkWorker(worker);
     if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
     if (options.seenToken !== undefined && (!Number.isInteger(options.seenToken) || options.seenToken < 0)) {
-      throw new CrewstateError("INVALID_INPUT", `a claim of task "${task}" names token ${options.seenToken}; tokens are whole numbers from 0`, { runId, task });
+      throw new CrewstateError("INVALID_INPUT", `a claim of task ${quote(task)} names token ${options.seenToken}; tokens are whole numbers from 0`, { runId, task });
     }
     if (options.start !== undefined) {
       checkTaskRecord(options.start.task);
       if (options.start.task.name !== task) {
-        throw new CrewstateError("INVALID_INPUT", `a claim of task "${task}" cannot start task "${options.start.task.name}"`, { runId, task });
+        throw new CrewstateError("INVALID_INPUT", `a claim of task ${quote(task)} cannot start task ${quote(options.start.task.name)}`, { runId, task });
       }
-      encodeJson(options.start.event.data ?? null, `event data of task "${task}"`);
+      encodeJson(options.start.event.data ?? null, `event data of task ${quote(task)}`);
     }
     return this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options);
   }
@@ -137,7 +137,7 @@ export abstract class BaseStore implements Store {
     checkInputs(dump.run.inputs, dump.run.runId);
     for (const task of dump.run.tasks) checkTaskRecord(task);
     for (const call of dump.calls) checkCall(call);
-    for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run "${dump.run.runId}"`);
+    for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run ${quote(dump.run.runId)}`);
     return this.doImportRun(dump, options.overwrite === true);
   }
 
@@ -170,15 +170,15 @@ function checkUsage(usage: TokenUsage | null, what: string): void {
 
 function checkCall(call: CallRecord): void {
   checkTaskName(call.task);
-  encodeJson(call.response, `call ${call.position} of task "${call.task}"`);
-  checkUsage(call.usage, `usage of call ${call.position} of task "${call.task}"`);
+  encodeJson(call.response, `call ${call.position} of task ${quote(call.task)}`);
+  checkUsage(call.usage, `usage of call ${call.position} of task ${quote(call.task)}`);
 }
 
 function checkTaskRecord(task: TaskRecord): void {
   checkTaskName(task.name);
-  checkUsage(task.usage, `usage of task "${task.name}"`);
-  encodeJson(task.output, `output of task "${task.name}"`);
-  encodeJson(task.structured, `structured output of task "${task.name}"`);
+  checkUsage(task.usage, `usage of task ${quote(task.name)}`);
+  encodeJson(task.output, `output of task ${quote(task.name)}`);
+  encodeJson(task.structured, `structured output of task ${quote(task.name)}`);
 }
 
 const MAX_TTL_MS = 24 * 60 * 60 * 1000;
@@ -201,10 +201,10 @@ function checkLease(lease: Lease): void {
   checkTaskName(lease.task);
   checkWorker(lease.worker);
   if (typeof lease.expiresAt !== "string" || Number.isNaN(Date.parse(lease.expiresAt))) {
-    throw new CrewstateError("INVALID_INPUT", `lease of task "${lease.task}" has no valid expiry time`);
+    throw new CrewstateError("INVALID_INPUT", `lease of task ${quote(lease.task)} has no valid expiry time`);
   }
   if (!Number.isInteger(lease.token) || lease.token < 1) {
-    throw new CrewstateError("INVALID_INPUT", `lease of task "${lease.task}" has token ${lease.token}; tokens are whole numbers from 1`);
+    throw new CrewstateError("INVALID_INPUT", `lease of task ${quote(lease.task)} has token ${lease.token}; tokens are whole numbers from 1`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
+import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
@@ -10,11 +11,6 @@ export function storeUrlFrom(given?: string): string {
   return given ?? process.env.CREWSTATE_STORE ?? DEFAULT_STORE_URL;
 }
 
-/** A store URL with its passwords masked (in the userinfo, and `password=` or `sslpassword=` parameters), fit for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@").replace(/([?&](?:ssl)?password=)[^&#]*/gi, "$1***");
-}
-
 /**
  * Opens the store a URL names:
  * `memory:`, `sqlite:<path>`, `json:<path>`, `postgres://…[?schema=name]`, `redis://…[?prefix=p]`.
@@ -22,16 +18,17 @@ export function redactUrl(url: string): string {
  */
 export async function openStore(url: string = storeUrlFrom(), options: { mustExist?: boolean } = {}): Promise<Store> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  registerUrlSecrets(url);
   const shown = redactUrl(url);
   const body = scheme ? url.slice(scheme.length + 1) : "";
   const needPath = () => {
     if (body.length === 0) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${shown}" names no file: write ${scheme}:<path>`, { store: shown });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL ${quote(shown)} names no file: write ${scheme}:<path>`, { store: shown });
     }
     // Reading a store that is not there must not create it (a typo would leave files behind).
     const file = body.replace(/\?.*$/, "");
     if (options.mustExist && !existsSync(file) && !existsSync(`${file}.journal`)) {
-      throw new CrewstateError("STORE_NOT_FOUND", `store ${shown} does not exist (nothing has run there yet)`, { store: shown, path: file });
+      throw new CrewstateError("STORE_NOT_FOUND", `store ${quote(shown)} does not exist (nothing has run there yet)`, { store: shown, path: file });
     }
     return body;
   };
@@ -59,7 +56,7 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
     default:
       throw new CrewstateError(
         "UNKNOWN_STORE",
-        `store URL "${shown}" has ${scheme ? `unknown scheme "${scheme}:"` : "no scheme"}; use sqlite:<path>, json:<path>, postgres://…, redis://… or memory:`,
+        `store URL ${quote(shown)} has ${scheme ? `unknown scheme "${scheme}:"` : "no scheme"}; use sqlite:<path>, json:<path>, postgres://…, redis://… or memory:`,
         { store: shown },
       );
   }

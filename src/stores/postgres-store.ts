@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
+import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "./open.js";
+import { redactUrl } from "../redact.js";
 import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
 import type {
   BeginRun,
@@ -68,7 +68,7 @@ export class PostgresStore extends BaseStore {
     try {
       parsed = new URL(url);
     } catch (error) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write postgres://user@host:port/database[?schema=name]`, { store: location }, { cause: error });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL ${quote(location)} is not a valid URL: write postgres://user@host:port/database[?schema=name], with any / ? # @ % in the password percent-encoded (or the password in PGPASSWORD)`, { store: location }, { cause: error });
     }
     const schema = parsed.searchParams.get("schema") ?? "crewstate";
     quoteSchema(schema, location);
@@ -112,18 +112,18 @@ export class PostgresStore extends BaseStore {
   // --- writes: one statement each, idempotent through their op ID ---
 
   protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
-    const crew = encodeJson(init.crew, `crew name of run "${init.runId}"`);
+    const crew = encodeJson(init.crew, `crew name of run ${quote(init.runId)}`);
     const result = await this.write<{ done: boolean; written: boolean }>(this.sql.beginRun, [
       init.runId,
       crew,
-      encodeJson(init.inputs, `inputs of run "${init.runId}"`),
+      encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
       now,
     ]);
     if (result && !result.done && !result.written) {
       const other = await this.read<{ crew: string }>(this.sql.runCrew, [init.runId]);
       throw new CrewstateError(
         "RUN_MISMATCH",
-        `run "${init.runId}" belongs to crew "${other[0] ? decodeJson<string>(other[0].crew, `the crew of run "${init.runId}"`) : ""}", not "${init.crew}"; use another run ID`,
+        `run ${quote(init.runId)} belongs to crew "${other[0] ? decodeJson<string>(other[0].crew, `the crew of run ${quote(init.runId)}`) : ""}", not ${quote(init.crew)}; use another run ID`,
         { runId: init.runId, store: this.location },
       );
     }
@@ -151,7 +151,7 @@ export class PostgresStore extends BaseStore {
     const result = await this.write<{ done: boolean; written: boolean }>(this.sql.setRunStatus, [
       runId,
       status,
-      jsonOrNull(error, `error of run "${runId}"`),
+      jsonOrNull(error, `error of run ${quote(runId)}`),
       now,
       ...eventParams(event),
     ]);
@@ -196,11 +196,11 @@ export class PostgresStore extends BaseStore {
     const eventRows = events.map((e) => eventParams(e));
     const runRow = [
       runId,
-      encodeJson(run.crew, `crew name of run "${runId}"`),
-      encodeJson(run.inputs, `inputs of run "${runId}"`),
+      encodeJson(run.crew, `crew name of run ${quote(runId)}`),
+      encodeJson(run.inputs, `inputs of run ${quote(runId)}`),
       run.status,
       run.attempts,
-      jsonOrNull(run.error, `error of run "${runId}"`),
+      jsonOrNull(run.error, `error of run ${quote(runId)}`),
       plainText(run.createdAt, "creation time", runId),
       plainText(run.updatedAt, "update time", runId),
       events.length,
@@ -209,7 +209,7 @@ export class PostgresStore extends BaseStore {
     await this.transaction(async (client) => {
       const existing = await client.query(this.sql.lockRun, [runId]);
       if (existing.rowCount && !overwrite) {
-        throw new CrewstateError("RUN_EXISTS", `run "${runId}" already exists in ${this.location}; pass --overwrite to replace it`, {
+        throw new CrewstateError("RUN_EXISTS", `run ${quote(runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
           runId,
           store: this.location,
         });
@@ -299,11 +299,11 @@ export class PostgresStore extends BaseStore {
     if (!row.found) throw this.runNotFound(lease.runId);
     if (row.expires_at === null) {
       throw new FencedOutError(
-        `heartbeat of task "${lease.task}" in run "${lease.runId}" carries fencing token ${lease.token}, but the current token is ${row.current ?? 0}`,
+        `heartbeat of task ${quote(lease.task)} in run ${quote(lease.runId)} carries fencing token ${lease.token}, but the current token is ${row.current ?? 0}`,
         { runId: lease.runId, task: lease.task, store: this.location },
       );
     }
-    const worker = row.worker === null ? lease.worker : decodeJson<string>(row.worker, `the worker of task "${lease.task}" of run "${lease.runId}"`);
+    const worker = row.worker === null ? lease.worker : decodeJson<string>(row.worker, `the worker of task ${quote(lease.task)} of run ${quote(lease.runId)}`);
     return { runId: lease.runId, task: lease.task, worker, token: lease.token, expiresAt: row.expires_at };
   }
 
@@ -429,14 +429,14 @@ export class PostgresStore extends BaseStore {
   }
 
   private runNotFound(runId: string): CrewstateError {
-    return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
+    return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
   }
 
   /** The refusal of a `what` of `task` made under `token`, naming the task's current token. */
   private async fencedOut(what: string, runId: string, task: string, token: number | undefined): Promise<FencedOutError> {
     const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task]);
     return new FencedOutError(
-      `${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current[0]?.fencing_token ?? 0}`,
+      `${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current[0]?.fencing_token ?? 0}`,
       { runId, task, store: this.location },
     );
   }
@@ -524,7 +524,7 @@ interface CallRow {
 }
 
 function toRun(row: RunRow, tasks: TaskRow[]): Run {
-  const where = `run "${row.run_id}"`;
+  const where = `run ${quote(row.run_id)}`;
   return {
     runId: row.run_id,
     crew: decodeJson<string>(row.crew, `the crew of ${where}`),
@@ -541,10 +541,10 @@ function toRun(row: RunRow, tasks: TaskRow[]): Run {
 function toSummary(row: SummaryRow): RunSummary {
   return {
     runId: row.run_id,
-    crew: decodeJson<string>(row.crew, `the crew of run "${row.run_id}"`),
+    crew: decodeJson<string>(row.crew, `the crew of run ${quote(row.run_id)}`),
     status: row.status,
     attempts: row.attempts,
-    error: row.error === null ? null : decodeJson<string>(row.error, `the error of run "${row.run_id}"`),
+    error: row.error === null ? null : decodeJson<string>(row.error, `the error of run ${quote(row.run_id)}`),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     taskCount: row.task_count,
@@ -553,7 +553,7 @@ function toSummary(row: SummaryRow): RunSummary {
 }
 
 function toTask(row: TaskRow, runId: string): TaskRecord {
-  const where = `task "${row.name}" of run "${runId}"`;
+  const where = `task ${quote(row.name)} of run ${quote(runId)}`;
   return {
     name: row.name,
     status: row.status,
@@ -574,7 +574,7 @@ function toTask(row: TaskRow, runId: string): TaskRecord {
 }
 
 function toTaskRow(task: TaskRecord, runId: string): TaskRow {
-  const where = `task "${task.name}"`;
+  const where = `task ${quote(task.name)}`;
   return {
     name: task.name,
     status: task.status,
@@ -603,7 +603,7 @@ function toEvent(row: EventRow): RunEvent {
     task: row.task,
     type: row.type,
     at: row.at,
-    data: row.data === null ? null : decodeJson<{ [key: string]: JsonValue }>(row.data, `event ${row.seq} of run "${row.run_id}"`),
+    data: row.data === null ? null : decodeJson<{ [key: string]: JsonValue }>(row.data, `event ${row.seq} of run ${quote(row.run_id)}`),
   };
 }
 
@@ -613,7 +613,7 @@ function toCall(row: CallRow): CallRecord {
     position: row.position,
     kind: row.kind,
     requestHash: row.request_hash,
-    response: decodeJson(row.response, `call ${row.position} of task "${row.task}"`),
+    response: decodeJson(row.response, `call ${row.position} of task ${quote(row.task)}`),
     usage: usageOf(row.input_tokens, row.output_tokens, row.cost_usd),
     at: row.at,
   };
@@ -659,7 +659,7 @@ function callParams(call: CallRecord, runId: string): unknown[] {
     call.position,
     call.kind,
     plainText(call.requestHash, "request hash", runId),
-    encodeJson(call.response, `call ${call.position} of task "${call.task}"`),
+    encodeJson(call.response, `call ${call.position} of task ${quote(call.task)}`),
     call.usage?.inputTokens ?? null,
     call.usage?.outputTokens ?? null,
     floatParam(call.usage?.costUsd ?? null),
@@ -676,7 +676,7 @@ function callArrays(calls: CallRecord[], runId: string): unknown[][] {
 /** [task, type, data] of an event, as statement parameters. */
 function eventParams(event: NewEvent): [string | null, EventType, string | null] {
   const task = event.task ?? null;
-  const what = `event data${task ? ` of task "${task}"` : ""}`;
+  const what = `event data${task ? ` of task ${quote(task)}` : ""}`;
   return [
     task === null ? null : plainText(task, `the task of an event`, ""),
     plainText(event.type, "an event type", "") as EventType,
@@ -694,7 +694,7 @@ const NOT_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])
 /** A machine-made string kept as plain text (hashes, times, names of event types): refused if PostgreSQL would change it. */
 function plainText(value: string, what: string, runId: string): string {
   if (typeof value !== "string" || NOT_TEXT.test(value)) {
-    const where = runId ? ` in run "${runId}"` : "";
+    const where = runId ? ` in run ${quote(runId)}` : "";
     throw new CrewstateError("INVALID_INPUT", `${what}${where} must be a string without NUL characters or lone surrogates`, runId ? { runId } : {});
   }
   return value;

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { CrewstateError, FencedOutError, messageOf } from "../errors.js";
+import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
 import { BaseStore } from "./base-store.js";
 import { checkRunId, decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "./open.js";
+import { redactUrl } from "../redact.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
 import { newTaskRecord } from "./store.js";
 import type {
@@ -84,11 +84,11 @@ export class RedisStore extends BaseStore {
     try {
       parsed = new URL(url);
     } catch (error) {
-      throw new CrewstateError("UNKNOWN_STORE", `store URL "${location}" is not a valid URL: write redis://host:port[/db][?prefix=p]`, { store: location }, { cause: error });
+      throw new CrewstateError("UNKNOWN_STORE", `store URL ${quote(location)} is not a valid URL: write redis://[user:password@]host:port[/db][?prefix=p], with any / ? # @ % in the password percent-encoded`, { store: location }, { cause: error });
     }
     const prefix = parsed.searchParams.get("prefix") ?? "crewstate:";
     if (prefix.length === 0 || prefix.length > 200 || /[\u0000-\u001f\u007f]/.test(prefix)) {
-      throw new CrewstateError("UNKNOWN_STORE", `key prefix ${JSON.stringify(prefix.slice(0, 80))} in store URL "${location}" is not valid: use 1-200 printable characters`, { store: location });
+      throw new CrewstateError("UNKNOWN_STORE", `key prefix ${JSON.stringify(prefix.slice(0, 80))} in store URL ${quote(location)} is not valid: use 1-200 printable characters`, { store: location });
     }
     parsed.searchParams.delete("prefix");
 
@@ -137,13 +137,13 @@ export class RedisStore extends BaseStore {
     if (Number.isInteger(version) && version > REDIS_SCHEMA_VERSION) {
       throw new CrewstateError(
         "UNSUPPORTED_SCHEMA_VERSION",
-        `Redis prefix "${this.prefix}" at ${this.location} has crewstate schema version ${version}, newer than version ${REDIS_SCHEMA_VERSION} this crewstate knows; upgrade crewstate or use another prefix`,
+        `Redis prefix ${quote(this.prefix)} at ${this.location} has crewstate schema version ${version}, newer than version ${REDIS_SCHEMA_VERSION} this crewstate knows; upgrade crewstate or use another prefix`,
         { store: this.location, prefix: this.prefix, found: version, supported: REDIS_SCHEMA_VERSION },
       );
     }
     throw new CrewstateError(
       "CORRUPT_STATE",
-      `Redis prefix "${this.prefix}" at ${this.location} has an unknown crewstate schema version ${JSON.stringify(String(found).slice(0, 40))}`,
+      `Redis prefix ${quote(this.prefix)} at ${this.location} has an unknown crewstate schema version ${JSON.stringify(String(found).slice(0, 40))}`,
       { store: this.location, prefix: this.prefix },
     );
   }
@@ -180,11 +180,11 @@ export class RedisStore extends BaseStore {
     const [outcome, crew] = await this.script(
       "crewstateBeginRun",
       [k.meta, this.key("runs"), k.events, this.opKey()],
-      [init.runId, encodeJson(init.crew, `crew name of run "${init.runId}"`), encodeJson(init.inputs, `inputs of run "${init.runId}"`), now, creationScore(now), OP_TTL_SECONDS],
+      [init.runId, encodeJson(init.crew, `crew name of run ${quote(init.runId)}`), encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`), now, creationScore(now), OP_TTL_SECONDS],
     );
     if (outcome === "mismatch") {
-      const theirs = decodeJson<string>(crew ?? '""', `the crew of run "${init.runId}"`);
-      throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" belongs to crew "${theirs}", not "${init.crew}"; use another run ID`, {
+      const theirs = decodeJson<string>(crew ?? '""', `the crew of run ${quote(init.runId)}`);
+      throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(theirs)}, not ${quote(init.crew)}; use another run ID`, {
         runId: init.runId,
         store: this.location,
       });
@@ -220,7 +220,7 @@ export class RedisStore extends BaseStore {
     const [outcome] = await this.script(
       "crewstateSetRunStatus",
       [k.meta, k.events, this.opKey()],
-      [status, error === null ? "" : encodeJson(error, `error of run "${runId}"`), now, eventEntry(event, now), OP_TTL_SECONDS],
+      [status, error === null ? "" : encodeJson(error, `error of run ${quote(runId)}`), now, eventEntry(event, now), OP_TTL_SECONDS],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
   }
@@ -263,11 +263,11 @@ export class RedisStore extends BaseStore {
       run.runId,
       creationScore(run.createdAt),
       k.callsPrefix,
-      encodeJson(run.crew, `crew name of run "${run.runId}"`),
-      encodeJson(run.inputs, `inputs of run "${run.runId}"`),
+      encodeJson(run.crew, `crew name of run ${quote(run.runId)}`),
+      encodeJson(run.inputs, `inputs of run ${quote(run.runId)}`),
       run.status,
       run.attempts,
-      run.error === null ? "" : encodeJson(run.error, `error of run "${run.runId}"`),
+      run.error === null ? "" : encodeJson(run.error, `error of run ${quote(run.runId)}`),
       run.createdAt,
       run.updatedAt,
       tasks.length,
@@ -284,7 +284,7 @@ export class RedisStore extends BaseStore {
       args,
     );
     if (outcome === "exists") {
-      throw new CrewstateError("RUN_EXISTS", `run "${run.runId}" already exists in ${this.location}; pass --overwrite to replace it`, {
+      throw new CrewstateError("RUN_EXISTS", `run ${quote(run.runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
         runId: run.runId,
         store: this.location,
       });
@@ -318,7 +318,7 @@ export class RedisStore extends BaseStore {
     const [outcome, value, worker] = await this.script("crewstateHeartbeat", [k.meta, k.leases], [lease.task, String(lease.token), ttlMs]);
     if (outcome === "no_run") throw this.runNotFound(lease.runId);
     if (outcome === "fenced") throw this.fencedOut("heartbeat", lease.runId, lease.task, lease.token, value);
-    const holder = decodeJson<string | null>(worker!, `the worker of task "${lease.task}" of run "${lease.runId}"`) ?? lease.worker;
+    const holder = decodeJson<string | null>(worker!, `the worker of task ${quote(lease.task)} of run ${quote(lease.runId)}`) ?? lease.worker;
     return { runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! };
   }
 
@@ -466,12 +466,12 @@ export class RedisStore extends BaseStore {
   }
 
   private runNotFound(runId: string): CrewstateError {
-    return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
+    return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
   }
 
   /** The refusal of a write (`what`) of `task` made under `token` when the task's token is `current`. */
   private fencedOut(what: string, runId: string, task: string, token: number | undefined, current: string | undefined): FencedOutError {
-    return new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
+    return new FencedOutError(`${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current}`, {
       runId,
       task,
       store: this.location,
@@ -505,11 +505,11 @@ function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<stri
   if (meta.crew === undefined) return undefined;
   return {
     runId,
-    crew: decodeJson<string>(meta.crew, `the crew of run "${runId}"`),
-    inputs: decodeJson<Inputs>(meta.inputs ?? "", `the inputs of run "${runId}"`),
+    crew: decodeJson<string>(meta.crew, `the crew of run ${quote(runId)}`),
+    inputs: decodeJson<Inputs>(meta.inputs ?? "", `the inputs of run ${quote(runId)}`),
     status: meta.status!,
     attempts: Number(meta.attempts),
-    error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run "${runId}"`),
+    error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run ${quote(runId)}`),
     createdAt: meta.created_at ?? "",
     updatedAt: meta.updated_at ?? "",
     tasks: order.flatMap((name) => {
@@ -522,10 +522,10 @@ function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<stri
 function toSummary(runId: string, meta: RunHash, taskCount: number, completedCount: number): RunSummary {
   return {
     runId,
-    crew: decodeJson<string>(meta.crew!, `the crew of run "${runId}"`),
+    crew: decodeJson<string>(meta.crew!, `the crew of run ${quote(runId)}`),
     status: meta.status!,
     attempts: Number(meta.attempts),
-    error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run "${runId}"`),
+    error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run ${quote(runId)}`),
     createdAt: meta.created_at ?? "",
     updatedAt: meta.updated_at ?? "",
     taskCount,
@@ -534,13 +534,13 @@ function toSummary(runId: string, meta: RunHash, taskCount: number, completedCou
 }
 
 function toEvent(runId: string, seq: number, entry: string): RunEvent {
-  const { task, type, at, data } = decodeJson<EventEntry>(entry, `event ${seq} of run "${runId}"`);
+  const { task, type, at, data } = decodeJson<EventEntry>(entry, `event ${seq} of run ${quote(runId)}`);
   return { seq, runId, task, type, at, data };
 }
 
 function toCalls(runId: string, entries: Record<string, string>): CallRecord[] {
   return Object.values(entries)
-    .map((entry) => decodeJson<CallRecord>(entry, `a call of run "${runId}"`))
+    .map((entry) => decodeJson<CallRecord>(entry, `a call of run ${quote(runId)}`))
     .sort((a, b) => a.position - b.position);
 }
 
@@ -557,7 +557,7 @@ type StoredTask = Omit<TaskRecord, "worker" | "fencingToken" | "leaseExpiresAt">
 function taskEntry(task: TaskRecord): string {
   const { attempts, fencingToken, usage } = task;
   const numbers = usage ? [attempts, fencingToken, usage.inputTokens, usage.outputTokens, usage.costUsd ?? 0] : [attempts, fencingToken];
-  if (!numbers.every(Number.isFinite)) return encodeJson(task, `task "${task.name}"`); // throws NOT_JSON, naming the field
+  if (!numbers.every(Number.isFinite)) return encodeJson(task, `task ${quote(task.name)}`); // throws NOT_JSON, naming the field
   return JSON.stringify({
     name: task.name,
     status: task.status,
@@ -584,7 +584,7 @@ function leaseEntry(task: Pick<TaskRecord, "fencingToken" | "leaseExpiresAt" | "
 }
 
 function toTask(runId: string, name: string, entry: string, lease: string | undefined): TaskRecord {
-  const where = `task "${name}" of run "${runId}"`;
+  const where = `task ${quote(name)} of run ${quote(runId)}`;
   const stored = decodeJson<StoredTask>(entry, where);
   let fencingToken = 0;
   let leaseExpiresAt: string | null = null;
@@ -619,7 +619,7 @@ function toTask(runId: string, name: string, entry: string, lease: string | unde
 
 function eventEntry(event: NewEvent, at: string): string {
   const entry: EventEntry = { task: event.task ?? null, type: event.type, at, data: event.data ?? null };
-  return encodeJson(entry, `event data${entry.task ? ` of task "${entry.task}"` : ""}`);
+  return encodeJson(entry, `event data${entry.task ? ` of task ${quote(entry.task)}` : ""}`);
 }
 
 /** A fenced write's required token as the scripts take it: '' when the write is not fenced. */
@@ -628,7 +628,7 @@ function requiredToken(options: FenceOptions): string {
 }
 
 function callEntry(call: CallRecord): string {
-  return encodeJson(call, `call ${call.position} of task "${call.task}"`);
+  return encodeJson(call, `call ${call.position} of task ${quote(call.task)}`);
 }
 
 /**

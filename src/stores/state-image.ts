@@ -1,4 +1,4 @@
-import { CrewstateError, FencedOutError } from "../errors.js";
+import { CrewstateError, FencedOutError, quote } from "../errors.js";
 import { isoPlus, summarize } from "./base-store.js";
 import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord, type TaskStart } from "./store.js";
 
@@ -39,7 +39,7 @@ export class StateImage {
         if (existing && existing.run.crew !== op.init.crew && existing.run.crew !== "") {
           throw new CrewstateError(
             "RUN_MISMATCH",
-            `run "${op.init.runId}" belongs to crew "${existing.run.crew}", not "${op.init.crew}"; use another run ID`,
+            `run ${quote(op.init.runId)} belongs to crew ${quote(existing.run.crew)}, not ${quote(op.init.crew)}; use another run ID`,
             { runId: op.init.runId, store: this.storeName },
           );
         }
@@ -74,7 +74,7 @@ export class StateImage {
         const current = this.require(op.lease.runId).tasks.get(op.lease.task);
         if ((current?.fencingToken ?? 0) !== op.lease.token) {
           throw new FencedOutError(
-            `heartbeat of task "${op.lease.task}" in run "${op.lease.runId}" carries fencing token ${op.lease.token}, but the current token is ${current?.fencingToken ?? 0}`,
+            `heartbeat of task ${quote(op.lease.task)} in run ${quote(op.lease.runId)} carries fencing token ${op.lease.token}, but the current token is ${current?.fencingToken ?? 0}`,
             { runId: op.lease.runId, task: op.lease.task, store: this.storeName },
           );
         }
@@ -86,7 +86,7 @@ export class StateImage {
         if (this.runs.has(op.dump.run.runId) && !op.overwrite) {
           throw new CrewstateError(
             "RUN_EXISTS",
-            `run "${op.dump.run.runId}" already exists in ${this.storeName}; pass --overwrite to replace it`,
+            `run ${quote(op.dump.run.runId)} already exists in ${this.storeName}; pass --overwrite to replace it`,
             { runId: op.dump.run.runId, store: this.storeName },
           );
         }
@@ -212,7 +212,7 @@ export class StateImage {
   private checkFence(runId: string, task: string, token: number | undefined, what: string): void {
     const current = this.require(runId).tasks.get(task)?.fencingToken ?? 0;
     if (token !== undefined && current !== token) {
-      throw new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
+      throw new FencedOutError(`${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current}`, {
         runId,
         task,
         store: this.storeName,
@@ -223,7 +223,7 @@ export class StateImage {
   private require(runId: string): RunImage {
     const image = this.runs.get(runId);
     if (!image) {
-      throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.storeName}`, { runId, store: this.storeName });
+      throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.storeName}`, { runId, store: this.storeName });
     }
     return image;
   }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import type { RunDump, Store } from "./store.js";
 
 /**
@@ -90,7 +90,7 @@ export function decodeDumps(text: string, source: string): RunDump[] {
     }
     const { format: _format, ...dump } = parsed.data;
     if (seen.has(dump.run.runId)) {
-      throw new CrewstateError("INVALID_INPUT", `${where} repeats run "${dump.run.runId}"`, { path: source, runId: dump.run.runId });
+      throw new CrewstateError("INVALID_INPUT", `${where} repeats run ${quote(dump.run.runId)}`, { path: source, runId: dump.run.runId });
     }
     seen.add(dump.run.runId);
     dumps.push(dump as RunDump);
@@ -104,7 +104,7 @@ export async function exportRuns(store: Store, runIds: string[]): Promise<RunDum
   const dumps: RunDump[] = [];
   for (const runId of ids) {
     const dump = await store.exportRun(runId);
-    if (!dump) throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${store.location}`, { runId, store: store.location });
+    if (!dump) throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${store.location}`, { runId, store: store.location });
     dumps.push(dump);
   }
   return dumps;
@@ -121,7 +121,7 @@ export async function importRuns(store: Store, dumps: RunDump[], options: { over
     if (existing.length > 0) {
       throw new CrewstateError(
         "RUN_EXISTS",
-        `${existing.length === 1 ? `run "${existing[0]}" already exists` : `runs ${existing.map((r) => `"${r}"`).join(", ")} already exist`} in ${store.location}; nothing was imported (pass --overwrite to replace)`,
+        `${existing.length === 1 ? `run ${quote(existing[0])} already exists` : `runs ${existing.map((r) => quote(r)).join(", ")} already exist`} in ${store.location}; nothing was imported (pass --overwrite to replace)`,
         { runId: existing[0], store: store.location },
       );
     }

@@ -235,9 +235,17 @@ export class FakeOpenAI {
     this.requests.push(request);
     this.notify();
     if (request.authorization !== `Bearer ${API_KEY}`) {
-      // Counted, then refused (401 is not retried): a client that lost its key fails loudly.
+      // Counted, then refused (401 is not retried): a client that lost its key fails loudly. Like
+      // some OpenAI-compatible servers, the message echoes the key and header it got.
       request.status = 401;
-      sendJson(res, 401, { error: { message: `fake server: expected "Authorization: Bearer ${API_KEY}"`, type: "invalid_request_error", code: "invalid_api_key" } });
+      const key = request.authorization?.replace(/^Bearer /, "") ?? "(none)";
+      sendJson(res, 401, {
+        error: {
+          message: `fake server: Incorrect API key provided: ${key} (header "Authorization: ${request.authorization ?? ""}"); expected "Authorization: Bearer ${API_KEY}"`,
+          type: "invalid_request_error",
+          code: "invalid_api_key",
+        },
+      });
       return;
     }
 

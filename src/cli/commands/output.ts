@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { requireRun, requireTask } from "../../engine/operator.js";
-import { CrewstateError } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { withStore } from "../with-store.js";
 
 export function registerOutput(program: Command): void {
@@ -19,7 +19,7 @@ export function registerOutput(program: Command): void {
           if (task.status !== "completed" || task.output === null) {
             throw new CrewstateError(
               "TASK_NOT_FOUND",
-              `task "${taskName}" of run "${runId}" has no output: it is ${task.status}${task.error ? ` (${task.error})` : ""}`,
+              `task ${quote(taskName)} of run ${quote(runId)} has no output: it is ${task.status}${task.error ? ` (${task.error})` : ""}`,
               { runId, task: taskName },
             );
           }

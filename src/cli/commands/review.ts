@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { approveTask, editTaskOutput } from "../../engine/operator.js";
-import { CrewstateError, messageOf } from "../../errors.js";
+import { CrewstateError } from "../../errors.js";
+import { readInputFile } from "../read-input-file.js";
 import { withStore } from "../with-store.js";
 
 export function registerReview(program: Command): void {
@@ -19,11 +19,7 @@ export function registerReview(program: Command): void {
       }
       let output = options.text;
       if (options.file !== undefined) {
-        try {
-          output = readFileSync(options.file, "utf8");
-        } catch (error) {
-          throw new CrewstateError("INVALID_INPUT", `file "${options.file}" cannot be read: ${messageOf(error)}`, { path: options.file });
-        }
+        output = readInputFile(options.file, "--file");
       }
       await withStore(
         options.store,

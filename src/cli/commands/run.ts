@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
 import type { Budget } from "../../engine/ledger.js";
-import { CrewstateError } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
+import { shownUrl } from "../../redact.js";
 import { parseInputs } from "../inputs.js";
+import { guardedExit } from "../exit-guard.js";
 import { loadCrew } from "../load-crew.js";
 
 interface RunOptions {
@@ -42,7 +44,7 @@ export function registerRun(program: Command): void {
       const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
       let announced = false;
       {
-        const result = await kickoff(crew, {
+        const result = await guardedExit(`crew module ${quote(module)}`, "while the crew ran", () => kickoff(crew, {
           inputs,
           runId: options.runId,
           store,
@@ -59,7 +61,7 @@ export function registerRun(program: Command): void {
             }
             say(progressLine(event));
           },
-        });
+        }));
         if (options.json) {
           process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
           return;
@@ -77,7 +79,7 @@ export function registerRun(program: Command): void {
           say(`task ${result.awaiting} awaits review: \`crewstate approve ${result.runId} ${result.awaiting}\` (or \`crewstate edit …\`), then run again`);
         }
         if (result.orphaned.length > 0) say(`kept but unused (no longer in the crew): ${result.orphaned.join(", ")}`);
-        say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${options.store}` : ""}`);
+        say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${options.store ? ` --store ${shownUrl(options.store)}` : ""}`);
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
       }
     });
@@ -109,7 +111,7 @@ function budgetFrom(options: RunOptions): Budget | undefined {
   const number = (flag: string, text: string | undefined) => {
     if (text === undefined) return undefined;
     const value = Number(text);
-    if (!Number.isFinite(value) || value <= 0) throw new CrewstateError("INVALID_INPUT", `${flag} must be a positive number, got "${text}"`);
+    if (!Number.isFinite(value) || value <= 0) throw new CrewstateError("INVALID_INPUT", `${flag} must be a positive number, got ${quote(text)}`);
     return value;
   };
   const maxTokens = number("--max-tokens", options.maxTokens);

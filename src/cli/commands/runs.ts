@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { isCrewstateError } from "../../errors.js";
 import { lastPlanned } from "../../engine/planned.js";
+import { redactUrl } from "../../redact.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
@@ -38,7 +39,7 @@ export function registerRuns(program: Command): void {
       if (options.json) {
         process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
       } else if (runs.length === 0) {
-        process.stdout.write(`no runs in ${url}\n`);
+        process.stdout.write(`no runs in ${redactUrl(url)}\n`);
       } else {
         const rows = runs.map((r) => [
           r.runId,

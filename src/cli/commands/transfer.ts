@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { CrewstateError, messageOf } from "../../errors.js";
+import { CrewstateError, messageOf, quote } from "../../errors.js";
+import { redactUrl } from "../../redact.js";
 import { openStore } from "../../stores/open.js";
 import { decodeDumps, encodeDump, exportRuns, importRuns } from "../../stores/transfer.js";
 import { withStore } from "../with-store.js";
@@ -32,9 +33,9 @@ export function registerTransfer(program: Command): void {
       try {
         text = readFileSync(file === "-" ? 0 : file, "utf8");
       } catch (error) {
-        throw new CrewstateError("INVALID_INPUT", `export file "${file}" cannot be read: ${messageOf(error)}`, { path: file });
+        throw new CrewstateError("INVALID_INPUT", `export file ${quote(file)} cannot be read: ${messageOf(error)}`, { path: file });
       }
-      const dumps = decodeDumps(text, file === "-" ? "stdin" : `"${file}"`);
+      const dumps = decodeDumps(text, file === "-" ? "stdin" : quote(file));
       await withStore(
         options.store,
         async (store) => {
@@ -57,7 +58,7 @@ export function registerTransfer(program: Command): void {
       const target = await openStore(options.to);
       try {
         await importRuns(target, dumps, { overwrite: options.overwrite });
-        process.stdout.write(`copied ${dumps.length} run(s) from ${options.from} to ${target.location}\n`);
+        process.stdout.write(`copied ${dumps.length} run(s) from ${redactUrl(options.from)} to ${target.location}\n`);
       } finally {
         await target.close();
       }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { startWorker } from "../../engine/worker.js";
-import { CrewstateError } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { defaultLogger } from "../../log.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
@@ -57,6 +57,6 @@ export function registerWorker(program: Command): void {
 
 function wholeNumber(flag: string, text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new CrewstateError("INVALID_INPUT", `${flag} must be a whole number ≥ 1, got "${text}"`);
+  if (!Number.isInteger(value) || value < 1) throw new CrewstateError("INVALID_INPUT", `${flag} must be a whole number ≥ 1, got ${quote(text)}`);
   return value;
 }
