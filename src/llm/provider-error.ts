@@ -4,12 +4,14 @@ import { messageOf } from "../errors.js";
 /**
  * A failure in one line. A provider's HTTP error says its status and what the server's body says
  * — the provider's own message is often just the status text ("Internal Server Error") when the
- * body is not in the shape it expects.
+ * body is not in the shape it expects. Secrets are masked, as in every message.
  */
 export function failureMessage(error: unknown): string {
   const call = RetryError.isInstance(error) && APICallError.isInstance(error.lastError) ? error.lastError : error;
   if (!APICallError.isInstance(call) || call.statusCode === undefined) return messageOf(error);
-  const said = bodyMessage(call.responseBody);
+  const body = bodyMessage(call.responseBody);
+  // Through messageOf too: a body may echo the API key.
+  const said = body === undefined ? undefined : messageOf(body);
   const own = messageOf(call);
   const parts = [`HTTP ${call.statusCode}`];
   if (!said || !own.includes(said)) parts.push(own);
