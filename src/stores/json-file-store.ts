@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BigIntStats } from "node:fs";
 import { CrewstateError } from "../errors.js";
+import { outputHashOf } from "../hash.js";
 import { BaseStore } from "./base-store.js";
 import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
 import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
@@ -58,6 +59,12 @@ export interface JsonFileStoreOptions {
   lockTimeoutMs?: number;
   /** Compact once the journal passes max(this, 4 × the file) bytes (default 8 MiB). */
   compactAfterBytes?: number;
+  /**
+   * Only read: no lock file, no compaction, no migration, no file or folder created; every write
+   * method throws READ_ONLY. A hand edit is reported (a warning, and the `task_edited` event in
+   * memory) but not recorded.
+   */
+  readOnly?: boolean;
   /** @internal File-system seam for fault-injection tests. */
   io?: FileIo;
 }
@@ -85,11 +92,21 @@ interface View extends LoadedState {
   journalIno: bigint | null;
   /** Bytes of the journal seen, torn tail included. */
   journalSize: number;
+  /** Completed tasks whose output no longer matches their output hash: edited by hand, not yet recorded. */
+  handEdits: HandEdit[];
   /** Bytes of the journal replayed: the end of its last complete record (and its terminator). */
   consumed: number;
   /** The last record replayed is whole but its terminator is missing or garbled (a crash between the two fsyncs of an append). */
   unterminated: boolean;
   lastSeq: number;
+}
+
+/** A completed task whose stored output does not match its hash: someone edited the file. */
+interface HandEdit {
+  runId: string;
+  task: string;
+  previousOutputHash: string;
+  outputHash: string;
 }
 
 /** A journal the reader may have caught mid-change (lock-free): re-read. */
@@ -103,6 +120,7 @@ export class JsonFileStore extends BaseStore {
   private readonly io: FileIo;
   private readonly lock: FileLock;
   private readonly compactAfterBytes: number;
+  private readonly readOnly: boolean;
   private readonly tag = randomBytes(4).toString("hex");
   private view: View | null = null;
   /** Identity of the last file this process wrote (no need to look it over before replacing it). */
@@ -124,6 +142,7 @@ export class JsonFileStore extends BaseStore {
     this.io = options.io ?? nodeIo;
     this.lock = new FileLock(this.io, `${file}.lock`, file, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
     this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    this.readOnly = options.readOnly ?? false;
   }
 
   /**
@@ -138,11 +157,16 @@ export class JsonFileStore extends BaseStore {
   }
 
   private async init(): Promise<void> {
+    if (this.readOnly) {
+      await this.readView();
+      return;
+    }
     mkdirPrivate(this.io, this.dir);
     try {
       await this.lock.run(() => {
         this.removeLeftovers();
         const view = this.refreshLocked();
+        this.recordHandEdits(view);
         if (view.journalIno !== null) this.compact(view);
       });
     } catch (error) {
@@ -256,6 +280,15 @@ export class JsonFileStore extends BaseStore {
    */
   private commit<T = void>(op: StoreOp | ((at: string) => StoreOp), after?: (image: StateImage) => T, skipped?: T): Promise<T> {
     this.assertOpen();
+    if (this.readOnly) {
+      const name = typeof op === "function" ? "write" : op.op;
+      return Promise.reject(
+        new CrewstateError("READ_ONLY", `the JSON store ${this.file} was opened read-only; cannot ${name}. Open it without readOnly to change it`, {
+          store: `json:${this.file}`,
+          path: this.file,
+        }),
+      );
+    }
     const run = async (): Promise<T> => {
       const encodeOp = (made: StoreOp) => {
         try {
@@ -267,6 +300,7 @@ export class JsonFileStore extends BaseStore {
       const early = typeof op === "function" ? undefined : encodeOp(op);
       return this.lock.run(() => {
         const view = this.refreshLocked();
+        this.recordHandEdits(view);
         const { made, encoded, invalid } = early ?? encodeOp((op as (at: string) => StoreOp)(new Date().toISOString()));
         if (!encoded) {
           // What the state refuses (an unknown run, a stale fencing token) is said first, as the
@@ -366,6 +400,51 @@ export class JsonFileStore extends BaseStore {
     view.image.apply(op);
     const saved = record();
     if (extras && saved) view.extras.set(saved, extras);
+  }
+
+  /**
+   * Journals each hand edit found on load (under the lock) as `crewstate edit` would: the record
+   * with its new output hash and a `task_edited` event `{ by: "hand", previousOutputHash,
+   * outputHash }`, so that the tasks reading it go stale.
+   */
+  private recordHandEdits(view: View): void {
+    const edits = view.handEdits;
+    view.handEdits = [];
+    for (const edit of edits) {
+      const { text, decoded } = this.encode(handEditOp(view, edit));
+      if (!view.image.check(decoded)) continue;
+      this.append(view, text);
+      this.applyOp(view, decoded);
+      this.appendedSinceCompaction = true;
+    }
+  }
+
+  /**
+   * Completed tasks of a freshly loaded view whose output does not match their hash. Each carries
+   * its new hash in memory at once; a read-only store also shows the edit event (in memory only)
+   * and warns, where a writable one journals it under the lock (`recordHandEdits`).
+   */
+  private findHandEdits(view: View): HandEdit[] {
+    const edits: HandEdit[] = [];
+    for (const [runId, run] of view.image.runs) {
+      for (const task of run.tasks.values()) {
+        if (task.status !== "completed" || task.outputHash === null) continue;
+        const outputHash = outputHashOf(task.output ?? "", task.structured);
+        if (outputHash === task.outputHash) continue;
+        edits.push({ runId, task: task.name, previousOutputHash: task.outputHash, outputHash });
+        task.outputHash = outputHash;
+      }
+    }
+    if (this.readOnly) {
+      for (const edit of edits) {
+        this.applyOp(view, handEditOp(view, edit));
+        process.emitWarning(
+          `crewstate: the output of task "${edit.task}" of run "${edit.runId}" in ${this.file} was edited by hand (it no longer matches its output_hash); a run that opens the store for writing records the edit`,
+          { code: "CREWSTATE_HAND_EDIT" },
+        );
+      }
+    }
+    return edits;
   }
 
   private maybeCompact(view: View): void {
@@ -560,6 +639,7 @@ export class JsonFileStore extends BaseStore {
       journalSize: 0,
       consumed: 0,
       unterminated: false,
+      handEdits: [],
       lastSeq: loaded.journalSeq,
     };
     const journal = readFile(this.io, this.journal);
@@ -568,6 +648,7 @@ export class JsonFileStore extends BaseStore {
       view.journalIno = journal.stat.ino;
       view.journalSize = journal.bytes.length;
     }
+    view.handEdits = this.findHandEdits(view);
     return view;
   }
 
@@ -613,7 +694,7 @@ export class JsonFileStore extends BaseStore {
       };
       const record = readRecord(bytes, pos);
       if ("problem" in record) {
-        if (!wasTerminated(bytes, pos)) return; // a torn tail: never acknowledged
+        if (!record.terminated && !wasTerminated(bytes, pos)) return; // a torn tail: never acknowledged
         fail(record.problem);
       }
       const { seq, value, end, next } = record as JournalRecord;
@@ -689,6 +770,18 @@ function taskOf(op: StoreOp): { runId: string; task: string } | undefined {
   }
 }
 
+/** What `crewstate edit` would have committed for a hand edit: the record under its new hash, and the event saying so. */
+function handEditOp(view: View, edit: HandEdit): StoreOp {
+  const record = view.image.runs.get(edit.runId)!.tasks.get(edit.task)!;
+  return {
+    op: "saveTask",
+    runId: edit.runId,
+    task: { ...record, outputHash: edit.outputHash },
+    event: { type: "task_edited", task: edit.task, data: { by: "hand", previousOutputHash: edit.previousOutputHash, outputHash: edit.outputHash } },
+    at: new Date().toISOString(),
+  };
+}
+
 function copyJson<T>(value: T): T {
   return typeof value === "object" && value !== null ? structuredClone(value) : value;
 }
@@ -725,29 +818,36 @@ interface JournalRecord {
   next: number | null;
 }
 
+/** Why the bytes at a record's place are not one; `terminated` when its newline stands where its length says. */
+interface BadRecord {
+  problem: string;
+  terminated: boolean;
+}
+
 /** The record starting at `pos`, or why it is not one. */
-function readRecord(bytes: Buffer, pos: number): JournalRecord | { problem: string } {
+function readRecord(bytes: Buffer, pos: number): JournalRecord | BadRecord {
   const head = bytes.toString("latin1", pos, Math.min(bytes.length, pos + HEADER_BYTES));
   const match = RECORD_HEADER.exec(head);
   if (!match) return readOldLine(bytes, pos, head);
   const seq = Number(match[1]);
   const opStart = pos + match[0].length;
   const end = opStart + Number(match[2]) + 1;
-  if (end > bytes.length) return { problem: "the record is shorter than its length says" };
-  if (bytes[end - 1] !== CLOSE_BRACE) return { problem: "the record does not end where its length says" };
-  if (end < bytes.length && bytes[end] !== NEWLINE && end + 1 < bytes.length) return { problem: "the record's terminator is damaged" };
+  if (end > bytes.length) return { problem: "the record is shorter than its length says", terminated: false };
+  const terminated = bytes[end] === NEWLINE;
+  if (bytes[end - 1] !== CLOSE_BRACE) return { problem: "the record does not end where its length says", terminated };
+  if (!terminated && end + 1 < bytes.length) return { problem: "the record's terminator is damaged", terminated };
   const checked = checkedOp(seq, bytes.toString("utf8", opStart, end - 1), match[3]!);
-  if (typeof checked === "string") return { problem: checked };
+  if (typeof checked === "string") return { problem: checked, terminated };
   return { seq, value: checked.value, end, next: bytes[end] === NEWLINE ? end + 1 : null };
 }
 
 /** A line of the journal layout before `len`: newline-terminated, or torn. */
-function readOldLine(bytes: Buffer, pos: number, head: string): JournalRecord | { problem: string } {
+function readOldLine(bytes: Buffer, pos: number, head: string): JournalRecord | BadRecord {
   const match = OLD_HEADER.exec(head);
   const nl = bytes.indexOf(NEWLINE, pos);
-  if (!match || nl < 0 || bytes[nl - 1] !== CLOSE_BRACE) return { problem: "not a journal record" };
+  if (!match || nl < 0 || bytes[nl - 1] !== CLOSE_BRACE) return { problem: "not a journal record", terminated: false };
   const checked = checkedOp(Number(match[1]), bytes.toString("utf8", pos + match[0].length, nl - 1), match[2]!);
-  if (typeof checked === "string") return { problem: checked };
+  if (typeof checked === "string") return { problem: checked, terminated: false };
   return { seq: Number(match[1]), value: checked.value, end: nl, next: nl + 1 };
 }
 

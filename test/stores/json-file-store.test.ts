@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
+import { outputHashOf } from "../../src/hash.js";
 import { JsonFileStore } from "../../src/stores/json-file-store.js";
 import { nodeIo, type FileIo } from "../../src/stores/json-file/file-io.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
@@ -32,14 +33,14 @@ function tempDir(): string {
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 const CANARY = "CANARY-7731-do-not-echo";
 
+/** A completed record whose output hash matches its output (a mismatch reads as a hand edit). */
 function done(name: string, extra: Partial<TaskRecord> = {}): TaskRecord {
   const now = new Date().toISOString();
-  return {
+  const record: TaskRecord = {
     ...newTaskRecord(name),
     status: "completed",
     output: `${name}: ${CANARY} ${"x".repeat(1000)}`,
     inputHash: `hash-${name}`,
-    outputHash: `out-${name}`,
     startedAt: now,
     completedAt: now,
     attempts: 1,
@@ -47,6 +48,7 @@ function done(name: string, extra: Partial<TaskRecord> = {}): TaskRecord {
     usage: { inputTokens: 10, outputTokens: 20, costUsd: 0.000123 },
     ...extra,
   };
+  return { ...record, outputHash: extra.outputHash ?? outputHashOf(record.output ?? "", record.structured) };
 }
 
 /** The same ops against any store: every primitive, including no-ops and replacements. */
@@ -55,7 +57,7 @@ async function exercise(store: Store): Promise<void> {
   await store.saveTask("r1", done("analyze_task", { structured: { policy: "P-1", nested: [1, { deep: null }], "": -0.5 } }), { type: "task_completed", data: { n: 1 } });
   await store.saveTask("r1", done("draft_task"), { type: "task_completed" });
   await store.saveTask("r1", done("7"), { type: "task_completed" });
-  await store.saveTask("r1", { ...done("analyze_task"), output: "replaced" }, { type: "task_completed", task: null });
+  await store.saveTask("r1", done("analyze_task", { output: "replaced" }), { type: "task_completed", task: null });
   await store.recordCall("r1", { task: "draft_task", position: 1, kind: "tool", requestHash: "q1", response: ["b"], usage: null, at: "2026-01-01T00:00:00.000Z" });
   await store.recordCall("r1", { task: "draft_task", position: 0, kind: "model", requestHash: "q0", response: { text: "a" }, usage: { inputTokens: 1, outputTokens: 2, costUsd: null }, at: "2026-01-01T00:00:00.000Z" });
   await store.recordCall("r1", { task: "7", position: 0, kind: "model", requestHash: "q", response: null, usage: null, at: "2026-01-01T00:00:00.000Z" });
@@ -281,13 +283,13 @@ describe("JSON file store: corrupt and hostile files", () => {
     return { dir, file, bytes: fs.readFileSync(file) };
   }
 
-  async function expectCorrupt(dir: string, file: string, bytes: Uint8Array, codes = ["CORRUPT_STATE"]): Promise<Error | null> {
+  async function expectCorrupt(dir: string, file: string, bytes: Uint8Array, codes = ["CORRUPT_STATE"], readOnly = false): Promise<Error | null> {
     fs.writeFileSync(file, bytes);
     const before = sha256(file);
     const started = performance.now();
     let error: Error | null = null;
     try {
-      const store = await JsonFileStore.open(file);
+      const store = await JsonFileStore.open(file, { readOnly });
       await store.close();
     } catch (caught) {
       error = caught as Error;
@@ -349,8 +351,9 @@ describe("JSON file store: corrupt and hostile files", () => {
       const flipped = Buffer.from(bytes);
       const at = Math.floor(random() * bytes.length);
       flipped[at] = flipped[at]! ^ (1 << Math.floor(random() * 8));
-      // Either refused or read (a flip inside a string is just other text); never a crash or a write.
-      await expectCorrupt(dir, file, flipped, ["CORRUPT_STATE", "UNSUPPORTED_SCHEMA_VERSION"]);
+      // Either refused or read (a flip inside a string is just other text, which a writer would
+      // record as a hand edit); never a crash or, read-only, a write.
+      await expectCorrupt(dir, file, flipped, ["CORRUPT_STATE", "UNSUPPORTED_SCHEMA_VERSION"], true);
     }
   });
 
