@@ -591,7 +591,8 @@ export class JsonFileStore extends BaseStore {
         if (journal) assertRegular(journal, this.journal);
         if (!journal) {
           if (current.journalIno === null) return current;
-        } else if ((current.journalIno === null || journal.ino === current.journalIno) && Number(journal.size) >= current.consumed && !current.unterminated) {
+        } else if ((current.journalIno === null || journal.ino === current.journalIno) && Number(journal.size) >= current.consumed && (!current.unterminated || Number(journal.size) === current.consumed)) {
+          // (After an unterminated record, anything more is read again from the start.)
           if (Number(journal.size) === current.consumed) {
             current.journalIno = journal.ino;
             current.journalSize = current.consumed;
