@@ -18,6 +18,7 @@ export type ErrorCode =
   | "STORE_UNAVAILABLE" // the store cannot be reached or opened
   | "STORE_NOT_FOUND" // a file store that does not exist, opened only to read
   | "STORE_LOCKED" // another process holds the store
+  | "READ_ONLY" // a write to a store opened read-only
   | "CORRUPT_STATE" // stored bytes that do not parse or do not check out
   | "UNSUPPORTED_SCHEMA_VERSION"
   | "PAYLOAD_TOO_LARGE"

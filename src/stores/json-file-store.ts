@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BigIntStats } from "node:fs";
 import { CrewstateError } from "../errors.js";
+import { outputHashOf } from "../hash.js";
 import { BaseStore } from "./base-store.js";
 import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
 import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
@@ -18,14 +19,14 @@ import {
   mkdirPrivate,
   nodeIo,
   readFile,
-  symlinkError,
+  assertRegular,
   unlinkQuietly,
   writeAll,
   writeTemp,
   type FileIo,
 } from "./json-file/file-io.js";
-import { duplicateKeyOffset, findProblem, offsetOf } from "./json-file/json-scan.js";
-import { LayoutError, MAX_PAYLOAD_DEPTH, formatPath, opEntry, opFromEntry, readDocument, writeDocument, type Extras, type LoadedState } from "./json-file/layout.js";
+import { findProblem, offsetOf, structureProblem } from "./json-file/json-scan.js";
+import { LayoutError, MAX_DOCUMENT_DEPTH, MAX_PAYLOAD_DEPTH, depthExceeds, formatPath, opEntry, opFromEntry, readDocument, writeDocument, type Extras, type LoadedState } from "./json-file/layout.js";
 import { FileLock } from "./json-file/lock.js";
 
 /**
@@ -58,6 +59,12 @@ export interface JsonFileStoreOptions {
   lockTimeoutMs?: number;
   /** Compact once the journal passes max(this, 4 × the file) bytes (default 8 MiB). */
   compactAfterBytes?: number;
+  /**
+   * Only read: no lock file, no compaction, no migration, no file or folder created; every write
+   * method throws READ_ONLY. A hand edit is reported (a warning, and the `task_edited` event in
+   * memory) but not recorded.
+   */
+  readOnly?: boolean;
   /** @internal File-system seam for fault-injection tests. */
   io?: FileIo;
 }
@@ -67,7 +74,6 @@ const DEFAULT_COMPACT_AFTER_BYTES = 8 * 1024 * 1024;
 /** A retry after a failed threshold compaction waits for this much more journal. */
 const COMPACT_RETRY_BYTES = 1024 * 1024;
 const READ_ATTEMPTS = 6;
-const LINE_PREFIX = /^\{"seq":([0-9]{1,15}),"sum":"([0-9a-f]{16})","op":/;
 
 /** Identity of the file a view was read from: a rename, an edit or a rewrite changes it. */
 interface FileId {
@@ -86,9 +92,21 @@ interface View extends LoadedState {
   journalIno: bigint | null;
   /** Bytes of the journal seen, torn tail included. */
   journalSize: number;
-  /** Bytes of the journal replayed: the end of its last complete line. */
+  /** Completed tasks whose output no longer matches their output hash: edited by hand, not yet recorded. */
+  handEdits: HandEdit[];
+  /** Bytes of the journal replayed: the end of its last complete record (and its terminator). */
   consumed: number;
+  /** The last record replayed is whole but its terminator is missing or garbled (a crash between the two fsyncs of an append). */
+  unterminated: boolean;
   lastSeq: number;
+}
+
+/** A completed task whose stored output does not match its hash: someone edited the file. */
+interface HandEdit {
+  runId: string;
+  task: string;
+  previousOutputHash: string;
+  outputHash: string;
 }
 
 /** A journal the reader may have caught mid-change (lock-free): re-read. */
@@ -102,6 +120,7 @@ export class JsonFileStore extends BaseStore {
   private readonly io: FileIo;
   private readonly lock: FileLock;
   private readonly compactAfterBytes: number;
+  private readonly readOnly: boolean;
   private readonly tag = randomBytes(4).toString("hex");
   private view: View | null = null;
   /** Identity of the last file this process wrote (no need to look it over before replacing it). */
@@ -123,6 +142,7 @@ export class JsonFileStore extends BaseStore {
     this.io = options.io ?? nodeIo;
     this.lock = new FileLock(this.io, `${file}.lock`, file, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
     this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    this.readOnly = options.readOnly ?? false;
   }
 
   /**
@@ -137,11 +157,16 @@ export class JsonFileStore extends BaseStore {
   }
 
   private async init(): Promise<void> {
+    if (this.readOnly) {
+      await this.readView();
+      return;
+    }
     mkdirPrivate(this.io, this.dir);
     try {
       await this.lock.run(() => {
         this.removeLeftovers();
         const view = this.refreshLocked();
+        this.recordHandEdits(view);
         if (view.journalIno !== null) this.compact(view);
       });
     } catch (error) {
@@ -255,6 +280,15 @@ export class JsonFileStore extends BaseStore {
    */
   private commit<T = void>(op: StoreOp | ((at: string) => StoreOp), after?: (image: StateImage) => T, skipped?: T): Promise<T> {
     this.assertOpen();
+    if (this.readOnly) {
+      const name = typeof op === "function" ? "write" : op.op;
+      return Promise.reject(
+        new CrewstateError("READ_ONLY", `the JSON store ${this.file} was opened read-only; cannot ${name}. Open it without readOnly to change it`, {
+          store: `json:${this.file}`,
+          path: this.file,
+        }),
+      );
+    }
     const run = async (): Promise<T> => {
       const encodeOp = (made: StoreOp) => {
         try {
@@ -266,6 +300,7 @@ export class JsonFileStore extends BaseStore {
       const early = typeof op === "function" ? undefined : encodeOp(op);
       return this.lock.run(() => {
         const view = this.refreshLocked();
+        this.recordHandEdits(view);
         const { made, encoded, invalid } = early ?? encodeOp((op as (at: string) => StoreOp)(new Date().toISOString()));
         if (!encoded) {
           // What the state refuses (an unknown run, a stale fencing token) is said first, as the
@@ -306,9 +341,16 @@ export class JsonFileStore extends BaseStore {
     }
   }
 
+  /**
+   * Appends one record in two steps, each fsynced: the record, then its terminating newline. A
+   * terminated record was therefore whole on disk before the newline was written, so replay can
+   * tell a write torn by a crash (unterminated) from damage to an acknowledged commit (terminated
+   * but failing its checksum). The price: two fsyncs per commit instead of one.
+   */
   private append(view: View, opText: string): void {
     const seq = view.lastSeq + 1;
-    const line = Buffer.from(`{"seq":${seq},"sum":"${checksum(seq, opText)}","op":${opText}}\n`);
+    // A previous record left unterminated by a crash gets its newline in front of this one.
+    const record = Buffer.from(`${view.unterminated ? "\n" : ""}${journalRecord(seq, opText)}`);
     let fd: number | undefined;
     try {
       fd = this.io.openSync(this.journal, APPEND, FILE_MODE);
@@ -316,7 +358,9 @@ export class JsonFileStore extends BaseStore {
       if (view.journalIno === null) this.io.fchmodSync(fd, FILE_MODE);
       // A torn tail left by a crashed writer was never acknowledged: cut it before appending.
       if (Number(stat.size) !== view.consumed) this.io.ftruncateSync(fd, view.consumed);
-      writeAll(this.io, fd, line);
+      writeAll(this.io, fd, record);
+      this.io.fsyncSync(fd);
+      writeAll(this.io, fd, TERMINATOR);
       this.io.fsyncSync(fd);
       // The first line of a journal makes its name durable too. By inode alone, a journal made
       // after a compaction can look already synced: file systems reuse a deleted file's inode.
@@ -341,8 +385,9 @@ export class JsonFileStore extends BaseStore {
       if (fd !== undefined) closeQuietly(this.io, fd);
     }
     view.lastSeq = seq;
-    view.consumed += line.length;
+    view.consumed += record.length + TERMINATOR.length;
     view.journalSize = view.consumed;
+    view.unterminated = false;
   }
 
   private applyOp(view: View, op: StoreOp): void {
@@ -355,6 +400,51 @@ export class JsonFileStore extends BaseStore {
     view.image.apply(op);
     const saved = record();
     if (extras && saved) view.extras.set(saved, extras);
+  }
+
+  /**
+   * Journals each hand edit found on load (under the lock) as `crewstate edit` would: the record
+   * with its new output hash and a `task_edited` event `{ by: "hand", previousOutputHash,
+   * outputHash }`, so that the tasks reading it go stale.
+   */
+  private recordHandEdits(view: View): void {
+    const edits = view.handEdits;
+    view.handEdits = [];
+    for (const edit of edits) {
+      const { text, decoded } = this.encode(handEditOp(view, edit));
+      if (!view.image.check(decoded)) continue;
+      this.append(view, text);
+      this.applyOp(view, decoded);
+      this.appendedSinceCompaction = true;
+    }
+  }
+
+  /**
+   * Completed tasks of a freshly loaded view whose output does not match their hash. Each carries
+   * its new hash in memory at once; a read-only store also shows the edit event (in memory only)
+   * and warns, where a writable one journals it under the lock (`recordHandEdits`).
+   */
+  private findHandEdits(view: View): HandEdit[] {
+    const edits: HandEdit[] = [];
+    for (const [runId, run] of view.image.runs) {
+      for (const task of run.tasks.values()) {
+        if (task.status !== "completed" || task.outputHash === null) continue;
+        const outputHash = outputHashOf(task.output ?? "", task.structured);
+        if (outputHash === task.outputHash) continue;
+        edits.push({ runId, task: task.name, previousOutputHash: task.outputHash, outputHash });
+        task.outputHash = outputHash;
+      }
+    }
+    if (this.readOnly) {
+      for (const edit of edits) {
+        this.applyOp(view, handEditOp(view, edit));
+        process.emitWarning(
+          `crewstate: the output of task "${edit.task}" of run "${edit.runId}" in ${this.file} was edited by hand (it no longer matches its output_hash); a run that opens the store for writing records the edit`,
+          { code: "CREWSTATE_HAND_EDIT" },
+        );
+      }
+    }
+    return edits;
   }
 
   private maybeCompact(view: View): void {
@@ -409,21 +499,17 @@ export class JsonFileStore extends BaseStore {
       journalIno: null,
       journalSize: 0,
       consumed: 0,
+      unterminated: false,
     });
     this.appendedSinceCompaction = false;
   }
 
-  /**
-   * Before replacing a file this process did not write (by hand, or by another process), makes
-   * sure nothing in it would be lost: no duplicate keys (JSON.parse keeps only the last).
-   */
+  /** Before replacing a file this process did not write, makes sure it is still the one read (and checked) under the lock. */
   private lookOver(expected: FileId): void {
-    const read = readFile(this.io, this.file);
-    if (!read || !sameFile(fileId(read.stat), expected)) {
+    const stat = lstatOrNull(this.io, this.file);
+    if (!stat || !sameFile(fileId(stat), expected)) {
       throw new CrewstateError("STORE_UNAVAILABLE", `${this.file} changed while it was locked; try again`, { path: this.file });
     }
-    const offset = duplicateKeyOffset(stripBom(read.bytes));
-    if (offset >= 0) throw this.corruptFile(offset + bomLength(read.bytes), "duplicate key in an object");
   }
 
   /** Keeps the tutorial-layout original as `<file>.tutorial.bak`, never overwriting one. */
@@ -499,13 +585,14 @@ export class JsonFileStore extends BaseStore {
     const current = this.view;
     if (current) {
       const stat = lstatOrNull(this.io, this.file);
-      if (stat?.isSymbolicLink()) throw symlinkError(this.file);
+      if (stat) assertRegular(stat, this.file);
       if (sameFile(stat ? fileId(stat) : null, current.snapshot)) {
         const journal = lstatOrNull(this.io, this.journal);
-        if (journal?.isSymbolicLink()) throw symlinkError(this.journal);
+        if (journal) assertRegular(journal, this.journal);
         if (!journal) {
           if (current.journalIno === null) return current;
-        } else if ((current.journalIno === null || journal.ino === current.journalIno) && Number(journal.size) >= current.consumed) {
+        } else if ((current.journalIno === null || journal.ino === current.journalIno) && Number(journal.size) >= current.consumed && (!current.unterminated || Number(journal.size) === current.consumed)) {
+          // (After an unterminated record, anything more is read again from the start.)
           if (Number(journal.size) === current.consumed) {
             current.journalIno = journal.ino;
             current.journalSize = current.consumed;
@@ -552,6 +639,8 @@ export class JsonFileStore extends BaseStore {
       journalIno: null,
       journalSize: 0,
       consumed: 0,
+      unterminated: false,
+      handEdits: [],
       lastSeq: loaded.journalSeq,
     };
     const journal = readFile(this.io, this.journal);
@@ -560,6 +649,7 @@ export class JsonFileStore extends BaseStore {
       view.journalIno = journal.stat.ino;
       view.journalSize = journal.bytes.length;
     }
+    view.handEdits = this.findHandEdits(view);
     return view;
   }
 
@@ -575,6 +665,10 @@ export class JsonFileStore extends BaseStore {
       const problem = findProblem(bytes, { maxDepth: Number.MAX_SAFE_INTEGER, duplicates: false });
       throw this.corruptFile(bom + (problem?.offset ?? 0), problem?.problem ?? "not valid JSON");
     }
+    // What JSON.parse lets through but would lose a value (a repeated key keeps only the last) or
+    // blow the stack later: refused on every load, by every reader.
+    const problem = structureProblem(bytes, MAX_DOCUMENT_DEPTH);
+    if (problem) throw this.corruptFile(bom + problem.offset, problem.problem);
     const parsed = path.parse(this.file);
     try {
       return readDocument(value, { path: this.file, stem: parsed.name, modifiedAt: new Date(Number(stat.mtimeMs)).toISOString() });
@@ -586,54 +680,49 @@ export class JsonFileStore extends BaseStore {
   }
 
   /**
-   * Applies the complete lines of `bytes` (journal bytes from offset `base`) past `view.lastSeq`.
-   * A line that does not parse or check out is a torn write when no whole line follows it, and
-   * corruption otherwise.
+   * Applies the records of `bytes` (journal bytes from offset `base`) past `view.lastSeq`. A
+   * record that does not check out is a write torn by a crash only when nothing terminated comes
+   * after its start (see `append`); anything else is corruption.
    */
   private replay(view: View, bytes: Buffer, base: number, strict: boolean): void {
     let pos = 0;
     let previous = -1;
     while (pos < bytes.length) {
-      const nl = bytes.indexOf(0x0a, pos);
-      if (nl < 0) return; // a torn tail: never acknowledged
-      const line = bytes.toString("utf8", pos, nl);
       const offset = base + pos;
-      const last = nl + 1 === bytes.length;
       const fail = (problem: string): never => {
         if (!strict) throw new Inconsistent();
         throw this.corruptJournal(offset, problem);
       };
-      const entry = parseLine(line);
-      if (typeof entry === "string") {
-        // A write torn by a power loss can leave several broken pieces, but never a whole line
-        // after them: every acknowledged line was on disk before the next was written.
-        if (last || !wholeLineIn(bytes, nl + 1)) return;
-        fail(entry);
-      } else {
-        const { seq, value } = entry as { seq: number; value: unknown };
-        if (seq <= previous) fail(`line ${seq} comes after line ${previous}`);
-        previous = seq;
-        if (seq > view.lastSeq) {
-          if (seq !== view.lastSeq + 1) fail(`line ${seq} follows line ${view.lastSeq}: lines are missing`);
-          let op: StoreOp;
-          try {
-            op = opFromEntry(value, ["op"]);
-          } catch (error) {
-            if (!(error instanceof LayoutError)) throw error;
-            return fail(`${formatPath(error.at)} ${error.problem}`);
-          }
-          let changes: boolean;
-          try {
-            changes = view.image.check(op);
-          } catch (error) {
-            return fail(`its ${op.op} does not fit the state: ${(error as Error).message}`);
-          }
-          if (changes) this.applyOp(view, op);
-          view.lastSeq = seq;
-        }
+      const record = readRecord(bytes, pos);
+      if ("problem" in record) {
+        if (!record.terminated && !wasTerminated(bytes, pos)) return; // a torn tail: never acknowledged
+        fail(record.problem);
       }
-      pos = nl + 1;
+      const { seq, value, end, next } = record as JournalRecord;
+      if (seq <= previous) fail(`line ${seq} comes after line ${previous}`);
+      previous = seq;
+      if (seq > view.lastSeq) {
+        if (seq !== view.lastSeq + 1) fail(`line ${seq} follows line ${view.lastSeq}: lines are missing`);
+        let op: StoreOp;
+        try {
+          op = opFromEntry(value, ["op"]);
+        } catch (error) {
+          if (!(error instanceof LayoutError)) throw error;
+          return fail(`${formatPath(error.at)} ${error.problem}`);
+        }
+        let changes: boolean;
+        try {
+          changes = view.image.check(op);
+        } catch (error) {
+          return fail(`its ${op.op} does not fit the state: ${(error as Error).message}`);
+        }
+        if (changes) this.applyOp(view, op);
+        view.lastSeq = seq;
+      }
+      view.unterminated = next === null;
+      pos = next ?? end;
       view.consumed = base + pos;
+      if (next === null) return;
     }
   }
 
@@ -682,34 +771,110 @@ function taskOf(op: StoreOp): { runId: string; task: string } | undefined {
   }
 }
 
+/** What `crewstate edit` would have committed for a hand edit: the record under its new hash, and the event saying so. */
+function handEditOp(view: View, edit: HandEdit): StoreOp {
+  const record = view.image.runs.get(edit.runId)!.tasks.get(edit.task)!;
+  return {
+    op: "saveTask",
+    runId: edit.runId,
+    task: { ...record, outputHash: edit.outputHash },
+    event: { type: "task_edited", task: edit.task, data: { by: "hand", previousOutputHash: edit.previousOutputHash, outputHash: edit.outputHash } },
+    at: new Date().toISOString(),
+  };
+}
+
 function copyJson<T>(value: T): T {
   return typeof value === "object" && value !== null ? structuredClone(value) : value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal records: `{"seq":N,"len":L,"sum":"S","op":OP}` + "\n", L the byte length of OP, S a
+// checksum of N and OP. Journals written before `len` existed (`{"seq","sum","op"}` lines) are
+// still read.
+
+const TERMINATOR = Buffer.from("\n");
+const NEWLINE = 0x0a;
+const CLOSE_BRACE = 0x7d;
+const RECORD_HEADER = /^\{"seq":([0-9]{1,15}),"len":([0-9]{1,10}),"sum":"([0-9a-f]{16})","op":/;
+const OLD_HEADER = /^\{"seq":([0-9]{1,15}),"sum":"([0-9a-f]{16})","op":/;
+const HEADER_BYTES = 80;
+
+function journalRecord(seq: number, opText: string): string {
+  return `{"seq":${seq},"len":${Buffer.byteLength(opText)},"sum":"${checksum(seq, opText)}","op":${opText}}`;
 }
 
 function checksum(seq: number, opText: string): string {
   return createHash("sha256").update(`${seq}\n${opText}`).digest("hex").slice(0, 16);
 }
 
-/** Whether a complete, checksummed journal line starts at or after `from`. */
-function wholeLineIn(bytes: Buffer, from: number): boolean {
-  for (let pos = from, nl = bytes.indexOf(0x0a, pos); nl >= 0; pos = nl + 1, nl = bytes.indexOf(0x0a, pos)) {
-    if (typeof parseLine(bytes.toString("utf8", pos, nl)) !== "string") return true;
-  }
-  return false;
+/**
+ * A whole, checked record: its seq and op value, where it ends, and where the next starts (null
+ * when its terminator is missing or garbled at the very end of the journal: a crash between the
+ * two steps of `append`, the record itself whole).
+ */
+interface JournalRecord {
+  seq: number;
+  value: unknown;
+  end: number;
+  next: number | null;
 }
 
-/** A journal line → its seq and op value, or why it is not one. */
-function parseLine(line: string): { seq: number; value: unknown } | string {
-  const match = LINE_PREFIX.exec(line);
-  if (!match || !line.endsWith("}")) return "not a journal line";
+/** Why the bytes at a record's place are not one; `terminated` when its newline stands where its length says. */
+interface BadRecord {
+  problem: string;
+  terminated: boolean;
+}
+
+/** The record starting at `pos`, or why it is not one. */
+function readRecord(bytes: Buffer, pos: number): JournalRecord | BadRecord {
+  const head = bytes.toString("latin1", pos, Math.min(bytes.length, pos + HEADER_BYTES));
+  const match = RECORD_HEADER.exec(head);
+  if (!match) return readOldLine(bytes, pos, head);
   const seq = Number(match[1]);
-  const opText = line.slice(match[0].length, -1);
-  if (checksum(seq, opText) !== match[2]) return "checksum mismatch";
+  const opStart = pos + match[0].length;
+  const end = opStart + Number(match[2]) + 1;
+  if (end > bytes.length) return { problem: "the record is shorter than its length says", terminated: false };
+  const terminated = bytes[end] === NEWLINE;
+  if (bytes[end - 1] !== CLOSE_BRACE) return { problem: "the record does not end where its length says", terminated };
+  if (!terminated && end + 1 < bytes.length) return { problem: "the record's terminator is damaged", terminated };
+  const checked = checkedOp(seq, bytes.toString("utf8", opStart, end - 1), match[3]!);
+  if (typeof checked === "string") return { problem: checked, terminated };
+  return { seq, value: checked.value, end, next: bytes[end] === NEWLINE ? end + 1 : null };
+}
+
+/** A line of the journal layout before `len`: newline-terminated, or torn. */
+function readOldLine(bytes: Buffer, pos: number, head: string): JournalRecord | BadRecord {
+  const match = OLD_HEADER.exec(head);
+  const nl = bytes.indexOf(NEWLINE, pos);
+  if (!match || nl < 0 || bytes[nl - 1] !== CLOSE_BRACE) return { problem: "not a journal record", terminated: false };
+  const checked = checkedOp(Number(match[1]), bytes.toString("utf8", pos + match[0].length, nl - 1), match[2]!);
+  if (typeof checked === "string") return { problem: checked, terminated: false };
+  return { seq: Number(match[1]), value: checked.value, end: nl, next: nl + 1 };
+}
+
+function checkedOp(seq: number, opText: string, sum: string): { value: unknown } | string {
+  if (checksum(seq, opText) !== sum) return "checksum mismatch";
+  let value: unknown;
   try {
-    return { seq, value: JSON.parse(opText) };
+    value = JSON.parse(opText);
   } catch {
     return "not valid JSON";
   }
+  return depthExceeds(value, MAX_DOCUMENT_DEPTH) ? `nested deeper than ${MAX_DOCUMENT_DEPTH} levels` : { value };
+}
+
+/**
+ * Whether a record that does not check out at `pos` had been terminated, so acknowledged: the
+ * journal ends with a record's `}` + newline (a torn append never wrote its newline, and every
+ * record before the last is terminated), or a whole record follows it.
+ */
+function wasTerminated(bytes: Buffer, pos: number): boolean {
+  const n = bytes.length;
+  if (n - pos >= 2 && bytes[n - 1] === NEWLINE && bytes[n - 2] === CLOSE_BRACE) return true;
+  for (let nl = bytes.indexOf(NEWLINE, pos); nl >= 0; nl = bytes.indexOf(NEWLINE, nl + 1)) {
+    if (!("problem" in readRecord(bytes, nl + 1))) return true;
+  }
+  return false;
 }
 
 function fileId(stat: BigIntStats): FileId {
@@ -723,9 +888,5 @@ function sameFile(a: FileId | null, b: FileId | null): boolean {
 
 function bomLength(bytes: Buffer): number {
   return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-}
-
-function stripBom(bytes: Buffer): Buffer {
-  return bytes.subarray(bomLength(bytes));
 }
 

@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
+import { outputHashOf } from "../../src/hash.js";
 import { JsonFileStore } from "../../src/stores/json-file-store.js";
 import { nodeIo, type FileIo } from "../../src/stores/json-file/file-io.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
@@ -32,14 +33,14 @@ function tempDir(): string {
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 const CANARY = "CANARY-7731-do-not-echo";
 
+/** A completed record whose output hash matches its output (a mismatch reads as a hand edit). */
 function done(name: string, extra: Partial<TaskRecord> = {}): TaskRecord {
   const now = new Date().toISOString();
-  return {
+  const record: TaskRecord = {
     ...newTaskRecord(name),
     status: "completed",
     output: `${name}: ${CANARY} ${"x".repeat(1000)}`,
     inputHash: `hash-${name}`,
-    outputHash: `out-${name}`,
     startedAt: now,
     completedAt: now,
     attempts: 1,
@@ -47,6 +48,7 @@ function done(name: string, extra: Partial<TaskRecord> = {}): TaskRecord {
     usage: { inputTokens: 10, outputTokens: 20, costUsd: 0.000123 },
     ...extra,
   };
+  return { ...record, outputHash: extra.outputHash ?? outputHashOf(record.output ?? "", record.structured) };
 }
 
 /** The same ops against any store: every primitive, including no-ops and replacements. */
@@ -55,7 +57,7 @@ async function exercise(store: Store): Promise<void> {
   await store.saveTask("r1", done("analyze_task", { structured: { policy: "P-1", nested: [1, { deep: null }], "": -0.5 } }), { type: "task_completed", data: { n: 1 } });
   await store.saveTask("r1", done("draft_task"), { type: "task_completed" });
   await store.saveTask("r1", done("7"), { type: "task_completed" });
-  await store.saveTask("r1", { ...done("analyze_task"), output: "replaced" }, { type: "task_completed", task: null });
+  await store.saveTask("r1", done("analyze_task", { output: "replaced" }), { type: "task_completed", task: null });
   await store.recordCall("r1", { task: "draft_task", position: 1, kind: "tool", requestHash: "q1", response: ["b"], usage: null, at: "2026-01-01T00:00:00.000Z" });
   await store.recordCall("r1", { task: "draft_task", position: 0, kind: "model", requestHash: "q0", response: { text: "a" }, usage: { inputTokens: 1, outputTokens: 2, costUsd: null }, at: "2026-01-01T00:00:00.000Z" });
   await store.recordCall("r1", { task: "7", position: 0, kind: "model", requestHash: "q", response: null, usage: null, at: "2026-01-01T00:00:00.000Z" });
@@ -170,7 +172,7 @@ describe("JSON file store: durability and layout", () => {
     expect(JSON.parse(fs.readFileSync(file, "utf8")).journal_seq).toBe(3);
   });
 
-  it("ignores a torn or garbled last journal line", async () => {
+  it("ignores a torn last journal record: short, or never terminated; keeps a whole one whose newline is missing", async () => {
     const file = path.join(tempDir(), "state.json");
     const store = await JsonFileStore.open(file);
     await store.beginRun({ runId: "r", crew: "c", inputs: {} });
@@ -178,17 +180,26 @@ describe("JSON file store: durability and layout", () => {
     await store.saveTask("r", done("b"), { type: "task_completed" });
     const journal = fs.readFileSync(`${file}.journal`);
     const lastStart = journal.lastIndexOf(0x0a, journal.length - 2) + 1;
-    const torn = [lastStart + 1, lastStart + 20, lastStart + 200, journal.length - 1].map((end) => journal.subarray(0, end));
-    const garbled = Buffer.concat([journal.subarray(0, lastStart), Buffer.from(journal.subarray(lastStart).toString().replace('"b: ', '"B: '))]);
+    const torn = [lastStart + 1, lastStart + 20, lastStart + 200, journal.length - 2].map((end) => journal.subarray(0, end));
+    // Unterminated: an append never wrote its newline, so whatever its record holds was never acknowledged.
+    const garbled = Buffer.concat([journal.subarray(0, lastStart), Buffer.from(journal.subarray(lastStart, journal.length - 1).toString().replace('"b: ', '"B: '))]);
     const zeroed = Buffer.concat([journal.subarray(0, lastStart), Buffer.alloc(4096)]);
-    // A torn write can leave several broken pieces, newlines among them.
-    const pieces = Buffer.concat([journal.subarray(0, lastStart), Buffer.from("\u0000\u0000\n{\"seq\":3,\"su\n\u0007garbage\n"), journal.subarray(lastStart + 40)]);
-    for (const bytes of [...torn, garbled, zeroed, pieces]) {
+    // A torn write can leave several broken pieces, newlines among them, but never its own newline.
+    const pieces = Buffer.concat([journal.subarray(0, lastStart), Buffer.from("\u0000\u0000\n{\"seq\":3,\"su\n\u0007garbage\n"), journal.subarray(lastStart + 40, journal.length - 1)]);
+    const cases: Array<[Buffer, string[]]> = [...torn, garbled, zeroed, pieces].map((bytes) => [bytes, ["a"]]);
+    // The record whole, its newline lost or garbled (a crash between the two fsyncs of an append): kept.
+    cases.push([journal.subarray(0, journal.length - 1), ["a", "b"]]);
+    cases.push([Buffer.concat([journal.subarray(0, journal.length - 1), Buffer.from([0x07])]), ["a", "b"]]);
+    for (const [bytes, names] of cases) {
       const copy = path.join(tempDir(), "state.json");
       fs.writeFileSync(`${copy}.journal`, bytes);
       const recovered = await JsonFileStore.open(copy);
-      expect((await recovered.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["a"]);
+      expect((await recovered.getRun("r"))!.tasks.map((t) => t.name)).toEqual(names);
+      await recovered.saveTask("r", done("c"), { type: "task_completed" });
       await recovered.close();
+      const reopened = await JsonFileStore.open(copy);
+      expect((await reopened.getRun("r"))!.tasks.map((t) => t.name)).toEqual([...names, "c"]);
+      await reopened.close();
     }
     await store.close();
   });
@@ -216,7 +227,7 @@ describe("JSON file store: durability and layout", () => {
     const store = await JsonFileStore.open(file, { compactAfterBytes: 1 << 30 });
     await store.beginRun({ runId: "r", crew: "c", inputs: {} });
     const names: string[] = [];
-    const garbage = ['{"seq":9,"sum":"00', '{"seq":3,"sum":"0000000000000000","op":{}}\n', "\u0000".repeat(600)];
+    const garbage = ['{"seq":9,"len":', '{"seq":3,"len":2,"sum":"0000000000000000","op":{}}', "\u0000".repeat(600)];
     for (const [i, tail] of garbage.entries()) {
       fs.appendFileSync(`${file}.journal`, tail); // another writer died mid-append
       names.push(`t${i}`);
@@ -272,13 +283,13 @@ describe("JSON file store: corrupt and hostile files", () => {
     return { dir, file, bytes: fs.readFileSync(file) };
   }
 
-  async function expectCorrupt(dir: string, file: string, bytes: Uint8Array, codes = ["CORRUPT_STATE"]): Promise<Error | null> {
+  async function expectCorrupt(dir: string, file: string, bytes: Uint8Array, codes = ["CORRUPT_STATE"], readOnly = false): Promise<Error | null> {
     fs.writeFileSync(file, bytes);
     const before = sha256(file);
     const started = performance.now();
     let error: Error | null = null;
     try {
-      const store = await JsonFileStore.open(file);
+      const store = await JsonFileStore.open(file, { readOnly });
       await store.close();
     } catch (caught) {
       error = caught as Error;
@@ -308,7 +319,7 @@ describe("JSON file store: corrupt and hostile files", () => {
     expect((await expectCorrupt(dir, file, Buffer.from("[".repeat(10_000))))!.message).toMatch(/at byte 10000/);
     // Valid JSON, but nested 10k deep where a payload goes.
     const deep = bytes.toString().replace('"structured": {', `"structured": ${"[".repeat(10_000)}1${"]".repeat(10_000)}, "was": {`);
-    expect((await expectCorrupt(dir, file, Buffer.from(deep)))!.message).toMatch(/structured nests deeper than 512 levels at byte \d+/);
+    expect((await expectCorrupt(dir, file, Buffer.from(deep)))!.message).toMatch(/nested deeper than 520 levels at byte \d+/);
     // Wrong shapes, by location.
     const wrongStatus = bytes.toString().replace('"status": "completed"', '"status": "exploded"');
     expect((await expectCorrupt(dir, file, Buffer.from(wrongStatus)))!.message).toMatch(/runs\.r\.tasks\.a\.status must be one of .* at byte \d+/);
@@ -340,8 +351,9 @@ describe("JSON file store: corrupt and hostile files", () => {
       const flipped = Buffer.from(bytes);
       const at = Math.floor(random() * bytes.length);
       flipped[at] = flipped[at]! ^ (1 << Math.floor(random() * 8));
-      // Either refused or read (a flip inside a string is just other text); never a crash or a write.
-      await expectCorrupt(dir, file, flipped, ["CORRUPT_STATE", "UNSUPPORTED_SCHEMA_VERSION"]);
+      // Either refused or read (a flip inside a string is just other text, which a writer would
+      // record as a hand edit); never a crash or, read-only, a write.
+      await expectCorrupt(dir, file, flipped, ["CORRUPT_STATE", "UNSUPPORTED_SCHEMA_VERSION"], true);
     }
   });
 
@@ -381,22 +393,21 @@ describe("JSON file store: corrupt and hostile files", () => {
     expect(files(dir)).toEqual(["state.json"]);
   });
 
-  it("reports duplicate keys before replacing a file it did not write, and leaves it alone", async () => {
+  it("refuses duplicate keys on every open, naming the file and byte, and writes nothing", async () => {
     const { dir, file, bytes } = await goodFile();
     const doubled = bytes.toString().replace('"status": "completed"', '"status": "failed", "status": "completed"');
     fs.writeFileSync(file, doubled);
     const before = sha256(file);
-    const store = await JsonFileStore.open(file);
-    await store.saveTask("r", done("b"), { type: "task_completed" }); // durable in the journal
-    const error = await expectCode(store.close(), "CORRUPT_STATE");
+    const error = await expectCode(JsonFileStore.open(file), "CORRUPT_STATE");
     expect(error.message).toMatch(/duplicate key in an object at byte \d+/);
+    expect(error.message).toContain(file);
     expect(sha256(file)).toBe(before);
-    // Fixed by hand: the journal is replayed on top.
+    expect(files(dir)).toEqual(["state.json"]);
+    // Fixed by hand: it opens again.
     fs.writeFileSync(file, bytes);
     const fixed = await JsonFileStore.open(file);
-    expect((await fixed.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["a", "b"]);
+    expect((await fixed.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["a"]);
     await fixed.close();
-    expect(files(dir)).toEqual(["state.json"]);
   });
 
   it("notices a file corrupted under a running store and refuses to commit over it", async () => {

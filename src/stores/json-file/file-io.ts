@@ -30,8 +30,13 @@ export const nodeIo: FileIo = fs;
 const C = fs.constants;
 /** Never follow a symlink planted where a state file belongs (O_NOFOLLOW is 0 where unsupported). */
 const NOFOLLOW = C.O_NOFOLLOW ?? 0;
-export const READ = C.O_RDONLY | NOFOLLOW;
-export const APPEND = C.O_WRONLY | C.O_APPEND | C.O_CREAT | NOFOLLOW;
+/**
+ * O_NONBLOCK: opening a FIFO planted where a state file belongs must not wait for a writer (or a
+ * reader); it opens at once and `fstat` then refuses it. On a regular file the flag does nothing.
+ */
+const NONBLOCK = C.O_NONBLOCK ?? 0;
+export const READ = C.O_RDONLY | NOFOLLOW | NONBLOCK;
+export const APPEND = C.O_WRONLY | C.O_APPEND | C.O_CREAT | NOFOLLOW | NONBLOCK;
 export const CREATE_NEW = C.O_WRONLY | C.O_CREAT | C.O_EXCL | NOFOLLOW;
 
 export const FILE_MODE = 0o600;
@@ -58,6 +63,21 @@ export function symlinkError(file: string, cause?: unknown): CrewstateError {
     { path: file },
     cause === undefined ? undefined : { cause },
   );
+}
+
+/** A FIFO, socket, device or folder where one of the store's files belongs. */
+export function notRegularError(file: string): CrewstateError {
+  return new CrewstateError(
+    "STORE_UNAVAILABLE",
+    `${file} is not a regular file; the JSON store reads and writes only regular files — move it aside or point json: elsewhere`,
+    { path: file },
+  );
+}
+
+/** Refuses a link or anything else that is not a regular file (a stat taken without following links). */
+export function assertRegular(stat: fs.BigIntStats | fs.Stats, file: string): void {
+  if (stat.isSymbolicLink()) throw symlinkError(file);
+  if (!stat.isFile()) throw notRegularError(file);
 }
 
 function describe(code: string): string {
@@ -102,7 +122,7 @@ export interface ReadResult {
   stat: fs.BigIntStats;
 }
 
-/** Reads a whole file (or its tail from `offset`) without following a link; null when absent. */
+/** Reads a whole regular file (or its tail from `offset`) without following a link; null when absent. */
 export function readFile(io: FileIo, file: string, offset = 0): ReadResult | null {
   let fd: number;
   try {
@@ -113,6 +133,7 @@ export function readFile(io: FileIo, file: string, offset = 0): ReadResult | nul
   }
   try {
     const stat = io.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) throw notRegularError(file);
     const size = Math.max(0, Number(stat.size) - offset);
     const bytes = Buffer.allocUnsafe(size);
     let filled = 0;

@@ -260,11 +260,12 @@ function walk(b: Buffer, options: WalkOptions): WalkResult {
 }
 
 /**
- * The offset of the first repeated key in any object of `bytes`, or -1. Assumes `bytes` is valid
- * JSON (it already parsed), which lets it jump from quote to quote natively instead of checking
- * every byte: fast enough to run before every replacement of a file this process did not write.
+ * The first repeated key in any object of `bytes`, or the first array/object nested deeper than
+ * `maxDepth`; null when there is neither. Assumes `bytes` is valid JSON (it already parsed),
+ * which lets it jump from quote to quote natively instead of checking every byte: fast enough to
+ * run on every load of a state file.
  */
-export function duplicateKeyOffset(b: Buffer): number {
+export function structureProblem(b: Buffer, maxDepth: number): ScanProblem | null {
   const stack: Array<KeySet | null> = [];
   const n = b.length;
   let i = 0;
@@ -273,7 +274,7 @@ export function duplicateKeyOffset(b: Buffer): number {
     if (c === QUOTE) {
       let end = b.indexOf(QUOTE, i + 1);
       for (;;) {
-        if (end < 0) return -1; // not valid JSON after all: nothing more to say here
+        if (end < 0) return null; // not valid JSON after all: nothing more to say here
         let k = end - 1;
         while (b[k] === BACKSLASH) k--;
         if ((end - 1 - k) % 2 === 0) break; // an even run of backslashes: a real closing quote
@@ -282,14 +283,12 @@ export function duplicateKeyOffset(b: Buffer): number {
       const keys = stack[stack.length - 1];
       if (keys) {
         const after = skipWs(b, end + 1);
-        if (b[after] === COLON && keys.add(decodeKey(b, i, end + 1))) return i;
+        if (b[after] === COLON && keys.add(decodeKey(b, i, end + 1))) return { offset: i, problem: "duplicate key in an object" };
       }
       i = end + 1;
-    } else if (c === OPEN_BRACE) {
-      stack.push(new KeySet());
-      i++;
-    } else if (c === OPEN_BRACKET) {
-      stack.push(null);
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (stack.length >= maxDepth) return { offset: i, problem: `nested deeper than ${maxDepth} levels` };
+      stack.push(c === OPEN_BRACE ? new KeySet() : null);
       i++;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       stack.pop();
@@ -298,7 +297,7 @@ export function duplicateKeyOffset(b: Buffer): number {
       i++;
     }
   }
-  return -1;
+  return null;
 }
 
 /** The keys of one object: a list while small (most are), a Set once large. */

@@ -43,6 +43,13 @@ import type { JsonPath } from "./json-scan.js";
 /** JSON payloads (structured outputs, event data, call responses) may nest this deep, no deeper. */
 export const MAX_PAYLOAD_DEPTH = 512;
 
+/**
+ * A state file or journal line may nest this deep, no deeper: a payload plus the entries around
+ * it. Checked on the bytes before anything else, so a hostile file cannot blow a recursive
+ * JSON.stringify (or anything else) later.
+ */
+export const MAX_DOCUMENT_DEPTH = MAX_PAYLOAD_DEPTH + 8;
+
 /** Unknown keys of one entry, kept to be written back. A null-prototype object. */
 export type Extras = Record<string, JsonValue>;
 
@@ -197,15 +204,12 @@ function usage(o: Obj, key: string, at: JsonPath): TokenUsage | null {
   for (const k of Object.keys(u)) {
     if (!USAGE_KEYS.has(k)) throw new LayoutError([...at, key, k], "is not a usage field (input_tokens, output_tokens, cost_usd)");
   }
-  const amount = (k: string, nullable: boolean): number | null => {
-    const n = has(u, k) ? u[k] : nullable ? null : undefined;
-    if (n === null && nullable) return null;
-    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
-      throw new LayoutError([...at, key, k], n === undefined ? "is missing" : nullable ? "must be a number ≥ 0 or null" : "must be a number ≥ 0");
-    }
-    return n;
-  };
-  return { inputTokens: amount("input_tokens", false)!, outputTokens: amount("output_tokens", false)!, costUsd: amount("cost_usd", true) };
+  const cost = has(u, "cost_usd") ? u.cost_usd : null;
+  if (cost !== null && (typeof cost !== "number" || !Number.isFinite(cost) || cost < 0)) {
+    throw new LayoutError([...at, key, "cost_usd"], "must be a number ≥ 0 or null");
+  }
+  // Token counts are whole numbers, as every store accepts them on write (BaseStore's checkUsage).
+  return { inputTokens: count(u, "input_tokens", [...at, key], undefined), outputTokens: count(u, "output_tokens", [...at, key], undefined), costUsd: cost };
 }
 
 function usageEntry(u: TokenUsage | null): JsonValue {
@@ -346,7 +350,8 @@ function callEntry(call: CallRecord, extras?: Extras): Obj {
 
 function inputsFrom(o: Obj, at: JsonPath): Inputs {
   if (!has(o, "inputs")) return {};
-  return object(o.inputs, [...at, "inputs"]) as Inputs;
+  object(o.inputs, [...at, "inputs"]);
+  return payload(o, "inputs", at) as Inputs;
 }
 
 function runFromEntry(runId: string, value: unknown, at: JsonPath, extras: WeakMap<object, Extras>): RunImage {

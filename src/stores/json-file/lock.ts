@@ -4,7 +4,7 @@ import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { threadId } from "node:worker_threads";
 import { CrewstateError } from "../../errors.js";
-import { CREATE_NEW, FILE_MODE, READ, closeQuietly, errnoOf, ioError, unlinkQuietly, writeAll, type FileIo } from "./file-io.js";
+import { CREATE_NEW, FILE_MODE, READ, assertRegular, closeQuietly, errnoOf, ioError, lstatOrNull, unlinkQuietly, writeAll, type FileIo } from "./file-io.js";
 
 /**
  * A lock file beside the state file (`<file>.lock`), created with O_EXCL and holding who took it.
@@ -92,6 +92,7 @@ export class FileLock {
         fd = this.io.openSync(this.path, CREATE_NEW, FILE_MODE);
       } catch (error) {
         if (errnoOf(error) !== "EEXIST") throw ioError(error, "create the lock file", this.path);
+        this.assertRegularLock();
         const seen = this.readHolder(this.path);
         if (seen === "absent") continue; // released meanwhile: try again at once
         if (!this.isStale(seen)) return seen === "unreadable" ? undefined : seen;
@@ -110,6 +111,12 @@ export class FileLock {
       return null;
     }
     return undefined;
+  }
+
+  /** A FIFO, folder or link where the lock file belongs is never taken for a lock, nor broken. */
+  private assertRegularLock(): void {
+    const stat = lstatOrNull(this.io, this.path);
+    if (stat) assertRegular(stat, this.path);
   }
 
   private release(): void {
