@@ -48,10 +48,10 @@ export class TaskLease {
 
   /**
    * Claims the task for a worker that decided to run it from the record it read, whose token was
-   * `seenToken`. A live holder is waited for once, until its lease runs out; a holder that renewed
-   * meanwhile is still at work, and the claim fails with LEASE_HELD. A holder on this host whose
-   * process is gone is taken over at once. With `start`, the claim that is granted also commits
-   * the task's started record and event.
+   * `seenToken`. A live holder is waited for once: until it commits or releases the task, or until
+   * the lease seen runs out; a holder that renewed past it is still at work, and the claim fails
+   * with LEASE_HELD. A holder on this host whose process is gone is taken over at once. With
+   * `start`, the claim that is granted also commits the task's started record and event.
    *
    * Returns `{ changed }` — the task's record as it is now — instead of a lease when the record may
    * have moved on since it was read (another worker claimed the task, or a holder was waited for):
@@ -84,10 +84,10 @@ export class TaskLease {
       // Released since the claim was refused: the holder may have finished the task.
       if (expiresAt === null) return { changed: holder };
       if (claim.wait === false) return { held: holder! };
-      log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for its lease to run out");
-      await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
-      const after = await readTask(store, runId, task);
-      if (after?.leaseExpiresAt != null && after.leaseExpiresAt > expiresAt && after.worker === holder!.worker) {
+      log.info({ task, holder: holder!.worker, until: expiresAt }, "task held by another worker; waiting for it to commit, release, or let its lease run out");
+      const after = await waitForHolder(store, runId, task, holder!, expiresAt);
+      if (after?.fencingToken === holder!.fencingToken && isDeadLocalWorker(holder!.worker)) continue;
+      if (after?.fencingToken === holder!.fencingToken && after.leaseExpiresAt != null && after.leaseExpiresAt > expiresAt) {
         throw new CrewstateError(
           "LEASE_HELD",
           `task "${task}" of run "${runId}" is being worked on by ${after.worker} (its lease was renewed until ${after.leaseExpiresAt}); wait for it to finish, or stop it`,
@@ -150,6 +150,25 @@ export class TaskLease {
         }
       }
     });
+  }
+}
+
+/** How often a waiter looks at the task a live holder has: soon at first, then at most every second. */
+const FIRST_LOOK_MS = 25;
+const MAX_LOOK_MS = 1_000;
+
+/**
+ * Waits until the holder's claim ends — a commit or release (the record's lease is gone), another
+ * claim (its token moved on), its process died (on this host) — or until `expiresAt`, the end of
+ * the lease first seen, has passed. Returns the task's record as it is then.
+ */
+async function waitForHolder(store: Store, runId: string, task: string, holder: TaskRecord, expiresAt: string): Promise<TaskRecord | undefined> {
+  for (let look = FIRST_LOOK_MS; ; look = Math.min(2 * look, MAX_LOOK_MS)) {
+    const untilExpiry = Date.parse(expiresAt) - Date.now();
+    await sleep(Math.max(0, Math.min(look, untilExpiry + 50)));
+    const now = await readTask(store, runId, task);
+    const ended = now?.fencingToken !== holder.fencingToken || now.leaseExpiresAt === null;
+    if (ended || untilExpiry + 50 <= look || isDeadLocalWorker(holder.worker)) return now;
   }
 }
 

@@ -71,6 +71,40 @@ describe("task leases in a kickoff", () => {
     expect((await store.events("l")).slice(-2).map((e) => e.type)).toEqual(["task_reused", "run_completed"]);
   });
 
+  it("wakes as soon as the holder commits: the waiter reuses its result long before the lease would run out", async () => {
+    const store = new MemoryStore();
+    let finish!: () => void;
+    const holding = new Promise<void>((resolve) => (finish = resolve));
+    let holderStarted!: () => void;
+    const started = new Promise<void>((resolve) => (holderStarted = resolve));
+    const holder = oneTaskCrew(store, async () => {
+      holderStarted();
+      await holding;
+      return "done by the holder";
+    });
+    const first = holder.crew.kickoff({ runId: "w", worker: "w-1", leaseTtlMs: 600_000 });
+    await started;
+    const waiter = oneTaskCrew(store, () => "done by the waiter");
+    const second = waiter.crew.kickoff({ runId: "w", worker: "w-2", leaseTtlMs: 600_000 });
+    setTimeout(finish, 100);
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.output, b.output]).toEqual(["done by the holder", "done by the holder"]);
+    expect(b.tasks[0]!.outcome).toBe("reused");
+    expect([holder.calls(), waiter.calls()]).toEqual([1, 0]);
+  });
+
+  it("wakes as soon as the holder releases its lease, and takes the task", async () => {
+    const store = new MemoryStore();
+    await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
+    const lease = (await store.claimTask("l", "work", "elsewhere:1:abc", 600_000))!;
+    const { crew, calls } = oneTaskCrew(store, () => "done");
+    setTimeout(() => void store.releaseTask(lease), 100);
+    const result = await crew.kickoff({ runId: "l", worker: "w-2", leaseTtlMs: 600_000 });
+    expect(result.output).toBe("done");
+    expect(calls()).toBe(1);
+    expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "completed", worker: "w-2", fencingToken: 2 });
+  });
+
   it("fails with LEASE_HELD when the holder keeps renewing its lease", async () => {
     const store = new MemoryStore();
     await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
