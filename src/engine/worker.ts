@@ -4,6 +4,7 @@ import type { Crew } from "../model/crew.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
+import { startOrphanSweep } from "./orphan-sweep.js";
 import { DEFAULT_LEASE_TTL_MS } from "./task-lease.js";
 
 export interface WorkerOptions {
@@ -13,7 +14,10 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Lease TTL of each claimed task. Default 30 s. */
   leaseTtlMs?: number;
-  /** How long the queue waits for a dead worker's job before handing it out again. Default 2 × the lease TTL. */
+  /**
+   * How long the queue waits for a dead worker's job before handing it out again. Default 2 × the
+   * lease TTL. Live workers adopt a dead worker's run sooner: about a lease TTL after it died.
+   */
   jobTimeoutMs?: number;
   /** Starts after which a task whose worker keeps dying is dead-lettered. Default 5. */
   maxAttempts?: number;
@@ -72,9 +76,11 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
   };
 
   await queue.work({ concurrency: options.concurrency ?? 1, jobTimeoutMs: options.jobTimeoutMs ?? 2 * leaseTtlMs }, handle);
+  const sweep = startOrphanSweep(queue, store, leaseTtlMs, log);
   return {
     async stop() {
       try {
+        await sweep.stop();
         await queue.close();
       } finally {
         await store.close();

@@ -1,7 +1,7 @@
 import { Queue, Worker } from "bullmq";
 import { CrewstateError, messageOf } from "../errors.js";
 import { redactUrl } from "../redact.js";
-import type { RunJob, RunQueue, WorkOptions } from "./run-queue.js";
+import type { ActiveJob, EnqueueOptions, RunJob, RunQueue, WorkOptions } from "./run-queue.js";
 
 /** Runs queued in BullMQ, under the store's key prefix (`<prefix>queue`). */
 export class BullMqQueue implements RunQueue {
@@ -30,11 +30,16 @@ export class BullMqQueue implements RunQueue {
     return new BullMqQueue(queue, connection, prefix, name);
   }
 
-  async enqueue(job: RunJob, options: { delayMs?: number; timeoutMs?: number } = {}): Promise<void> {
+  async enqueue(job: RunJob, options: EnqueueOptions = {}): Promise<void> {
     // The run ID is the job ID, so a run waiting in the queue is not queued twice; a deferred
-    // retry of a run already in hand gets an ID of its own.
-    const jobId = options.delayMs ? `${job.runId}:${Date.now()}` : job.runId;
+    // retry of a run already in hand gets an ID of its own. ('#' is in no run ID; BullMQ refuses ':'.)
+    const jobId = options.key !== undefined ? `${job.runId}#${options.key}` : options.delayMs ? `${job.runId}#deferred-${Date.now()}` : job.runId;
     await this.queue.add("run", job, { jobId, delay: options.delayMs, attempts: 20, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: true, removeOnFail: 1000 });
+  }
+
+  async activeJobs(): Promise<ActiveJob[]> {
+    const jobs = await this.queue.getJobs(["active"]);
+    return jobs.filter((job) => job?.data?.runId !== undefined).map((job) => ({ job: job.data as RunJob, takenAt: new Date(job.processedOn ?? job.timestamp) }));
   }
 
   async work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void> {

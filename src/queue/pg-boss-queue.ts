@@ -1,18 +1,22 @@
 import PgBoss from "pg-boss";
 import { CrewstateError, messageOf } from "../errors.js";
+import { createHash } from "node:crypto";
 import { redactUrl } from "../redact.js";
-import type { RunJob, RunQueue, WorkOptions } from "./run-queue.js";
+import { quoteSchema } from "../stores/postgres-migrations.js";
+import type { ActiveJob, EnqueueOptions, RunJob, RunQueue, WorkOptions } from "./run-queue.js";
 
 /** Runs queued in pg-boss, in a schema next to the store's (`<store schema>_queue`). */
 export class PgBossQueue implements RunQueue {
   private constructor(
     private readonly boss: PgBoss,
     private readonly name: string,
+    private readonly schema: string,
   ) {}
 
   static async open(storeUrl: string, name: string): Promise<PgBossQueue> {
     const url = new URL(storeUrl);
     const schema = `${url.searchParams.get("schema") ?? "crewstate"}_queue`;
+    quoteSchema(schema, redactUrl(storeUrl));
     url.searchParams.delete("schema");
     const boss = new PgBoss({
       connectionString: url.toString(),
@@ -34,16 +38,25 @@ export class PgBossQueue implements RunQueue {
       await boss.stop({ graceful: false, wait: false }).catch(() => {});
       throw new CrewstateError("STORE_UNAVAILABLE", `cannot open the pg-boss queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
     }
-    return new PgBossQueue(boss, name);
+    return new PgBossQueue(boss, name, schema);
   }
 
-  async enqueue(job: RunJob, options: { delayMs?: number; timeoutMs?: number } = {}): Promise<void> {
+  async enqueue(job: RunJob, options: EnqueueOptions = {}): Promise<void> {
     await this.boss.send(this.name, job, {
+      // A keyed job's ID is derived from its key: a second insert of it does nothing.
+      ...(options.key !== undefined ? { id: uuidOf(`${job.runId}#${options.key}`) } : {}),
       ...(options.delayMs ? { startAfter: new Date(Date.now() + options.delayMs) } : {}),
       retryLimit: 20,
       retryDelay: 1,
       expireInSeconds: options.timeoutMs === undefined ? this.expireInSeconds : Math.max(1, Math.ceil(options.timeoutMs / 1000)),
     });
+  }
+
+  async activeJobs(): Promise<ActiveJob[]> {
+    const { rows } = await this.boss
+      .getDb()
+      .executeSql(`SELECT data, started_on FROM ${quoteSchema(this.schema, "pg-boss")}.job WHERE name = $1 AND state = 'active'`, [this.name]);
+    return rows.map((row: { data: RunJob; started_on: Date }) => ({ job: row.data, takenAt: row.started_on }));
   }
 
   /** Job expiry for runs this process puts back: its workers' own timeout once it works. */
@@ -68,4 +81,10 @@ export class PgBossQueue implements RunQueue {
   async close(): Promise<void> {
     await this.boss.stop({ graceful: true, wait: true, timeout: 30_000 });
   }
+}
+
+/** A UUID made from a key, so that the same key always names the same job. */
+function uuidOf(key: string): string {
+  const hex = createHash("sha256").update(key).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -21,13 +21,25 @@ export interface WorkOptions {
   jobTimeoutMs: number;
 }
 
+/** A job a worker has taken and not yet finished (or a dead worker took), and when it was taken. */
+export interface ActiveJob {
+  job: RunJob;
+  takenAt: Date;
+}
+
+export interface EnqueueOptions {
+  delayMs?: number;
+  /** How long a worker may hold the job unacknowledged before it goes to another (pg-boss; default 60 s; BullMQ takes it from the workers' lock instead). */
+  timeoutMs?: number;
+  /** A job with this key is queued once, however many processes queue it. */
+  key?: string;
+}
+
 export interface RunQueue {
-  /**
-   * Queues a run; a run already waiting in the queue is not queued twice. `timeoutMs` is how long
-   * a worker may hold the job unacknowledged before it goes to another (default 60 s; BullMQ
-   * takes it from the workers' lock instead).
-   */
-  enqueue(job: RunJob, options?: { delayMs?: number; timeoutMs?: number }): Promise<void>;
+  /** Queues a run; a run already waiting in the queue is not queued twice. */
+  enqueue(job: RunJob, options?: EnqueueOptions): Promise<void>;
+  /** The jobs taken by workers and not finished: those of live workers, and a dead worker's until the queue expires them. */
+  activeJobs(): Promise<ActiveJob[]>;
   /** Starts taking jobs; `handler` resolving completes a job, throwing fails it (the queue retries). */
   work(options: WorkOptions, handler: (job: RunJob) => Promise<void>): Promise<void>;
   /** Stops taking jobs, waits for those in hand, and disconnects. */
