@@ -30,6 +30,8 @@ import { journalSection } from "./journal.js";
 import { workersSection } from "./workers.js";
 import { parallelSection } from "./parallel.js";
 import { tracingSection } from "./tracing.js";
+import { recoverySection } from "./recovery.js";
+import { leaseRaceSection } from "./lease-race.js";
 
 interface Options {
   sizes: number[];
@@ -288,6 +290,8 @@ async function main(): Promise<void> {
   await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
   await parallelSection(process.argv.slice(2)); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
   await tracingSection(process.argv.slice(2)); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
+  await recoverySection(process.argv.slice(2)); // pickup after a SIGKILL on pg-boss and BullMQ, appended to docs/benchmarks.md unless --smoke
+  await leaseRaceSection(process.argv.slice(2)); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {
