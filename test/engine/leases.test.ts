@@ -93,6 +93,34 @@ describe("task leases in a kickoff", () => {
     expect([holder.calls(), waiter.calls()]).toEqual([1, 0]);
   });
 
+  it("does not run again a task whose holder committed after the run was read but before the task's turn came", async () => {
+    const store = new MemoryStore();
+    let finish!: () => void;
+    const holding = new Promise<void>((resolve) => (finish = resolve));
+    let holderStarted!: () => void;
+    const started = new Promise<void>((resolve) => (holderStarted = resolve));
+    const holder = oneTaskCrew(store, async () => {
+      holderStarted();
+      await holding;
+      return "done by the holder";
+    });
+    const first = holder.crew.kickoff({ runId: "s", worker: "w-1", leaseTtlMs: 600_000 });
+    await started;
+    // The latecomer reads the run while the task is running, and decides only after the holder committed.
+    const late: Store = Object.create(store);
+    late.beginRun = async (init) => {
+      const snapshot = await store.beginRun(init);
+      finish();
+      await first;
+      return snapshot;
+    };
+    const latecomer = oneTaskCrew(late, () => "done by the latecomer");
+    const result = await latecomer.crew.kickoff({ runId: "s", worker: "w-2", leaseTtlMs: 600_000 });
+    expect(result.output).toBe("done by the holder");
+    expect(latecomer.calls()).toBe(0);
+    expect((await store.events("s")).filter((e) => e.type === "task_completed")).toHaveLength(1);
+  });
+
   it("wakes as soon as the holder releases its lease, and takes the task", async () => {
     const store = new MemoryStore();
     await store.beginRun({ runId: "l", crew: "leased", inputs: {} });
