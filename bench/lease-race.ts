@@ -96,6 +96,7 @@ export async function benchLeaseRace(options: RaceOptions = {}): Promise<string>
     `| ${procs} racing on the same run ID | ${s(median(many))} |`,
     `| ${procs} started at once on the finished run (start-up and reuse only) | ${s(median(startups))} |`,
     `| ratio racing / one | **${ratio.toFixed(2)}×** (${ratio <= TARGET_RATIO ? "target met" : "target missed"}) |`,
+    `| racing − start-up floor: what waiting on the leases adds | ${s(median(many) - median(startups))} |`,
     "",
     `Before waiters woke on commit, the review measured 36–38 s for 8 processes where one took ~3 s (each waiter slept the whole 30 s lease). ` +
       `The third row is the floor of the race on this machine: ${procs} Node processes loading the CLI and the crew at once on ${os.cpus().length} cores.`,
