@@ -26,11 +26,12 @@ export interface OrphanSweep {
 }
 
 /**
- * Every live worker looks, every half TTL (at most every second), at the runs whose jobs are in
- * the queue's hands, and queues again each orphaned run — its worker died — so that recovery takes
- * about the lease TTL, not the queue's job expiry. The job is keyed by the run and the moment it
- * became orphaned, so the sweepers that see the same orphan queue it once; should two workers
- * still pick a run up, task leases and fencing tokens keep them from working one task twice.
+ * Every live worker looks, every half TTL or every second (whichever is sooner), at the runs whose
+ * jobs are in the queue's hands, and queues again each orphaned run — its worker died — so that
+ * recovery takes about the lease TTL, not the queue's job expiry. The job is keyed by the run and
+ * the moment it became orphaned, so the sweepers that see the same orphan queue it once; should two
+ * workers still pick a run up, task leases and fencing tokens keep them from working one task
+ * twice.
  */
 export function startOrphanSweep(queue: RunQueue, store: Store, ttlMs: number, log: Logger): OrphanSweep {
   const adopt = async (runId: string, jobs: ActiveJob[]) => {
