@@ -36,7 +36,7 @@ import { writeOutputFile } from "./output-file.js";
 import { contextOf, isReady, scheduleOf, type Slot } from "./schedule.js";
 import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
-import { DEFAULT_LEASE_TTL_MS, newWorkerId, readTask, TaskLease } from "./task-lease.js";
+import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
 import { crashPoint } from "./crash-points.js";
 import { tracingObserver } from "../telemetry/tracing.js";
 
@@ -348,9 +348,6 @@ class Kickoff {
   ): Promise<TaskResult | Held> {
     const inputHash = inputHashOf(parts);
     const log = this.log.child({ task: task.name });
-    // A task running when the run was read may have been committed since, under the same token,
-    // which a claim cannot tell: decide from its record as it is now.
-    if (stored?.status === "running") stored = await readTask(this.store, this.runId, task.name);
     for (;;) {
       const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
       const decision = decide(stored, inputHash, storedParts, parts);

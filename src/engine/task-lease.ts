@@ -172,6 +172,6 @@ async function waitForHolder(store: Store, runId: string, task: string, holder: 
   }
 }
 
-export async function readTask(store: Store, runId: string, task: string): Promise<TaskRecord | undefined> {
+async function readTask(store: Store, runId: string, task: string): Promise<TaskRecord | undefined> {
   return (await store.getRun(runId))?.tasks.find((t) => t.name === task);
 }
