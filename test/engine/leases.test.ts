@@ -21,6 +21,22 @@ function oneTaskCrew(store: Store, answer: () => Promise<string> | string) {
   return { crew, calls: () => calls };
 }
 
+/** A kickoff by worker w-1 under a long lease, holding its one task until `finish()`; resolves once it holds it. */
+async function holdingKickoff(store: Store, runId: string) {
+  let finish!: () => void;
+  const holding = new Promise<void>((resolve) => (finish = resolve));
+  let holderStarted!: () => void;
+  const started = new Promise<void>((resolve) => (holderStarted = resolve));
+  const holder = oneTaskCrew(store, async () => {
+    holderStarted();
+    await holding;
+    return "done by the holder";
+  });
+  const first = holder.crew.kickoff({ runId, worker: "w-1", leaseTtlMs: 600_000 });
+  await started;
+  return { holder, first, finish };
+}
+
 describe("task leases in a kickoff", () => {
   it("claims each task it runs, and commits under the claim's token", async () => {
     const store = new MemoryStore();
@@ -73,17 +89,7 @@ describe("task leases in a kickoff", () => {
 
   it("wakes as soon as the holder commits: the waiter reuses its result long before the lease would run out", async () => {
     const store = new MemoryStore();
-    let finish!: () => void;
-    const holding = new Promise<void>((resolve) => (finish = resolve));
-    let holderStarted!: () => void;
-    const started = new Promise<void>((resolve) => (holderStarted = resolve));
-    const holder = oneTaskCrew(store, async () => {
-      holderStarted();
-      await holding;
-      return "done by the holder";
-    });
-    const first = holder.crew.kickoff({ runId: "w", worker: "w-1", leaseTtlMs: 600_000 });
-    await started;
+    const { holder, first, finish } = await holdingKickoff(store, "w");
     const waiter = oneTaskCrew(store, () => "done by the waiter");
     const second = waiter.crew.kickoff({ runId: "w", worker: "w-2", leaseTtlMs: 600_000 });
     setTimeout(finish, 100);
@@ -95,17 +101,7 @@ describe("task leases in a kickoff", () => {
 
   it("does not run again a task whose holder committed after the run was read but before the task's turn came", async () => {
     const store = new MemoryStore();
-    let finish!: () => void;
-    const holding = new Promise<void>((resolve) => (finish = resolve));
-    let holderStarted!: () => void;
-    const started = new Promise<void>((resolve) => (holderStarted = resolve));
-    const holder = oneTaskCrew(store, async () => {
-      holderStarted();
-      await holding;
-      return "done by the holder";
-    });
-    const first = holder.crew.kickoff({ runId: "s", worker: "w-1", leaseTtlMs: 600_000 });
-    await started;
+    const { first, finish } = await holdingKickoff(store, "s");
     // The latecomer reads the run while the task is running, and decides only after the holder committed.
     const late: Store = Object.create(store);
     late.beginRun = async (init) => {
