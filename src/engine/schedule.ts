@@ -60,3 +60,15 @@ export function isReady(slot: Slot, finished: readonly boolean[], finishedPrefix
   if (slot.context === null) return finishedPrefix >= slot.prefix;
   return slot.context.every((i) => finished[i]);
 }
+
+/** The most tasks that can run at once: the longest row of async tasks with the sync task that closes it. */
+export function widestRow(asyncExecution: readonly boolean[]): number {
+  let widest = asyncExecution.length > 0 ? 1 : 0;
+  let row = 0;
+  for (const isAsync of asyncExecution) {
+    row += 1;
+    widest = Math.max(widest, row);
+    if (!isAsync) row = 0;
+  }
+  return widest;
+}

@@ -4,6 +4,8 @@ import type { Crew } from "../model/crew.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
+import type { RunStartEvent } from "./observer.js";
+import { widestRow } from "./schedule.js";
 import { startOrphanSweep } from "./orphan-sweep.js";
 import { DEFAULT_LEASE_TTL_MS } from "./task-lease.js";
 
@@ -28,7 +30,8 @@ export interface WorkerOptions {
 
 export interface RunOutcome {
   runId: string;
-  outcome: "completed" | "paused" | "failed" | "deferred" | "fenced";
+  /** `joined`: a join found the run over before it started. */
+  outcome: "completed" | "paused" | "failed" | "deferred" | "fenced" | "joined";
   detail?: string;
 }
 
@@ -56,9 +59,23 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
     options.onRun?.(event);
   };
 
+  // A run's parallel tasks are shared: the worker that has a run queues one join per extra task
+  // that can run at once, and the workers that take them work the tasks no one holds yet.
+  const joins = Math.min(widestRow(crew.tasks.map((t) => t.asyncExecution)), crew.maxConcurrency) - 1;
+  const queueJoins = (job: RunJob) => (event: RunStartEvent) => {
+    for (let k = 1; k <= joins; k++) {
+      queue.enqueue({ ...job, join: true }, { key: `join-${event.attempt}-${k}` }).catch((error: unknown) => log.warn({ runId: job.runId, err: messageOf(error) }, "could not queue a join of the run"));
+    }
+  };
+
   const handle = async (job: RunJob): Promise<void> => {
+    if (job.join) {
+      const run = await store.getRun(job.runId);
+      if (run?.status !== "running") return report({ runId: job.runId, outcome: "joined", detail: `the run is ${run?.status ?? "gone"}; nothing left to share` });
+    }
     try {
-      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log });
+      const observers = job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }];
+      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers });
       report({ runId: job.runId, outcome: result.status });
     } catch (error) {
       if (isCrewstateError(error, "TASK_FAILED")) {

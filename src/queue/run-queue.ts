@@ -12,6 +12,8 @@ import type { Inputs } from "../stores/store.js";
 export interface RunJob {
   runId: string;
   inputs: Inputs;
+  /** Queued by the worker that has the run, for another to share its parallel tasks while it runs. */
+  join?: boolean;
 }
 
 export interface WorkOptions {

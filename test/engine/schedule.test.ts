@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contextOf, isReady, scheduleOf } from "../../src/engine/schedule.js";
+import { contextOf, isReady, scheduleOf, widestRow } from "../../src/engine/schedule.js";
 
 const sync = (context: number[] | null = null) => ({ asyncExecution: false, conditional: false, context });
 const async_ = (context: number[] | null = null) => ({ asyncExecution: true, conditional: false, context });
@@ -32,5 +32,15 @@ describe("scheduleOf", () => {
     expect(slots[2]!.previous).toBe(1);
     expect(isReady(slots[2]!, [true, false, false], 1)).toBe(false);
     expect(isReady(slots[2]!, [true, true, false], 2)).toBe(true);
+  });
+});
+
+describe("widestRow", () => {
+  it("counts the longest row of async tasks with the sync task that closes it", () => {
+    expect(widestRow([])).toBe(0);
+    expect(widestRow([false, false])).toBe(1);
+    expect(widestRow([false, true, true, true, false])).toBe(4);
+    expect(widestRow([true, true, false, true, false])).toBe(3);
+    expect(widestRow([false, true, true])).toBe(2);
   });
 });
