@@ -1,4 +1,5 @@
 import { expect, it as vitestIt } from "vitest";
+import { outputHashOf } from "../../../src/hash.js";
 import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../../src/errors.js";
 import type { CallRecord, JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../../src/stores/store.js";
 
@@ -60,9 +61,9 @@ function safeShow(value: unknown): string {
   }
 }
 
-/** A task record with every field set to a non-default value. */
+/** A task record with every field set to a non-default value; its output hash matches its output unless overridden. */
 export function completedTask(name: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
-  return {
+  const record: TaskRecord = {
     name,
     status: "completed",
     inputHash: "a".repeat(64),
@@ -80,6 +81,17 @@ export function completedTask(name: string, overrides: Partial<TaskRecord> = {})
     leaseExpiresAt: null,
     ...overrides,
   };
+  if (!("outputHash" in overrides)) record.outputHash = hashOrPlaceholder(record);
+  return record;
+}
+
+/** The record's real output hash, or a placeholder when its structured output is not JSON (the store refuses it anyway). */
+function hashOrPlaceholder(record: TaskRecord): string {
+  try {
+    return outputHashOf(record.output ?? "", record.structured);
+  } catch {
+    return "b".repeat(64);
+  }
 }
 
 export function call(task: string, position: number, overrides: Partial<CallRecord> = {}): CallRecord {
