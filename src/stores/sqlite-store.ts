@@ -179,6 +179,13 @@ export class SqliteStore extends BaseStore {
     return this.db.pragma(name, { simple: true });
   }
 
+  /** SQLite's own consistency check of the file (`PRAGMA integrity_check`): one line per problem, none when sound. */
+  integrityProblems(): string[] {
+    const lines = this.guard("check the database", undefined, () => this.db.pragma("integrity_check", { simple: false }) as { integrity_check: string }[]);
+    const problems = lines.map((row) => row.integrity_check).filter((line) => line !== "ok");
+    return problems.map((line) => `${this.location}: integrity_check: ${line}`);
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
