@@ -16,6 +16,16 @@ async function notFound(url: string): Promise<void> {
   if (!isCrewstateError(error, "STORE_NOT_FOUND")) expect.fail(`expected STORE_NOT_FOUND, got ${String(error)}`);
 }
 
+/** Once a writer has made the store, a read-only open reads it. */
+async function readsWhatWasWritten(url: string): Promise<void> {
+  const writer = await openStore(url);
+  await writer.beginRun({ runId: "r", crew: "c", inputs: {} });
+  await writer.close();
+  const reader = await openStore(url, { readOnly: true });
+  expect((await reader.listRuns()).map((r) => r.runId)).toEqual(["r"]);
+  await reader.close();
+}
+
 describe("read-only opens of the server stores", () => {
   it.skipIf(!postgres.available)("PostgreSQL: a schema that is not there is STORE_NOT_FOUND and is not created; an existing one reads", async () => {
     const schema = freshName("ro");
@@ -25,12 +35,7 @@ describe("read-only opens of the server stores", () => {
     try {
       await notFound(url);
       expect((await admin.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [schema])).rowCount).toBe(0);
-      const writer = await openStore(url);
-      await writer.beginRun({ runId: "r", crew: "c", inputs: {} });
-      await writer.close();
-      const reader = await openStore(url, { readOnly: true });
-      expect((await reader.listRuns()).map((r) => r.runId)).toEqual(["r"]);
-      await reader.close();
+      await readsWhatWasWritten(url);
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
     }
@@ -43,12 +48,7 @@ describe("read-only opens of the server stores", () => {
     try {
       await notFound(url);
       expect(await admin.keys(`${prefix}*`)).toEqual([]);
-      const writer = await openStore(url);
-      await writer.beginRun({ runId: "r", crew: "c", inputs: {} });
-      await writer.close();
-      const reader = await openStore(url, { readOnly: true });
-      expect((await reader.listRuns()).map((r) => r.runId)).toEqual(["r"]);
-      await reader.close();
+      await readsWhatWasWritten(url);
     } finally {
       const keys = await admin.keys(`${prefix}*`);
       if (keys.length > 0) await admin.del(...keys);
