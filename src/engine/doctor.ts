@@ -1,7 +1,9 @@
+import { resolve } from "node:path";
 import { isCrewstateError, messageOf } from "../errors.js";
 import { checkRunId } from "../stores/codec.js";
 import { redactUrl } from "../redact.js";
 import { openStore } from "../stores/open.js";
+import { scanWal } from "../stores/sqlite-wal.js";
 import type { EventType, Run, RunEvent, RunStatus, RunSummary, Store, TaskStatus } from "../stores/store.js";
 
 /**
@@ -53,8 +55,6 @@ export async function diagnoseStore(url: string, options: { runId?: string } = {
   const sqlitePath = /^sqlite:([^?]+)/i.exec(url)?.[1];
   if (sqlitePath !== undefined) {
     // Before anything opens the file: opening replays the WAL, and the next write overwrites what it dropped.
-    const { resolve } = await import("node:path");
-    const { scanWal } = await import("../stores/sqlite-wal.js");
     for (const problem of scanWal(resolve(sqlitePath))?.problems ?? []) findings.push({ runId: null, task: null, message: problem });
   }
   const shown = redactUrl(url);
