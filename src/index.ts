@@ -17,8 +17,9 @@ export type {
   TokenEvent,
 } from "./engine/observer.js";
 export { tracingObserver, type TracingOptions } from "./telemetry/tracing.js";
-export { openStore, storeUrlFrom, DEFAULT_STORE_URL } from "./stores/open.js";
+export { openStore, storeUrlFrom, DEFAULT_STORE_URL, type OpenStoreOptions } from "./stores/open.js";
 export { redactUrl, redactSecrets } from "./redact.js";
+export { diagnoseStore, diagnoseRuns, type DoctorFinding, type DoctorReport } from "./engine/doctor.js";
 export { MemoryStore } from "./stores/memory-store.js";
 export { BaseStore } from "./stores/base-store.js";
 export {

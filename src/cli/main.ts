@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isCrewstateError, messageOf } from "../errors.js";
 import { redactSecrets } from "../redact.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
@@ -33,6 +34,7 @@ Examples:
   crewstate show claim-123
   crewstate invalidate claim-123 analyze_task
   crewstate output claim-123 draft_task
+  crewstate doctor --store sqlite:.crewstate/state.db
   crewstate export --all --store json:crew_state.json > runs.jsonl
   crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app
   crewstate enqueue crew.ts --run-id claim-9 --input notes=@notes.txt --store postgres://localhost/app
@@ -45,7 +47,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer, registerWorker]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer, registerWorker, registerDoctor]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

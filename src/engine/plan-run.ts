@@ -49,7 +49,7 @@ export async function planRun(
   const tasks = await prepareTasks(crew, { ...(options.inputs ?? {}) }, options.model, { offline: true });
   // A URL is opened only once the crew and inputs check out, and only to read.
   if (typeof storeOrUrl === "string") {
-    const store = await openStore(storeOrUrl, { mustExist: true }).catch((error: unknown) => {
+    const store = await openStore(storeOrUrl, { mustExist: true, readOnly: true }).catch((error: unknown) => {
       if (isCrewstateError(error, "STORE_NOT_FOUND")) return undefined;
       throw error;
     });

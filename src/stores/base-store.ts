@@ -1,5 +1,6 @@
 import { CrewstateError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
+import { checkStoredOutputs } from "./output-check.js";
 import type {
   BeginRun,
   CallRecord,
@@ -52,11 +53,20 @@ export abstract class BaseStore implements Store {
       throw new CrewstateError("INVALID_DEFINITION", "a run needs a crew name", { runId: init.runId });
     }
     checkInputs(init.inputs, init.runId);
-    return this.doBeginRun(init, this.now());
+    return this.checkOutputs(await this.doBeginRun(init, this.now()));
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
-    return this.doGetRun(checkRunId(runId));
+    const run = await this.doGetRun(checkRunId(runId));
+    return run && this.checkOutputs(run);
+  }
+
+  /**
+   * Every run leaves the store through here: a task whose stored output no longer matches its
+   * output hash is CORRUPT_STATE. The JSON store, whose file people edit by hand, overrides it.
+   */
+  protected checkOutputs(run: Run): Run {
+    return checkStoredOutputs(run, this.location);
   }
 
   async listRuns(): Promise<RunSummary[]> {
@@ -142,6 +152,13 @@ export abstract class BaseStore implements Store {
   }
 
   async exportRun(runId: string): Promise<RunDump | undefined> {
+    const dump = await this.doExportRun(checkRunId(runId));
+    if (dump) this.checkOutputs(dump.run);
+    return dump;
+  }
+
+  /** Reads a whole run; stores that can read it in one snapshot override this. */
+  protected async doExportRun(runId: string): Promise<RunDump | undefined> {
     const run = await this.getRun(runId);
     if (!run) return undefined;
     const events = await this.events(runId);

@@ -11,12 +11,23 @@ export function storeUrlFrom(given?: string): string {
   return given ?? process.env.CREWSTATE_STORE ?? DEFAULT_STORE_URL;
 }
 
+export interface OpenStoreOptions {
+  /** A file store that is not there is STORE_NOT_FOUND instead of being created. */
+  mustExist?: boolean;
+  /**
+   * Only read: no file is created or changed, no schema created or migrated, nothing compacted;
+   * the store must exist. Writes through the store fail.
+   */
+  readOnly?: boolean;
+}
+
 /**
  * Opens the store a URL names:
  * `memory:`, `sqlite:<path>`, `json:<path>`, `postgres://…[?schema=name]`, `redis://…[?prefix=p]`.
  * Drivers of the server back ends are loaded only when their scheme is used.
  */
-export async function openStore(url: string = storeUrlFrom(), options: { mustExist?: boolean } = {}): Promise<Store> {
+export async function openStore(url: string = storeUrlFrom(), options: OpenStoreOptions = {}): Promise<Store> {
+  const readOnly = options.readOnly === true;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   registerUrlSecrets(url);
   const shown = redactUrl(url);
@@ -27,7 +38,7 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
     }
     // Reading a store that is not there must not create it (a typo would leave files behind).
     const file = body.replace(/\?.*$/, "");
-    if (options.mustExist && !existsSync(file) && !existsSync(`${file}.journal`)) {
+    if ((options.mustExist || readOnly) && !existsSync(file) && !existsSync(`${file}.journal`)) {
       throw new CrewstateError("STORE_NOT_FOUND", `store ${quote(shown)} does not exist (nothing has run there yet)`, { store: shown, path: file });
     }
     return body;
@@ -37,21 +48,21 @@ export async function openStore(url: string = storeUrlFrom(), options: { mustExi
       return new MemoryStore();
     case "sqlite": {
       const { SqliteStore } = await import("./sqlite-store.js");
-      return SqliteStore.open(needPath());
+      return SqliteStore.open(needPath(), { readOnly });
     }
     case "json": {
       const { JsonFileStore } = await import("./json-file-store.js");
-      return JsonFileStore.open(needPath());
+      return JsonFileStore.open(needPath(), { readOnly });
     }
     case "postgres":
     case "postgresql": {
       const { PostgresStore } = await import("./postgres-store.js");
-      return PostgresStore.open(url);
+      return PostgresStore.open(url, { readOnly });
     }
     case "redis":
     case "rediss": {
       const { RedisStore } = await import("./redis-store.js");
-      return RedisStore.open(url);
+      return RedisStore.open(url, { readOnly });
     }
     default:
       throw new CrewstateError(

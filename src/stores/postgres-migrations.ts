@@ -120,13 +120,13 @@ export function quoteSchema(name: string, store: string): string {
 }
 
 /**
- * Brings `schema` up to `POSTGRES_SCHEMA_VERSION`. Reads the recorded version first and returns
+ * Brings `schema` up to `POSTGRES_SCHEMA_VERSION` (with `readOnly`, only checks that it is there). Reads the recorded version first and returns
  * without writing anything when it is current; refuses a newer one with `UNSUPPORTED_SCHEMA_VERSION`,
  * also without writing. Otherwise runs the missing migrations in one transaction under an advisory
  * lock keyed by the schema, so concurrent opens wait for each other and a crash mid-way leaves the
  * old version intact.
  */
-export async function migrate(pool: pg.Pool, schema: string, store: string): Promise<void> {
+export async function migrate(pool: pg.Pool, schema: string, store: string, options: { readOnly?: boolean } = {}): Promise<void> {
   const quoted = quoteSchema(schema, store);
   const sql = {
     versionTable: `${quoted}.schema_version`,
@@ -154,6 +154,16 @@ export async function migrate(pool: pg.Pool, schema: string, store: string): Pro
   const seen = await readVersion();
   refuseNewer(seen);
   if (seen === POSTGRES_SCHEMA_VERSION) return;
+  if (options.readOnly) {
+    if (seen === 0) {
+      throw new CrewstateError("STORE_NOT_FOUND", `PostgreSQL schema "${schema}" at ${store} holds no crewstate state (nothing has run there yet)`, { store, schema });
+    }
+    throw new CrewstateError(
+      "UNSUPPORTED_SCHEMA_VERSION",
+      `PostgreSQL schema "${schema}" at ${store} has crewstate schema version ${seen}, older than version ${POSTGRES_SCHEMA_VERSION} this crewstate reads; a command that writes (such as crewstate run) migrates it — it was not changed`,
+      { store, schema, found: seen, supported: POSTGRES_SCHEMA_VERSION },
+    );
+  }
 
   await withClient(pool, async (client) => {
     try {

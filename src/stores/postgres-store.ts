@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
 import { BaseStore } from "./base-store.js";
-import { checkRunId, decodeJson, encodeJson } from "./codec.js";
+import { decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "../redact.js";
 import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
 import type {
@@ -62,7 +62,8 @@ export class PostgresStore extends BaseStore {
   }
 
   /** Connects, creates or migrates the schema, and refuses a schema newer than this code. */
-  static async open(url: string): Promise<PostgresStore> {
+  /** With `readOnly`, the schema must exist at the current version: nothing is created or migrated. */
+  static async open(url: string, openOptions: { readOnly?: boolean } = {}): Promise<PostgresStore> {
     const location = redactUrl(url);
     let parsed: URL;
     try {
@@ -95,7 +96,7 @@ export class PostgresStore extends BaseStore {
 
     const store = new PostgresStore(pool, location, schema);
     try {
-      await store.attempt(() => migrate(pool, schema, location), true);
+      await store.attempt(() => migrate(pool, schema, location, { readOnly: openOptions.readOnly === true }), true);
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw error;
@@ -334,8 +335,7 @@ export class PostgresStore extends BaseStore {
   }
 
   /** The whole run from one snapshot, in four queries rather than one per task. */
-  override async exportRun(runId: string): Promise<RunDump | undefined> {
-    checkRunId(runId);
+  protected override async doExportRun(runId: string): Promise<RunDump | undefined> {
     return this.attempt(
       () =>
         withClient(this.pool, (client) =>

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
 import { BaseStore } from "./base-store.js";
-import { checkRunId, decodeJson, encodeJson } from "./codec.js";
+import { decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "../redact.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
 import { newTaskRecord } from "./store.js";
@@ -78,7 +78,8 @@ export class RedisStore extends BaseStore {
   }
 
   /** Connects and checks (or, in an empty prefix, records) the schema version. */
-  static async open(url: string): Promise<RedisStore> {
+  /** With `readOnly`, the prefix must hold state of the current version: no version key is written. */
+  static async open(url: string, options: { readOnly?: boolean } = {}): Promise<RedisStore> {
     const location = redactUrl(url);
     let parsed: URL;
     try {
@@ -115,7 +116,7 @@ export class RedisStore extends BaseStore {
     redis.on("close", () => store.abandonInflight());
     try {
       await store.attempt(() => redis.connect(), false);
-      await store.checkSchema();
+      await store.checkSchema(options.readOnly === true);
     } catch (error) {
       redis.disconnect();
       throw error;
@@ -129,9 +130,14 @@ export class RedisStore extends BaseStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async checkSchema(): Promise<void> {
-    const [outcome, found] = await this.script("crewstateOpen", [this.key("version")], [REDIS_SCHEMA_VERSION]);
+  private async checkSchema(readOnly: boolean): Promise<void> {
+    const [outcome, found] = readOnly
+      ? ["found", await this.attempt(() => this.redis.get(this.key("version")), true)]
+      : await this.script("crewstateOpen", [this.key("version")], [REDIS_SCHEMA_VERSION]);
     if (outcome === "created") return;
+    if (found === null) {
+      throw new CrewstateError("STORE_NOT_FOUND", `Redis prefix "${this.prefix}" at ${this.location} holds no crewstate state (nothing has run there yet)`, { store: this.location, prefix: this.prefix });
+    }
     const version = Number(found);
     if (version === REDIS_SCHEMA_VERSION) return;
     if (Number.isInteger(version) && version > REDIS_SCHEMA_VERSION) {
@@ -368,8 +374,7 @@ export class RedisStore extends BaseStore {
   }
 
   /** The run, its events and its journals in two round trips instead of one per task. */
-  override async exportRun(runId: string): Promise<RunDump | undefined> {
-    checkRunId(runId);
+  protected override async doExportRun(runId: string): Promise<RunDump | undefined> {
     const k = this.runKeys(runId);
     const [meta, order, tasks, leases, events] = await this.transactionalRead((m) =>
       m.hgetall(k.meta).zrange(k.order, 0, -1).hgetall(k.tasks).hgetall(k.leases).lrange(k.events, 0, -1),

@@ -1,9 +1,9 @@
-import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../errors.js";
 import { BaseStore, isoPlus } from "./base-store.js";
-import { checkRunId, decodeJson, encodeJson } from "./codec.js";
+import { decodeJson, encodeJson } from "./codec.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-migrations.js";
 import type {
   BeginRun,
@@ -95,6 +95,15 @@ type EventRow = [run_id: string, seq: number, task: string | null, type: string,
 const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
 type CallRow = [run_id: string, task: string, position: number, kind: string, request_hash: string, response: string, usage: string, at: string];
 
+export interface SqliteOpenOptions {
+  /**
+   * Only read: the file must exist and be a crewstate database of the current schema; nothing is
+   * migrated, no pragma is set, and no file is created or changed (see `openReadOnly`). Writes
+   * fail with STORE_UNAVAILABLE.
+   */
+  readOnly?: boolean;
+}
+
 /**
  * The SQLite store (`sqlite:<path>`, the default): one database file in WAL mode that any number
  * of processes may share. Every write is one `BEGIN IMMEDIATE` transaction, so a writer waits up
@@ -123,9 +132,11 @@ export class SqliteStore extends BaseStore {
    * — creating it and its folders if needed (folders 0700, file 0600, whatever the umask) and
    * migrating it to the current schema.
    */
-  static async open(target: string): Promise<SqliteStore> {
+  static async open(target: string, options: SqliteOpenOptions = {}): Promise<SqliteStore> {
     const { file, synchronous } = parseTarget(target);
     const path = resolve(file);
+    refuseSymlinks(path);
+    if (options.readOnly) return new SqliteStore(openReadOnly(path), path, synchronous);
     if (!prepareFile(path)) {
       // An existing file is inspected read-only first: refusing it must write nothing, not even
       // the checkpoint a read-write connection makes when it closes.
@@ -166,6 +177,13 @@ export class SqliteStore extends BaseStore {
   /** @internal For tests and diagnostics: a PRAGMA's value on this store's own connection. */
   pragma(name: "journal_mode" | "synchronous" | "busy_timeout" | "user_version" | "application_id"): unknown {
     return this.db.pragma(name, { simple: true });
+  }
+
+  /** SQLite's own consistency check of the file (`PRAGMA integrity_check`): one line per problem, none when sound. */
+  integrityProblems(): string[] {
+    const lines = this.guard("check the database", undefined, () => this.db.pragma("integrity_check", { simple: false }) as { integrity_check: string }[]);
+    const problems = lines.map((row) => row.integrity_check).filter((line) => line !== "ok");
+    return problems.map((line) => `${this.location}: integrity_check: ${line}`);
   }
 
   async close(): Promise<void> {
@@ -282,8 +300,7 @@ export class SqliteStore extends BaseStore {
   }
 
   /** Overridden to read one snapshot, consistent even while other processes write. */
-  override async exportRun(runId: string): Promise<RunDump | undefined> {
-    checkRunId(runId);
+  protected override async doExportRun(runId: string): Promise<RunDump | undefined> {
     return this.guard("export the run", runId, () => this.tx.exportRun.deferred(runId));
   }
 
@@ -715,6 +732,31 @@ function parseTarget(target: string): { file: string; synchronous: SqliteSynchro
   return { file, synchronous };
 }
 
+/** The files SQLite keeps next to the database, each of which it would write through a link. */
+export const SQLITE_COMPANIONS = ["-wal", "-shm", "-journal"] as const;
+
+/**
+ * Refuses a database or companion file that is a symbolic link: SQLite would follow it and write
+ * outside the store's folder. Checked before anything is opened, so nothing is written.
+ */
+function refuseSymlinks(path: string): void {
+  for (const file of [path, ...SQLITE_COMPANIONS.map((suffix) => path + suffix)]) {
+    let link = false;
+    try {
+      link = lstatSync(file).isSymbolicLink();
+    } catch {
+      // Missing (or unreadable, which opening reports): not a link.
+    }
+    if (link) {
+      throw new CrewstateError(
+        "STORE_UNAVAILABLE",
+        `${file} is a symbolic link; the SQLite store refuses to follow links for its files (nothing was written) — point sqlite: at the real file`,
+        { path: file, store: path },
+      );
+    }
+  }
+}
+
 /**
  * Creates the missing parent folders (0700) and the file (0600), whatever the umask, returning
  * true when it created the file; refuses an existing file that is not a SQLite database before
@@ -747,6 +789,12 @@ function prepareFile(path: string): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw unavailable(error, "create");
   }
+  readHeader(path);
+  return false;
+}
+
+/** Refuses an existing file that is not a SQLite database (an empty file is a new one). */
+function readHeader(path: string): void {
   const header = Buffer.alloc(SQLITE_HEADER.length);
   let read: number;
   try {
@@ -758,7 +806,7 @@ function prepareFile(path: string): boolean {
       closeSync(fd);
     }
   } catch (error) {
-    throw unavailable(error, "read");
+    throw new CrewstateError("STORE_UNAVAILABLE", `cannot read ${path}: ${(error as Error).message}`, { path, store: path }, { cause: error });
   }
   if (read > 0 && header.subarray(0, read).toString("latin1") !== SQLITE_HEADER) {
     throw new CrewstateError(
@@ -767,7 +815,61 @@ function prepareFile(path: string): boolean {
       { path, store: path },
     );
   }
-  return false;
+}
+
+/**
+ * A connection that cannot change anything in the store's folder. A read-only SQLite connection
+ * to a WAL database still creates the `-wal` and `-shm` files when they are missing, so when
+ * there is no `-wal` (no process has the database open, and the file holds every commit) the
+ * file is read into memory and served from there; otherwise the files are already there, and a
+ * read-only connection shares them.
+ */
+function openReadOnly(path: string): Database.Database {
+  if (!exists(path)) {
+    throw new CrewstateError("STORE_NOT_FOUND", `store sqlite:${path} does not exist (nothing has run there yet)`, { path, store: path });
+  }
+  readHeader(path);
+  let db: Database.Database;
+  try {
+    db = exists(`${path}-wal`) ? new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) : new Database(snapshotOf(path), { readonly: true });
+  } catch (error) {
+    throw storeError(error, path, "open the database to read");
+  }
+  try {
+    checkSchema(db, path);
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version < SQLITE_SCHEMA_VERSION) {
+      throw new CrewstateError(
+        "UNSUPPORTED_SCHEMA_VERSION",
+        `${path} has schema version ${version}, older than version ${SQLITE_SCHEMA_VERSION} this crewstate reads; a command that writes (such as crewstate run) migrates it — it was not changed`,
+        { path, store: path, version, supported: SQLITE_SCHEMA_VERSION },
+      );
+    }
+    return db;
+  } catch (error) {
+    db.close();
+    throw storeError(error, path, "open the database to read");
+  }
+}
+
+/**
+ * The database file's bytes, read until two reads in a row see the same size and modification
+ * time (a checkpoint by another process in between would tear the copy), marked as a rollback
+ * journal database: an in-memory copy cannot be in WAL mode, and the file holds every commit.
+ */
+function snapshotOf(path: string): Buffer {
+  for (let attempt = 0; ; attempt++) {
+    const before = statSync(path, { bigint: true });
+    const bytes = readFileSync(path);
+    const after = statSync(path, { bigint: true });
+    if ((before.mtimeNs === after.mtimeNs && before.size === after.size) || attempt === 4) {
+      if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) {
+        bytes[18] = 1;
+        bytes[19] = 1;
+      }
+      return bytes;
+    }
+  }
 }
 
 /** Runs `body` on a connection of its own, mapping every failure, and closes it. */
@@ -856,6 +958,8 @@ function storeError(error: unknown, path: string, action: string, runId?: string
     } else if (sqliteCode === "SQLITE_NOTADB" || sqliteCode.startsWith("SQLITE_CORRUPT")) {
       code = "CORRUPT_STATE";
       hint = "the file is damaged; restore it from a backup or move it away (it was not changed)";
+    } else if (sqliteCode.startsWith("SQLITE_READONLY")) {
+      hint = "the store was opened read-only";
     } else if (sqliteCode === "SQLITE_TOOBIG") {
       code = "PAYLOAD_TOO_LARGE";
       hint = "the value exceeds SQLite's size limit";

@@ -103,7 +103,7 @@ describe("kickoff", () => {
     // Run "r": a worker on another host holds "extract" when kickoff A reads the run.
     await store.beginRun({ runId: "r", crew: "chain", inputs });
     const holder = "elsewhere:1:abc";
-    await store.claimTask("r", "extract", holder, 30_000, { start: { task: { ...finished, status: "running", output: null }, event: { type: "task_started" } } });
+    await store.claimTask("r", "extract", holder, 30_000, { start: { task: { ...finished, status: "running", output: null, structured: null, outputHash: null }, event: { type: "task_started" } } });
     // A's claim is refused; before A looks at the holder, the holder commits the task and lets go.
     const racing: Store = Object.create(store);
     racing.claimTask = async (...args) => {

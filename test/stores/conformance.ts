@@ -24,6 +24,7 @@ import { importExportSpec } from "./conformance/import-export.js";
 import { leasesSpec } from "./conformance/leases.js";
 import { listRunsSpec } from "./conformance/list-runs.js";
 import { notJsonSpec } from "./conformance/not-json.js";
+import { outputHashSpec } from "./conformance/output-hash.js";
 import { parallelTasksSpec } from "./conformance/parallel-tasks.js";
 import { payloadsSpec } from "./conformance/payloads.js";
 import { removeTaskSpec } from "./conformance/remove-task.js";
@@ -56,6 +57,7 @@ const SPECS: ReadonlyArray<(ctx: ConformanceContext, it: SpecIt) => void> = [
   taskNamesSpec,
   concurrencySpec,
   parallelTasksSpec,
+  outputHashSpec,
 ];
 
 export interface ConformanceOptions {
@@ -89,6 +91,9 @@ export function describeStoreConformance(name: string, harness: StoreHarnessFact
         return active().store;
       },
       reopen: () => active().reopen(),
+      get tamperOutput() {
+        return active().tamperOutput;
+      },
     };
 
     const { it, unmatched } = specIt(options.knownBugs ?? {});

@@ -21,6 +21,11 @@ export interface StoreHarness {
    * saying where; it must still close its handles. A harness may ignore the argument.
    */
   cleanup(outcome?: { failed: boolean }): Promise<void>;
+  /**
+   * Replaces a stored task's output text behind the store's back (an SQL UPDATE, a Redis HSET…),
+   * leaving its output hash as it was. Stores that treat such an edit as legitimate leave it out.
+   */
+  tamperOutput?(runId: string, task: string, output: string): Promise<void>;
 }
 
 export type StoreHarnessFactory = () => Promise<StoreHarness>;
@@ -31,4 +36,6 @@ export interface ConformanceContext {
   readonly store: Store;
   /** A second handle onto the current test's state; see `StoreHarness.reopen`. */
   reopen(): Promise<Store>;
+  /** See `StoreHarness.tamperOutput`; undefined when the harness has none. */
+  readonly tamperOutput: StoreHarness["tamperOutput"];
 }

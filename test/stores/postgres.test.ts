@@ -27,6 +27,13 @@ describe.skipIf(!service.available)("postgres store", () => {
         await admin.connect();
         await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
       },
+      tamperOutput: async (runId, task, output) => {
+        const admin = new pg.Client(PG_URL);
+        await admin.connect();
+        await admin
+          .query(`UPDATE "${schema}".tasks SET output = $1 WHERE run_id = $2 AND name = $3`, [JSON.stringify(output), runId, task])
+          .finally(() => admin.end());
+      },
     };
   });
 });

@@ -35,6 +35,16 @@ describe.skipIf(!service.available)("redis store", () => {
           admin.disconnect();
         }
       },
+      tamperOutput: async (runId, task, output) => {
+        const admin = new Redis(REDIS_URL);
+        try {
+          const key = `${prefix}run:${runId}:tasks`;
+          const entry = JSON.parse((await admin.hget(key, task))!) as { output: string };
+          await admin.hset(key, task, JSON.stringify({ ...entry, output }));
+        } finally {
+          admin.disconnect();
+        }
+      },
     };
   });
 });

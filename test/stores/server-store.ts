@@ -8,6 +8,7 @@
 import { APICallError } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
 import { describe, expect, it, vi } from "vitest";
+import { outputHashOf } from "../../src/hash.js";
 import { openStore } from "../../src/stores/open.js";
 import { Agent, Crew, Task } from "../../src/index.js";
 import { newTaskRecord, type CallRecord, type ClaimOptions, type Lease, type Store, type TaskRecord } from "../../src/stores/store.js";
@@ -48,7 +49,7 @@ export const completed = (name: string, output = `output of ${name}`): TaskRecor
   status: "completed",
   output,
   inputHash: "i".repeat(64),
-  outputHash: "o".repeat(64),
+  outputHash: outputHashOf(output, null),
   attempts: 1,
 });
 

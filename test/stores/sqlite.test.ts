@@ -32,6 +32,14 @@ describeStoreConformance("sqlite", async () => {
       if (outcome?.failed) console.warn(`kept ${dir} of the failed test`);
       else rmSync(dir, { recursive: true, force: true });
     },
+    tamperOutput: async (runId, task, output) => {
+      const db = new Database(file);
+      try {
+        db.prepare("UPDATE tasks SET output = ? WHERE run_id = ? AND name = ?").run(JSON.stringify(output), runId, task);
+      } finally {
+        db.close();
+      }
+    },
   };
 });
 

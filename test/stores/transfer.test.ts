@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../../src/index.js";
+import { outputHashOf } from "../../src/hash.js";
 import { newTaskRecord } from "../../src/stores/store.js";
 import { decodeDumps, encodeDump, exportRuns, importRuns } from "../../src/stores/transfer.js";
 
 async function storeWithRun(runId: string) {
   const store = new MemoryStore();
   await store.beginRun({ runId, crew: "c", inputs: { notes: "a\u0000b ✓" } });
-  await store.saveTask(runId, { ...newTaskRecord("t"), status: "completed", output: "out", outputHash: "h", inputHash: "i" }, { type: "task_completed" });
+  await store.saveTask(runId, { ...newTaskRecord("t"), status: "completed", output: "out", outputHash: outputHashOf("out", null), inputHash: "i" }, { type: "task_completed" });
   await store.recordCall(runId, { task: "t", position: 0, kind: "model", requestHash: "r", response: { text: "x" }, usage: null, at: new Date().toISOString() });
   return store;
 }

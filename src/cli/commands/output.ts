@@ -26,7 +26,7 @@ export function registerOutput(program: Command): void {
           const text = options.json ? JSON.stringify(task.structured, null, 2) : task.output;
           process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
         },
-        { runId },
+        { runId, readOnly: true },
       );
     });
 }

@@ -32,7 +32,7 @@ export function registerRuns(program: Command): void {
             return { ...summary, taskCount: planned.length, completedCount, holders };
           }),
         );
-      }).catch((error: unknown) => {
+      }, { readOnly: true }).catch((error: unknown) => {
         if (isCrewstateError(error, "STORE_NOT_FOUND")) return [];
         throw error;
       });

@@ -52,7 +52,7 @@ export function registerShow(program: Command): void {
           }
           process.stdout.write(`${lines.join("\n")}\n`);
         },
-        { runId },
+        { runId, readOnly: true },
       );
     });
 }

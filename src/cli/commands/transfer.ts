@@ -19,7 +19,7 @@ export function registerTransfer(program: Command): void {
       }
       await withStore(options.store, async (store) => {
         for (const dump of await exportRuns(store, runIds)) process.stdout.write(`${encodeDump(dump)}\n`);
-      });
+      }, { readOnly: true });
     });
 
   program
@@ -54,7 +54,7 @@ export function registerTransfer(program: Command): void {
     .option("--overwrite", "replace runs that already exist in the target")
     .argument("[run-id...]", "the runs to copy (default: all)")
     .action(async (runIds: string[], options: { from: string; to: string; overwrite?: boolean }) => {
-      const dumps = await withStore(options.from, (from) => exportRuns(from, runIds));
+      const dumps = await withStore(options.from, (from) => exportRuns(from, runIds), { readOnly: true });
       const target = await openStore(options.to);
       try {
         await importRuns(target, dumps, { overwrite: options.overwrite });

@@ -59,7 +59,7 @@ export function parallelTasksSpec(ctx: ConformanceContext, it: SpecIt): void {
     it("keeps a skipped task's record, and JSON-valued inputs, through reads, reopen and export/import", async () => {
       const inputs = { notes: "text", count: 3, ratio: 0.25, urgent: false, tags: ["a", "b"], claimant: { name: "Ada", id: null } };
       await ctx.store.beginRun({ runId: "r", crew: "c", inputs });
-      const skipped: TaskRecord = { ...completedTask("escalate"), status: "skipped", output: "", structured: null, usage: null, model: null };
+      const skipped: TaskRecord = completedTask("escalate", { status: "skipped", output: "", structured: null, usage: null, model: null });
       await ctx.store.saveTask("r", skipped, { type: "task_skipped", data: { previous: "check" } });
       const reopened = await ctx.reopen();
       for (const store of [ctx.store, reopened]) {

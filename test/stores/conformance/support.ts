@@ -61,7 +61,7 @@ function safeShow(value: unknown): string {
   }
 }
 
-/** A task record with every field set to a non-default value. */
+/** A task record with every field set to a non-default value; its output hash matches its output unless overridden. */
 export function completedTask(name: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
   const record: TaskRecord = {
     name,
