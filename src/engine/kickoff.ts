@@ -519,7 +519,7 @@ class Kickoff {
           await this.commitTask(record, { type: "task_retry", data }, lease, journal);
         }
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
-        this.observer.onTaskStart!({ runId: this.runId, task: task.name, agent: task.agent.role, model: task.agent.model.id, attempt: record.attempts, fencingToken: lease.token });
+        this.observer.onTaskStart!({ runId: this.runId, task: task.name, agent: task.agent.role, model: task.agent.model.id, attempt: record.attempts, fencingToken: lease.token, description: task.description });
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
         try {
           const answer = await runAgentLoop(task, this.contextText(slot), journal, signal, {
