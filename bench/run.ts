@@ -30,6 +30,7 @@ import { journalSection } from "./journal.js";
 import { workersSection } from "./workers.js";
 import { parallelSection } from "./parallel.js";
 import { tracingSection } from "./tracing.js";
+import { viewSection } from "./view.js";
 
 interface Options {
   sizes: number[];
@@ -288,6 +289,7 @@ async function main(): Promise<void> {
   await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
   await parallelSection(process.argv.slice(2)); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
   await tracingSection(process.argv.slice(2)); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
+  await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {
