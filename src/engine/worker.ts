@@ -4,6 +4,7 @@ import type { Crew } from "../model/crew.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
+import type { RunObserver } from "./observer.js";
 import { DEFAULT_LEASE_TTL_MS } from "./task-lease.js";
 
 export interface WorkerOptions {
@@ -20,6 +21,8 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Called as each job ends. */
   onRun?: (event: RunOutcome) => void;
+  /** Watch the runs this worker works, as `kickoff({ observers })` does. */
+  observers?: RunObserver[];
 }
 
 export interface RunOutcome {
@@ -54,7 +57,7 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
 
   const handle = async (job: RunJob): Promise<void> => {
     try {
-      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log });
+      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers: options.observers });
       report({ runId: job.runId, outcome: result.status });
     } catch (error) {
       if (isCrewstateError(error, "TASK_FAILED")) {

@@ -120,7 +120,7 @@ export class LiveView implements RunObserver {
       const current = calls[calls.length - 1];
       if (current) {
         line += ` · ${callName(current.event)} ${c.dim(duration(now - current.started))}`;
-        const text = this.narrator.streaming(task, current.event.position);
+        const text = this.narrator.streaming(current.event);
         if (text) line += ` ${c.dim("│")} ${text}`;
       }
       lines.push(oneLine(line, width));

@@ -15,6 +15,8 @@ export interface NarratorOptions {
   colors: Colors;
   /** Another part of the view shows what is under way (the live task list): say only what happened. */
   live: boolean;
+  /** Start every line with its run's ID: for a worker, whose runs interleave. */
+  runIds?: boolean;
 }
 
 /**
@@ -24,9 +26,9 @@ export interface NarratorOptions {
 export class Narrator implements RunObserver {
   private readonly index = new Map<string, string>();
   private demoSaid = false;
-  /** Streamed text not yet ended by a newline, by `task@position`. */
+  /** Streamed text not yet ended by a newline, by call (see `keyOf`). */
   private readonly partial = new Map<string, string>();
-  /** Calls whose answer was streamed, by `task@position`: verbose does not print it twice. */
+  /** Calls whose answer was streamed: verbose does not print it twice. */
   private readonly streamed = new Set<string>();
   /** Verbose: tasks started whose agent and description are still to be said. */
   private readonly starting = new Map<string, TaskStartEvent>();
@@ -45,15 +47,19 @@ export class Narrator implements RunObserver {
     return this.index.get(task) ?? task;
   }
 
-  private tell(task: string, text: string): void {
-    this.say(`${this.c.cyan(this.label(task))}: ${text}`);
+  private tell(about: Where, text: string): void {
+    this.say(`${this.runPrefix(about.runId)}${this.c.cyan(this.label(about.task))}: ${text}`);
+  }
+
+  private runPrefix(runId: string): string {
+    return this.options.runIds ? `run ${runId} · ` : "";
   }
 
   /** Each line of a block of text, under its task. */
-  private block(task: string, heading: string, text: string): void {
+  private block(about: Where, heading: string, text: string): void {
     const lines = text.split(/\r?\n/);
-    this.tell(task, `${this.c.bold(heading)} ${lines[0] ?? ""}`);
-    for (const line of lines.slice(1)) this.tell(task, `  ${line}`);
+    this.tell(about, `${this.c.bold(heading)} ${lines[0] ?? ""}`);
+    for (const line of lines.slice(1)) this.tell(about, `  ${line}`);
   }
 
   onRunStart(event: RunStartEvent): void {
@@ -68,8 +74,8 @@ export class Narrator implements RunObserver {
       this.demoSaid = true;
       this.say(this.c.yellow(`model: ${DEMO_LABEL}`));
     }
-    if (!this.options.live || event.state !== "running") this.say(this.paint(event.state, progressLine(event)));
-    if (event.state === "running") this.introduce(event.task);
+    if (!this.options.live || event.state !== "running") this.say(this.runPrefix(event.runId) + this.paint(event.state, progressLine(event)));
+    if (event.state === "running") this.introduce(event);
   }
 
   private paint(state: ProgressEvent["state"], line: string): string {
@@ -80,58 +86,66 @@ export class Narrator implements RunObserver {
   }
 
   onTaskStart(event: TaskStartEvent): void {
-    if (this.options.mode === "verbose") this.starting.set(event.task, event);
+    if (this.options.mode === "verbose") this.starting.set(keyOf(event), event);
   }
 
   /** Verbose: who works the task and on what, once the task's start is said. */
-  private introduce(task: string): void {
-    const event = this.starting.get(task);
+  private introduce(about: Where): void {
+    const event = this.starting.get(keyOf(about));
     if (!event) return;
-    this.starting.delete(task);
-    this.tell(task, `${this.c.bold("# Agent:")} ${event.agent} (${event.model})`);
-    if (event.description !== undefined) this.block(task, "## Task:", event.description.trim());
+    this.starting.delete(keyOf(about));
+    this.tell(event, `${this.c.bold("# Agent:")} ${event.agent} (${event.model})`);
+    if (event.description !== undefined) this.block(event, "## Task:", event.description.trim());
   }
 
   onCallStart(event: CallStartEvent): void {
     if (this.options.mode === "quiet") return;
     if (this.options.mode === "verbose" && event.kind === "model" && event.messages !== undefined && !event.replayed) {
-      this.tell(event.task, `${this.c.bold("## Prompt:")} ${oneLine(lastMessage(event.messages), 300)}`);
+      this.tell(event, `${this.c.bold("## Prompt:")} ${oneLine(lastMessage(event.messages), 300)}`);
     }
     if (this.options.live || event.replayed) return;
-    this.tell(event.task, `${callName(event)} started`);
+    this.tell(event, `${callName(event)} started`);
   }
 
   onToken(event: TokenEvent): void {
     if (this.options.mode === "quiet") return;
-    const key = `${event.task}@${event.position}`;
+    const key = keyOf(event);
     this.streamed.add(key);
     const lines = ((this.partial.get(key) ?? "") + event.text).split(/\r?\n/);
     this.partial.set(key, lines.pop()!);
-    for (const line of lines) this.tell(event.task, `${this.c.dim("│")} ${line}`);
+    for (const line of lines) this.tell(event, `${this.c.dim("│")} ${line}`);
   }
 
-  /** What a task's streamed answer has so far on its unfinished line. */
-  streaming(task: string, position: number): string | undefined {
-    return this.partial.get(`${task}@${position}`);
+  /** What a call's streamed answer has so far on its unfinished line. */
+  streaming(call: Where & { position: number }): string | undefined {
+    return this.partial.get(keyOf(call));
   }
 
   onCallEnd(event: CallEndEvent): void {
     if (this.options.mode === "quiet") return;
-    const key = `${event.task}@${event.position}`;
+    const key = keyOf(event);
     const rest = this.partial.get(key);
     this.partial.delete(key);
-    if (rest) this.tell(event.task, `${this.c.dim("│")} ${rest}`);
+    if (rest) this.tell(event, `${this.c.dim("│")} ${rest}`);
     const failed = event.error !== undefined;
     const outcome = callOutcome(event);
-    this.tell(event.task, `${callName(event)} ${failed ? this.c.red(outcome) : event.replayed ? this.c.dim(outcome) : outcome}`);
+    this.tell(event, `${callName(event)} ${failed ? this.c.red(outcome) : event.replayed ? this.c.dim(outcome) : outcome}`);
     if (this.options.mode !== "verbose" || failed) return;
     if (event.kind === "tool") {
-      this.block(event.task, "## Tool Input:", JSON.stringify(event.input, null, 2));
-      this.block(event.task, "## Tool Output:", typeof event.output === "string" ? event.output : JSON.stringify(event.output, null, 2));
+      this.block(event, "## Tool Input:", JSON.stringify(event.input, null, 2));
+      this.block(event, "## Tool Output:", typeof event.output === "string" ? event.output : JSON.stringify(event.output, null, 2));
     } else if (!this.streamed.delete(key) && typeof event.output === "string" && event.output !== "") {
-      this.block(event.task, "## Answer:", event.output);
+      this.block(event, "## Answer:", event.output);
     }
   }
+}
+
+/** The run and task a line is about. */
+type Where = { runId: string; task: string };
+
+/** `run/task`, or `run/task@position` for a call. */
+function keyOf(about: Where & { position?: number }): string {
+  return `${about.runId}/${about.task}${about.position === undefined ? "" : `@${about.position}`}`;
 }
 
 /** A task's progress, as `crewstate run` has always said it. */

@@ -10,6 +10,8 @@ export interface RunViewOptions {
   /** Print each answer as it is generated (the run then asks its models to stream). */
   stream: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Plain lines even on a terminal, each starting with its run's ID: for a worker, whose runs interleave. */
+  runIds?: boolean;
 }
 
 /** A run's view: a RunObserver, and `close()` to end it (once the run is over, whatever its end). */
@@ -22,14 +24,14 @@ export type RunView = RunObserver & { close(): void };
  */
 export function createRunView(out: Terminal, options: RunViewOptions): RunView {
   const colors = colorsFor(out, options.env);
-  const live = out.isTTY === true && options.mode !== "quiet";
+  const live = out.isTTY === true && options.mode !== "quiet" && options.runIds !== true;
   let view: Required<Omit<RunObserver, "onTaskEnd">> & { close(): void };
   if (live) {
     let liveView: LiveView | undefined;
     const narrator = new Narrator((line) => liveView!.line(line), { mode: options.mode, colors, live: true });
     view = liveView = new LiveView(out, narrator, colors);
   } else {
-    const narrator = new Narrator((line) => out.write(`${line}\n`), { mode: options.mode, colors, live: false });
+    const narrator = new Narrator((line) => out.write(`${line}\n`), { mode: options.mode, colors, live: false, runIds: options.runIds });
     view = Object.assign(narrator, { onRunEnd: () => {}, close: () => {} });
   }
   return {
