@@ -164,13 +164,7 @@ export class TaskJournal {
   ): Promise<LanguageModelV3GenerateResult> {
     const call = await this.modelCall(modelId, params);
     if (call.replay) return call.replay;
-    let result: LanguageModelV3GenerateResult;
-    try {
-      result = await doGenerate();
-    } catch (error) {
-      call.watch.fail(error);
-      throw error;
-    }
+    const result = await asked(call, doGenerate);
     this.answered(call, result);
     this.placeToolCalls(result.content);
     return result;
@@ -189,13 +183,7 @@ export class TaskJournal {
   ): Promise<LanguageModelV3StreamResult> {
     const call = await this.modelCall(modelId, params);
     if (call.replay) return { stream: streamOf(call.replay) };
-    let live: LanguageModelV3StreamResult;
-    try {
-      live = await doStream();
-    } catch (error) {
-      call.watch.fail(error);
-      throw error;
-    }
+    const live = await asked(call, doStream);
     const onToken = this.options.observer?.onToken;
     const assembler = new StreamAssembler();
     let ended = false;
@@ -355,6 +343,16 @@ export class TaskJournal {
     this.shared.pending.push(record);
     this.recorded.set(call.position, record);
     if (live) this.stats.called += 1;
+  }
+}
+
+/** Asks the model, telling the call's watch when asking throws. */
+async function asked<T>(call: ModelCall, ask: () => PromiseLike<T>): Promise<T> {
+  try {
+    return await ask();
+  } catch (error) {
+    call.watch.fail(error);
+    throw error;
   }
 }
 
