@@ -145,6 +145,8 @@ export class LiveView implements RunObserver {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // A run that never started (bad input, say) drew nothing: nothing to clear.
+    if (this.timer === undefined && this.pending.length === 0) return;
     clearInterval(this.timer);
     this.running.clear();
     this.render();
