@@ -134,4 +134,32 @@ describe("streaming", () => {
     expect(result.output).toBe("half an answer");
     expect((await store.calls("r", "check")).map((c) => c.position)).toEqual([0]);
   });
+
+  it("a streamed structured answer is parsed against the task's schema, and re-asked when it does not match", async () => {
+    const answers = ['{"policy": 42}', '{"policy": "HO-1", ', '"covered": true}'];
+    let streams = 0;
+    const model = new MockLanguageModelV3({
+      doStream: async () => {
+        streams += 1;
+        const deltas = streams === 1 ? [answers[0]!] : answers.slice(1);
+        const parts: LanguageModelV3StreamPart[] = [
+          { type: "stream-start", warnings: [] },
+          { type: "text-start", id: "t" },
+          ...deltas.map((delta): LanguageModelV3StreamPart => ({ type: "text-delta", id: "t", delta })),
+          { type: "text-end", id: "t" },
+          { type: "finish", usage, finishReason: stop },
+        ];
+        return { stream: simulateReadableStream({ chunks: parts, initialDelayInMs: null, chunkDelayInMs: null }) };
+      },
+    });
+    const agent = new Agent({ role: "Adjuster", goal: "Check cover", backstory: "Careful.", model });
+    const task = new Task({ name: "check", description: "Check the claim.", expectedOutput: "A verdict.", agent, output: z.object({ policy: z.string(), covered: z.boolean() }) });
+    const store = new MemoryStore();
+    const pieces: string[] = [];
+    const result = await new Crew({ name: "structured", agents: [agent], tasks: [task], store }).kickoff({ runId: "r", onToken: (e) => pieces.push(e.text) });
+    expect(streams).toBe(2);
+    expect(result.get(task)!.structured).toEqual({ policy: "HO-1", covered: true });
+    expect(pieces).toEqual(answers);
+    expect((await store.calls("r", "check")).map((c) => c.position)).toEqual([0, 1]);
+  });
 });
