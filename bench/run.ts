@@ -32,6 +32,7 @@ import { parallelSection } from "./parallel.js";
 import { tracingSection } from "./tracing.js";
 import { recoverySection } from "./recovery.js";
 import { leaseRaceSection } from "./lease-race.js";
+import { viewSection } from "./view.js";
 
 interface Options {
   sizes: number[];
@@ -292,6 +293,7 @@ async function main(): Promise<void> {
   await tracingSection(process.argv.slice(2)); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
   await recoverySection(process.argv.slice(2)); // pickup after a SIGKILL on pg-boss and BullMQ, appended to docs/benchmarks.md unless --smoke
   await leaseRaceSection(process.argv.slice(2)); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
+  await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

@@ -27,6 +27,7 @@ Environment:
   GOOGLE_GENERATIVE_AI_API_KEY, GOOGLE_GENERATIVE_AI_BASE_URL  for google:<model> (npm install @ai-sdk/google)
   OLLAMA_BASE_URL      for ollama:<model> (npm install ollama-ai-provider-v2; default http://127.0.0.1:11434/api)
   CREWSTATE_LOG_LEVEL  pino log level on stderr (default: silent for run and worker; info logs every state change)
+  NO_COLOR             any value: no colors in crewstate run's view
 
 Examples:
   crewstate run examples/claims-triage/crew.ts --run-id claim-123 --input notes=@examples/claims-triage/case-notes.txt

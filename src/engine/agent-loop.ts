@@ -1,4 +1,4 @@
-import { generateText, NoObjectGeneratedError, Output, stepCountIs, wrapLanguageModel, type ModelMessage, type StepResult, type ToolSet } from "ai";
+import { generateText, NoObjectGeneratedError, Output, stepCountIs, streamText, wrapLanguageModel, type ModelMessage, type StepResult, type ToolSet } from "ai";
 import type { z } from "zod";
 import { CrewstateError, messageOf } from "../errors.js";
 import type { AgentStep, Guardrail, TaskOutput } from "../model/task-output.js";
@@ -38,6 +38,8 @@ export interface LoopHooks {
   /** Refusals the guardrail may give before the task fails. */
   guardrailMaxRetries?: number;
   onStep?: (step: AgentStep) => void | Promise<void>;
+  /** Ask the model for a stream, so the journal can tell the run's observers each piece of text as it comes. */
+  stream?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface LoopHooks {
 export async function runAgentLoop(task: PreparedTask, context: string, journal: TaskJournal, signal?: AbortSignal, hooks: LoopHooks = {}): Promise<TaskAnswer> {
   journal.restart();
   const delegation = task.coworkers
-    ? delegationTools(task.coworkers, journal, (coworker, prompt, nested) => agentTurn(coworker, prompt, nested, {}, undefined, task.name, signal, { onStep: hooks.onStep }))
+    ? delegationTools(task.coworkers, journal, (coworker, prompt, nested) => agentTurn(coworker, prompt, nested, {}, undefined, task.name, signal, { onStep: hooks.onStep, stream: hooks.stream }))
     : {};
   return agentTurn(task.agent, taskPrompt(task, context), journal, delegation, task.task.output, task.name, signal, hooks);
 }
@@ -72,18 +74,21 @@ async function agentTurn(
   let refusals = 0;
   for (let ask = 0; ; ) {
     try {
-      const result = await generateText({
-        model,
-        system: systemPrompt(agent),
-        messages,
-        tools: Object.keys(tools).length > 0 ? tools : undefined,
-        stopWhen: stepCountIs(agent.agent.maxSteps),
-        maxRetries: 0,
-        abortSignal: signal,
-        ...(onStep ? { onStepFinish: (step: StepResult<ToolSet>) => onStep(agentStep(step, taskName, agent.role)) } : {}),
-        ...(schema ? { output: Output.object({ schema }) } : {}),
-      });
-      const answer: TaskAnswer = { output: result.text, structured: schema ? (result.output as JsonValue) : null };
+      const answer = await askModel(
+        {
+          model,
+          system: systemPrompt(agent),
+          messages,
+          tools: Object.keys(tools).length > 0 ? tools : undefined,
+          stopWhen: stepCountIs(agent.agent.maxSteps),
+          maxRetries: 0,
+          abortSignal: signal,
+          ...(onStep ? { onStepFinish: (step: StepResult<ToolSet>) => onStep(agentStep(step, taskName, agent.role)) } : {}),
+          ...(schema ? { output: Output.object({ schema }) } : {}),
+        },
+        schema !== undefined,
+        hooks.stream === true,
+      );
       if (!hooks.guardrail) return answer;
       const verdict = await checkAnswer(hooks.guardrail, { name: taskName, raw: answer.output, structured: answer.structured, agent: agent.role }, taskName);
       if (verdict.ok) return verdict.output === undefined ? answer : { ...answer, output: verdict.output };
@@ -117,6 +122,28 @@ async function agentTurn(
         },
       );
     }
+  }
+}
+
+/**
+ * One ask of the model-and-tools loop, generated or streamed: the same answer either way. A
+ * streamed ask reports its failure through `onError`; that error, not the SDK's "no output", is
+ * what the caller sees (so retries and schema re-asks work alike).
+ */
+async function askModel(options: Parameters<typeof generateText>[0], structured: boolean, stream: boolean): Promise<TaskAnswer> {
+  if (!stream) {
+    const result = await generateText(options);
+    return { output: result.text, structured: structured ? (result.output as JsonValue) : null };
+  }
+  let failure: { error: unknown } | undefined;
+  const result = streamText({ ...(options as Parameters<typeof streamText>[0]), onError: ({ error }) => void (failure ??= { error }) });
+  try {
+    const output = await result.text;
+    const answer = { output, structured: structured ? ((await result.output) as JsonValue) : null };
+    if (failure) throw failure.error;
+    return answer;
+  } catch (error) {
+    throw failure ? failure.error : error;
   }
 }
 

@@ -1,9 +1,16 @@
-import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult, LanguageModelV3Middleware } from "@ai-sdk/provider";
+import type {
+  LanguageModelV3CallOptions,
+  LanguageModelV3GenerateResult,
+  LanguageModelV3Middleware,
+  LanguageModelV3StreamPart,
+  LanguageModelV3StreamResult,
+} from "@ai-sdk/provider";
 import type { ToolSet } from "ai";
 import { CrewstateError, messageOf, quote } from "../errors.js";
 import type { CallRecord, JsonValue, Store, TokenUsage } from "../stores/store.js";
 import { costOf, type PriceTable } from "../llm/prices.js";
 import { crashPoint } from "./crash-points.js";
+import { StreamAssembler, streamOf } from "./model-stream.js";
 import { hashOf } from "../hash.js";
 import { addUsage, emptyUsage, usageOfCalls, type BudgetGuard } from "./ledger.js";
 import type { CallStartEvent, RunObserver } from "./observer.js";
@@ -19,6 +26,17 @@ export interface JournalOptions {
   /** Told as each call starts and ends, replayed ones too. */
   observer?: RunObserver;
 }
+
+/** A model call under way. `replay` is its recorded answer, when it has one. */
+interface ModelCall {
+  modelId: string;
+  position: number;
+  requestHash: string;
+  watch: Watch;
+  replay?: LanguageModelV3GenerateResult;
+}
+
+type Watch = { end: (usage: TokenUsage | null, output: JsonValue | null) => void; fail: (error: unknown) => void };
 
 type JournalStats = { called: number; replayed: number; usage: TokenUsage; savedUsage: TokenUsage };
 
@@ -127,11 +145,15 @@ export class TaskJournal {
     return new TaskJournal(this.store, this.runId, this.task, this.recorded, this.cassette, this.options, (position + 1) * NESTED_RANGE, this.shared);
   }
 
-  /** Journals the calls of one model, pricing each with the ledger's table and checking the budget first. */
+  /**
+   * Journals the calls of one model, pricing each with the ledger's table and checking the budget
+   * first. A streamed call is journaled like a generated one, once, when its answer is whole.
+   */
   middleware(modelId: string): LanguageModelV3Middleware {
     return {
       specificationVersion: "v3",
       wrapGenerate: ({ doGenerate, params }) => this.generate(modelId, doGenerate, params),
+      wrapStream: ({ doStream, params }) => this.stream(modelId, doStream, params),
     };
   }
 
@@ -140,38 +162,89 @@ export class TaskJournal {
     doGenerate: () => PromiseLike<LanguageModelV3GenerateResult>,
     params: LanguageModelV3CallOptions,
   ): Promise<LanguageModelV3GenerateResult> {
+    const call = await this.modelCall(modelId, params);
+    if (call.replay) return call.replay;
+    const result = await asked(call, doGenerate);
+    this.answered(call, result);
+    this.placeToolCalls(result.content);
+    return result;
+  }
+
+  /**
+   * A streamed model call: a recorded answer is played back as a stream; a live one passes its
+   * parts through as they come (telling the observer each piece of text) and is journaled, whole,
+   * when its finish part arrives — before the tools it asks for can run. A stream that breaks off
+   * journals nothing: the resume asks again.
+   */
+  private async stream(
+    modelId: string,
+    doStream: () => PromiseLike<LanguageModelV3StreamResult>,
+    params: LanguageModelV3CallOptions,
+  ): Promise<LanguageModelV3StreamResult> {
+    const call = await this.modelCall(modelId, params);
+    if (call.replay) return { stream: streamOf(call.replay) };
+    const live = await asked(call, doStream);
+    const onToken = this.options.observer?.onToken;
+    const assembler = new StreamAssembler();
+    let ended = false;
+    const end = (error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      if (error === undefined) this.answered(call, assembler.result());
+      else call.watch.fail(error);
+    };
+    const passOn = new TransformStream<LanguageModelV3StreamPart, LanguageModelV3StreamPart>({
+      transform: (part, controller) => {
+        assembler.add(part);
+        if (part.type === "text-delta" && onToken && part.delta !== "") {
+          onToken({ runId: this.runId, task: this.task, position: call.position, text: part.delta });
+        }
+        if (part.type === "tool-call") this.placeToolCalls([part]);
+        if (part.type === "error") end(part.error);
+        else if (part.type === "finish") end();
+        controller.enqueue(part);
+      },
+      flush: () => end(new Error("the model's stream ended before its finish part")),
+    });
+    return { ...live, stream: live.stream.pipeThrough(passOn) };
+  }
+
+  /** A model call starting: its position, request hash and watch, and its recorded answer if it has one. */
+  private async modelCall(modelId: string, params: LanguageModelV3CallOptions): Promise<ModelCall> {
     const position = this.position++;
     const requestHash = hashOf(requestOf(params));
     const hit = await this.answer(position, "model", requestHash);
     const watch = this.watch({ kind: "model", position, name: modelId, input: null, messages: params.prompt, replayed: hit !== undefined });
-    let result: LanguageModelV3GenerateResult;
     if (hit) {
-      result = reviveModelResponse(hit.response);
-      watch.end(hit.usage, textOf(result));
-    } else {
-      this.options.budget?.check(this.task);
-      await this.flush();
-      try {
-        result = await doGenerate();
-      } catch (error) {
-        watch.fail(error);
-        throw error;
-      }
-      crashPoint("answered");
-      const usage = usageOf(result, modelId, this.options.prices);
-      this.record({ position, kind: "model", requestHash, response: storableModelResponse(result), usage });
-      addUsage(this.stats.usage, usage);
-      this.options.budget?.record(usage);
-      watch.end(usage, textOf(result));
+      const replay = reviveModelResponse(hit.response);
+      watch.end(hit.usage, textOf(replay));
+      this.placeToolCalls(replay.content);
+      return { modelId, position, requestHash, watch, replay };
     }
-    for (const part of result.content) {
-      if (part.type === "tool-call") this.toolPositions.set(part.toolCallId, this.position++);
+    this.options.budget?.check(this.task);
+    await this.flush();
+    return { modelId, position, requestHash, watch };
+  }
+
+  /** Journals a live model call's whole answer. */
+  private answered(call: ModelCall, result: LanguageModelV3GenerateResult): void {
+    crashPoint("answered");
+    const usage = usageOf(result, call.modelId, this.options.prices);
+    this.record({ position: call.position, kind: "model", requestHash: call.requestHash, response: storableModelResponse(result), usage });
+    addUsage(this.stats.usage, usage);
+    this.options.budget?.record(usage);
+    call.watch.end(usage, textOf(result));
+  }
+
+  /** Gives the tool calls of a model answer the positions after it, in the order asked. */
+  private placeToolCalls(content: readonly { type: string; toolCallId?: string }[]): void {
+    for (const part of content) {
+      if (part.type === "tool-call") this.toolPositions.set(part.toolCallId!, this.position++);
     }
-    return result;
   }
 
   /** Tells the observer a call started; the returned functions tell it how it ended. */
-  private watch(call: Omit<CallStartEvent, "runId" | "task">): { end: (usage: TokenUsage | null, output: JsonValue | null) => void; fail: (error: unknown) => void } {
+  private watch(call: Omit<CallStartEvent, "runId" | "task">): Watch {
     const observer = this.options.observer;
     const event: CallStartEvent = { runId: this.runId, task: this.task, ...call };
     const started = performance.now();
@@ -273,6 +346,16 @@ export class TaskJournal {
   }
 }
 
+/** Asks the model, telling the call's watch when asking throws. */
+async function asked<T>(call: ModelCall, ask: () => PromiseLike<T>): Promise<T> {
+  try {
+    return await ask();
+  } catch (error) {
+    call.watch.fail(error);
+    throw error;
+  }
+}
+
 /** Each nested loop's positions start at (outer position + 1) × this. */
 const NESTED_RANGE = 1_000_000;
 
@@ -282,9 +365,12 @@ function usageOf(result: LanguageModelV3GenerateResult, modelId: string, prices:
   return { inputTokens, outputTokens, costUsd: costOf(modelId, inputTokens, outputTokens, prices) };
 }
 
-/** What identifies a request: everything sent to the model except transport details. */
+/**
+ * What identifies a request: everything sent to the model except transport details — streamed or
+ * not is one of them, so a streamed answer replays for the same request generated, and back.
+ */
 function requestOf(params: LanguageModelV3CallOptions): unknown {
-  const { abortSignal: _signal, headers: _headers, ...request } = params;
+  const { abortSignal: _signal, headers: _headers, includeRawChunks: _raw, ...request } = params;
   return request;
 }
 

@@ -17,7 +17,7 @@ import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
 import { addUsage, BudgetGuard, emptyUsage, spentSoFar, usageOfCalls, usageToJson, type Budget } from "./ledger.js";
 import { isApproved } from "./operator.js";
-import { fanOut, type ProgressEvent, type RunObserver, type TaskOutcome } from "./observer.js";
+import { fanOut, type ProgressEvent, type RunObserver, type TaskOutcome, type TokenEvent } from "./observer.js";
 import {
   decide,
   describeDecision,
@@ -59,6 +59,11 @@ export interface KickoffOptions {
    * only once the application registers an OpenTelemetry SDK. `false` leaves them out. Default true.
    */
   tracing?: boolean;
+  /**
+   * Called with each piece of a model answer's text as it is generated. Given this (or an observer
+   * with `onToken`), agents ask their models for streams; each answer is still journaled once, whole.
+   */
+  onToken?: (event: TokenEvent) => void;
   /** Base of the exponential backoff between attempts of a task, in ms. Default 500. */
   retryDelayMs?: number;
   /** This process's worker ID, recorded on every task it claims. Default: `<host>:<pid>:<random>`. */
@@ -162,6 +167,8 @@ class Kickoff {
   /** Set once this kickoff has recorded the run as failed. */
   private failedRun = false;
   private readonly observer: RunObserver;
+  /** Whether someone listens for streamed text: then models are asked for streams. */
+  private readonly streams: boolean;
 
   constructor(
     private readonly crew: Crew,
@@ -175,11 +182,11 @@ class Kickoff {
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker });
-    const onProgress = options.onProgress;
+    const { onProgress, onToken } = options;
     const tracing = options.tracing === false ? [] : [tracingObserver()];
-    this.observer = fanOut([...(onProgress ? [{ onProgress }] : []), ...tracing, ...(options.observers ?? [])], (error, method) =>
-      this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"),
-    );
+    const observers: RunObserver[] = [...(onProgress ? [{ onProgress }] : []), ...(onToken ? [{ onToken }] : []), ...tracing, ...(options.observers ?? [])];
+    this.streams = observers.some((observer) => typeof observer.onToken === "function");
+    this.observer = fanOut(observers, (error, method) => this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"));
   }
 
   async run(): Promise<KickoffResult> {
@@ -512,13 +519,14 @@ class Kickoff {
           await this.commitTask(record, { type: "task_retry", data }, lease, journal);
         }
         log.info({ attempt: record.attempts, reason: decision.reason }, "task started");
-        this.observer.onTaskStart!({ runId: this.runId, task: task.name, agent: task.agent.role, model: task.agent.model.id, attempt: record.attempts, fencingToken: lease.token });
+        this.observer.onTaskStart!({ runId: this.runId, task: task.name, agent: task.agent.role, model: task.agent.model.id, attempt: record.attempts, fencingToken: lease.token, description: task.description });
         this.progress(task, "running", attempt === 1 ? detail : `attempt ${attempt}`);
         try {
           const answer = await runAgentLoop(task, this.contextText(slot), journal, signal, {
             guardrail: task.task.guardrail,
             guardrailMaxRetries: task.task.guardrailMaxRetries,
             onStep: this.crew.stepCallback,
+            stream: this.streams,
           });
           // Callbacks see the answer before it is committed: one that throws fails the task, and its
           // journaled answers let a resume call it again without paying for them twice.

@@ -43,6 +43,8 @@ export interface TaskStartEvent {
   model: string;
   attempt: number;
   fencingToken: number;
+  /** The task's description, its placeholders filled in. */
+  description?: string;
 }
 
 /** A task finished in this kickoff: worked, reused, skipped, or failed. */

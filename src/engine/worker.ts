@@ -4,7 +4,7 @@ import type { Crew } from "../model/crew.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
-import type { RunStartEvent } from "./observer.js";
+import type { RunObserver, RunStartEvent } from "./observer.js";
 import { widestRow } from "./schedule.js";
 import { startOrphanSweep } from "./orphan-sweep.js";
 import { DEFAULT_LEASE_TTL_MS } from "./task-lease.js";
@@ -26,6 +26,8 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Called as each job ends. */
   onRun?: (event: RunOutcome) => void;
+  /** Watch the runs this worker works, as `kickoff({ observers })` does. */
+  observers?: RunObserver[];
 }
 
 export interface RunOutcome {
@@ -74,7 +76,7 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
       if (run?.status !== "running") return report({ runId: job.runId, outcome: "joined", detail: `the run is ${run?.status ?? "gone"}; nothing left to share` });
     }
     try {
-      const observers = job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }];
+      const observers = [...(options.observers ?? []), ...(job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }])];
       const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers });
       report({ runId: job.runId, outcome: result.status });
     } catch (error) {

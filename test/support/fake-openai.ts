@@ -9,8 +9,10 @@
  * it>`, so the same prompt always gets the same answer. Rules (`server.when(match, behaviour)`)
  * change that for requests whose **task prompt** (the first user message) contains `match`: a fixed
  * reply, a delay (or no answer at all, to kill the client mid-call), scripted HTTP failures, or
- * tool calls for a number of rounds. Non-streaming only, the response shape @ai-sdk/openai@3's chat
- * model parses: `choices[0].message` (content / tool_calls), `finish_reason`, `usage`.
+ * tool calls for a number of rounds. The response shape @ai-sdk/openai@3's chat model parses:
+ * `choices[0].message` (content / tool_calls), `finish_reason`, `usage`; a request with
+ * `stream: true` gets the same answer as server-sent `chat.completion.chunk`s, its text a word a
+ * chunk, `streamDelayMs` apart (`FakeRequest.streamed` counts the chunks sent).
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -41,6 +43,8 @@ export interface FakeBehaviour {
   toolRounds?: number;
   /** How many matching requests this rule applies to; default every one. */
   times?: number;
+  /** A streamed answer waits this long before each chunk after the first. */
+  streamDelayMs?: number;
 }
 
 export interface FakeRequest {
@@ -67,6 +71,10 @@ export interface FakeRequest {
   abandoned: boolean;
   /** The token usage reported with a 200 answer (null otherwise), as OpenAI's `usage` counts it. */
   usage: { promptTokens: number; completionTokens: number } | null;
+  /** Whether the client asked for a stream. */
+  stream: boolean;
+  /** Chunks of a streamed answer sent so far. */
+  streamed: number;
 }
 
 /** A Chat Completions message as the client sent it. */
@@ -208,10 +216,6 @@ export class FakeOpenAI {
       sendJson(res, 400, { error: { message: "fake server: body is not JSON", type: "invalid_request_error" } });
       return;
     }
-    if (body.stream === true) {
-      sendJson(res, 400, { error: { message: "fake server: streaming is not supported", type: "invalid_request_error" } });
-      return;
-    }
     const messages = (Array.isArray(body.messages) ? body.messages : []) as ChatMessage[];
     const users = messages.filter((m) => m.role === "user").map((m) => textOf(m.content));
     const lastUserAt = messages.map((m) => m.role).lastIndexOf("user");
@@ -231,6 +235,8 @@ export class FakeOpenAI {
       toolCalls: null,
       abandoned: false,
       usage: null,
+      stream: body.stream === true,
+      streamed: 0,
     };
     this.requests.push(request);
     this.notify();
@@ -312,6 +318,10 @@ export class FakeOpenAI {
     const usage = { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil(completionChars / 4) };
     request.status = 200;
     request.usage = { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+    if (request.stream) {
+      await this.stream(res, request, message, finishReason, usage, rule?.streamDelayMs ?? 0);
+      return;
+    }
     sendJson(res, 200, {
       id: `chatcmpl-fake-${request.index}`,
       object: "chat.completion",
@@ -320,6 +330,45 @@ export class FakeOpenAI {
       choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
       usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
     });
+  }
+
+  /** The answer as server-sent chunks: the text a word a chunk (tool calls in one), then the finish with usage. */
+  private async stream(
+    res: ServerResponse,
+    request: FakeRequest,
+    message: Record<string, unknown>,
+    finishReason: string,
+    usage: { prompt_tokens: number; completion_tokens: number },
+    delayMs: number,
+  ): Promise<void> {
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
+      id: `chatcmpl-fake-${request.index}`,
+      object: "chat.completion.chunk",
+      created: 1_700_000_000,
+      model: request.model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...extra,
+    });
+    const deltas: Record<string, unknown>[] = [];
+    if (typeof message.content === "string") {
+      for (const [i, piece] of (message.content.match(/\s*\S+\s*|\s+/g) ?? [""]).entries()) deltas.push(i === 0 ? { role: "assistant", content: piece } : { content: piece });
+    }
+    if (Array.isArray(message.tool_calls)) {
+      deltas.push({ role: "assistant", tool_calls: message.tool_calls.map((call: Record<string, unknown>, index) => ({ index, ...call })) });
+    }
+    const events = [
+      ...deltas.map((delta) => chunk(delta, null)),
+      chunk({}, finishReason, { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }),
+    ];
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    for (const [i, event] of events.entries()) {
+      if (i > 0 && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (res.destroyed) return;
+      res.write(`data: ${JSON.stringify(event)}\n\n`);
+      request.streamed += 1;
+      this.notify();
+    }
+    res.end("data: [DONE]\n\n");
   }
 
   private notify(): void {

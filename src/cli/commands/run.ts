@@ -1,14 +1,14 @@
-import type { Command } from "commander";
-import { kickoff, type ProgressEvent } from "../../engine/kickoff.js";
+import { Option, type Command } from "commander";
+import { kickoff } from "../../engine/kickoff.js";
 import type { Budget } from "../../engine/ledger.js";
 import { CrewstateError, quote } from "../../errors.js";
-import { DEMO_LABEL } from "../../llm/demo-model.js";
 import { defaultLogger } from "../../log.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { shownUrl } from "../../redact.js";
 import { parseInputs } from "../inputs.js";
 import { guardedExit } from "../exit-guard.js";
 import { loadCrew } from "../load-crew.js";
+import { createRunView } from "../view/run-view.js";
 
 interface RunOptions {
   runId?: string;
@@ -20,6 +20,9 @@ interface RunOptions {
   replayFrom?: string;
   maxTokens?: string;
   maxCost?: string;
+  verbose?: boolean;
+  quiet?: boolean;
+  stream?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -36,32 +39,40 @@ export function registerRun(program: Command): void {
     .option("--max-tokens <n>", "stop the run once it has spent this many tokens, over all its kickoffs")
     .option("--max-cost <usd>", "stop the run once it has spent this many US dollars, over all its kickoffs")
     .option("--json", "print the result as JSON instead of progress")
+    .addOption(new Option("--verbose", "print each agent's turns in full: prompts, answers, tool arguments and results").conflicts(["json", "quiet"]))
+    .addOption(new Option("--quiet", "print only the result (the last task's output)").conflicts("json"))
+    .addOption(new Option("--stream", "print each answer as the model generates it").conflicts(["json", "quiet"]))
     .action(async (module: string, options: RunOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
       const crew = await loadCrew(module);
       // A URL is opened by kickoff only after the crew, inputs and models check out.
       const store = options.store ?? crew.store ?? storeUrlFrom();
-      const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
-      let announced = false;
+      const say = options.json || options.quiet ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
+      const view = options.json ? undefined : createRunView(process.stdout, { mode: options.quiet ? "quiet" : options.verbose ? "verbose" : "normal", stream: options.stream === true });
       {
-        const result = await guardedExit(`crew module ${quote(module)}`, "while the crew ran", () => kickoff(crew, {
-          inputs,
-          runId: options.runId,
-          store,
-          model: options.model,
-          replayFrom: options.replayFrom,
-          budget: budgetFrom(options),
-          // Progress lines already say what happens; logs only when asked for.
-          logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
-          onProgress: (event) => {
-            if (!announced) {
-              announced = true;
-              say(`crew ${crew.name} · run ${event.runId} · ${event.total} task(s) · state in ${event.store}`);
-              if (event.isDemoModel) say(`model: ${DEMO_LABEL}`);
-            }
-            say(progressLine(event));
-          },
-        }));
+        let result: Awaited<ReturnType<typeof kickoff>>;
+        try {
+          result = await guardedExit(`crew module ${quote(module)}`, "while the crew ran", () =>
+            kickoff(crew, {
+              inputs,
+              runId: options.runId,
+              store,
+              model: options.model,
+              replayFrom: options.replayFrom,
+              budget: budgetFrom(options),
+              // The view already says what happens; logs only when asked for.
+              logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
+              observers: view ? [view] : [],
+            }),
+          );
+        } finally {
+          view?.close();
+        }
+        if (options.quiet) {
+          process.stdout.write(`${result.output}
+`);
+          return;
+        }
         if (options.json) {
           process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
           return;
@@ -83,24 +94,6 @@ export function registerRun(program: Command): void {
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
       }
     });
-}
-
-function progressLine(event: ProgressEvent): string {
-  const where = `[${event.index}/${event.total}] ${event.task}`;
-  switch (event.state) {
-    case "reused":
-      return `${where}: reused${event.detail.startsWith("reuse (") ? event.detail.slice("reuse".length) : ""}`;
-    case "skipped":
-      return `${where}: ${event.detail}`;
-    case "running":
-      return `${where}: running (${event.detail})`;
-    case "done":
-      return `${where}: done (${event.detail})`;
-    case "retrying":
-      return `${where}: failed, retrying: ${event.detail}`;
-    case "failed":
-      return `${where}: failed: ${event.detail}`;
-  }
 }
 
 function money(usd: number | null): string {

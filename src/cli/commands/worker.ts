@@ -4,6 +4,7 @@ import { CrewstateError, quote } from "../../errors.js";
 import { defaultLogger } from "../../log.js";
 import { parseInputs } from "../inputs.js";
 import { loadCrew } from "../load-crew.js";
+import { createRunView } from "../view/run-view.js";
 
 export function registerWorker(program: Command): void {
   program
@@ -30,7 +31,8 @@ export function registerWorker(program: Command): void {
     .option("--store <url>", "a postgres:// or redis:// store")
     .option("--concurrency <n>", "runs worked at once", "1")
     .option("--lease-ttl <ms>", "how long a claimed task stays claimed without renewal", "30000")
-    .action(async (module: string, options: { store?: string; concurrency: string; leaseTtl: string }) => {
+    .option("--events", "print what the runs do, one line per task and call, each naming its run and task")
+    .action(async (module: string, options: { store?: string; concurrency: string; leaseTtl: string; events?: boolean }) => {
       const concurrency = wholeNumber("--concurrency", options.concurrency);
       const leaseTtlMs = wholeNumber("--lease-ttl", options.leaseTtl);
       const crew = await loadCrew(module);
@@ -40,6 +42,7 @@ export function registerWorker(program: Command): void {
         leaseTtlMs,
         logger: defaultLogger(process.env.CREWSTATE_LOG_LEVEL ?? "silent"),
         onRun: (event) => process.stdout.write(`run ${event.runId}: ${event.outcome}${event.detail ? ` (${event.detail})` : ""}\n`),
+        observers: options.events ? [createRunView(process.stdout, { mode: "normal", stream: false, runIds: true })] : [],
       });
       process.stdout.write(`worker ${process.pid} working crew ${crew.name} (concurrency ${concurrency})\n`);
       await new Promise<void>((resolve) => {
