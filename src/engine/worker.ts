@@ -1,4 +1,4 @@
-import { isCrewstateError, messageOf } from "../errors.js";
+import { isCrewstateError, messageOf, quote } from "../errors.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
@@ -71,9 +71,12 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
   };
 
   const handle = async (job: RunJob): Promise<void> => {
-    if (job.join) {
-      const run = await store.getRun(job.runId);
-      if (run?.status !== "running") return report({ runId: job.runId, outcome: "joined", detail: `the run is ${run?.status ?? "gone"}; nothing left to share` });
+    const run = await store.getRun(job.runId);
+    if (job.join && run?.status !== "running") return report({ runId: job.runId, outcome: "joined", detail: `the run is ${run?.status ?? "gone"}; nothing left to share` });
+    // A second delivery of a failed run's job (the queue's retry, a sweep) must not start its
+    // dead-lettered or failed task again: resuming a failed run is the operator's call.
+    if (run?.status === "failed") {
+      return report({ runId: job.runId, outcome: "failed", detail: `the run had already failed (${run.error}); resume it with crewstate run --run-id ${quote(job.runId)}` });
     }
     try {
       const observers = [...(options.observers ?? []), ...(job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }])];

@@ -8,6 +8,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { outputHashOf } from "../../src/hash.js";
 import { isCrewstateError } from "../../src/errors.js";
 import { redactUrl } from "../../src/redact.js";
 import { openStore } from "../../src/stores/open.js";
@@ -194,7 +195,8 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       const store = await open(url);
       const output = "a\u0000b\ud800c\udc00d \u202eRTL\u202c 🦀 \ufeff";
       await store.beginRun({ runId: "r", crew: "c", inputs: { notes: output } });
-      await store.saveTask("r", { ...completed("t", output), structured: { s: output, n: [1, 2.5, null] }, error: output }, {
+      const structured = { s: output, n: [1, 2.5, null] };
+      await store.saveTask("r", { ...completed("t", output), structured, outputHash: outputHashOf(output, structured), error: output }, {
         type: "task_completed",
         data: { s: output },
       });
