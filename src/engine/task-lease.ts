@@ -153,9 +153,9 @@ export class TaskLease {
   }
 }
 
-/** How often a waiter looks at the task a live holder has: soon at first, then at most every second. */
+/** How often a waiter looks at the task a live holder has: soon at first, then every quarter second. */
 const FIRST_LOOK_MS = 25;
-const MAX_LOOK_MS = 1_000;
+const MAX_LOOK_MS = 250;
 
 /**
  * Waits until the holder's claim ends — a commit or release (the record's lease is gone), another
