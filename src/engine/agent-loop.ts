@@ -1,6 +1,6 @@
 import { generateText, NoObjectGeneratedError, Output, stepCountIs, streamText, wrapLanguageModel, type ModelMessage, type StepResult, type ToolSet } from "ai";
 import type { z } from "zod";
-import { CrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, messageOf, quote } from "../errors.js";
 import type { AgentStep, Guardrail, TaskOutput } from "../model/task-output.js";
 import type { JsonValue } from "../stores/store.js";
 import { delegationTools } from "./delegation.js";
@@ -96,7 +96,7 @@ async function agentTurn(
       if (refusals > (hooks.guardrailMaxRetries ?? 3)) {
         throw new CrewstateError(
           "GUARDRAIL_REFUSED",
-          `task ${JSON.stringify(taskName)}: its guardrail refused ${refusals} answer(s); last feedback: ${oneLine(verdict.feedback)}`,
+          `task ${quote(taskName)}: its guardrail refused ${refusals} answer(s); last feedback: ${oneLine(verdict.feedback)}`,
           { task: taskName },
         );
       }
@@ -109,7 +109,7 @@ async function agentTurn(
       if (ask++ >= SCHEMA_REASKS) {
         throw new CrewstateError(
           "OUTPUT_INVALID",
-          `task ${JSON.stringify(taskName)} answered ${ask} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
+          `task ${quote(taskName)} answered ${ask} times without matching its output schema: ${messageOf(error.cause ?? error)}`,
           { task: taskName },
           { cause: error },
         );
@@ -153,14 +153,14 @@ async function checkAnswer(guardrail: Guardrail<any>, output: TaskOutput<any>, t
   try {
     verdict = await guardrail(output);
   } catch (error) {
-    throw new CrewstateError("HOOK_FAILED", `the guardrail of task ${JSON.stringify(taskName)} threw: ${messageOf(error)}`, { task: taskName }, { cause: error });
+    throw new CrewstateError("HOOK_FAILED", `the guardrail of task ${quote(taskName)} threw: ${messageOf(error)}`, { task: taskName }, { cause: error });
   }
   const v = verdict as { ok?: unknown; output?: unknown; feedback?: unknown } | null;
   if (v?.ok === true && (v.output === undefined || typeof v.output === "string")) return v as { ok: true; output?: string };
   if (v?.ok === false && typeof v.feedback === "string") return v as { ok: false; feedback: string };
   throw new CrewstateError(
     "HOOK_FAILED",
-    `the guardrail of task ${JSON.stringify(taskName)} returned ${oneLine(JSON.stringify(verdict) ?? String(verdict))}; return { ok: true, output?: string } or { ok: false, feedback: string }`,
+    `the guardrail of task ${quote(taskName)} returned ${oneLine(JSON.stringify(verdict) ?? String(verdict))}; return { ok: true, output?: string } or { ok: false, feedback: string }`,
     { task: taskName },
   );
 }

@@ -36,7 +36,7 @@ import { writeOutputFile } from "./output-file.js";
 import { contextOf, isReady, scheduleOf, type Slot } from "./schedule.js";
 import { prepareTasks, type PreparedTask } from "./prepare.js";
 import { backoffDelay, isRetryable } from "./retry.js";
-import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease } from "./task-lease.js";
+import { DEFAULT_LEASE_TTL_MS, newWorkerId, TaskLease, readTask } from "./task-lease.js";
 import { crashPoint } from "./crash-points.js";
 import { tracingObserver } from "../telemetry/tracing.js";
 
@@ -388,10 +388,10 @@ class Kickoff {
     try {
       verdict = await condition(taskOutputOf(previous));
     } catch (error) {
-      throw await this.hookFailed(task, `the condition of task ${JSON.stringify(task.name)} threw: ${messageOf(error)}`, error);
+      throw await this.hookFailed(task, `the condition of task ${quote(task.name)} threw: ${messageOf(error)}`, error);
     }
     if (typeof verdict !== "boolean") {
-      throw await this.hookFailed(task, `the condition of task ${JSON.stringify(task.name)} returned ${typeof verdict}, not true or false`);
+      throw await this.hookFailed(task, `the condition of task ${quote(task.name)} returned ${typeof verdict}, not true or false`);
     }
     return verdict;
   }
@@ -605,12 +605,12 @@ class Kickoff {
   ): Promise<never> {
     await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal);
     lease.ended();
-    await this.store.setRunStatus(this.runId, "failed", `task ${JSON.stringify(task.name)}: ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
+    await this.store.setRunStatus(this.runId, "failed", `task ${quote(task.name)}: ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
     this.failedRun = true;
     this.progress(task, "failed", message);
     throw new CrewstateError(
       "TASK_FAILED",
-      `task ${JSON.stringify(task.name)} of run ${JSON.stringify(this.runId)} failed after ${attempts} attempt(s): ${message}; ` +
+      `task ${quote(task.name)} of run ${quote(this.runId)} failed after ${attempts} attempt(s): ${message}; ` +
         (isCrewstateError(cause, "REPLAY_MISS")
           ? `run ${JSON.stringify(this.options.replayFrom)} recorded no answer to replay — replay from a run that made this call, or run without --replay-from to call the model`
           : "what was done is saved — run again with the same run ID to resume"),
@@ -651,7 +651,7 @@ class Kickoff {
       try {
         await callback(output);
       } catch (error) {
-        throw new CrewstateError("HOOK_FAILED", `the ${which} of task ${JSON.stringify(task.name)} threw: ${messageOf(error)}`, { runId: this.runId, task: task.name }, { cause: error });
+        throw new CrewstateError("HOOK_FAILED", `the ${which} of task ${quote(task.name)} threw: ${messageOf(error)}`, { runId: this.runId, task: task.name }, { cause: error });
       }
     }
   }
@@ -672,7 +672,7 @@ class Kickoff {
    */
   private async movedSince(stored: TaskRecord | undefined): Promise<{ changed: TaskRecord | undefined } | undefined> {
     if (!wasHeld(stored)) return undefined;
-    const now = (await this.store.getRun(this.runId))?.tasks.find((t) => t.name === stored!.name);
+    const now = await readTask(this.store, this.runId, stored!.name);
     const same = now !== undefined && now.status === stored!.status && now.attempts === stored!.attempts && now.inputHash === stored!.inputHash && now.completedAt === stored!.completedAt;
     return same ? undefined : { changed: now };
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { CrewstateError, messageOf } from "../errors.js";
+import { CrewstateError, messageOf, quote } from "../errors.js";
 
 /**
  * Writes a task's accepted output to its output file, unless the file already holds exactly
@@ -28,7 +28,7 @@ export async function writeOutputFile(path: string, output: string, task: string
     await unlink(temp).catch(() => undefined);
     throw new CrewstateError(
       "OUTPUT_FILE_FAILED",
-      `the output file ${JSON.stringify(path)} of task ${JSON.stringify(task)} could not be written: ${messageOf(error)}; the result is saved — fix the path and run again to write it`,
+      `the output file ${quote(path)} of task ${quote(task)} could not be written: ${messageOf(error)}; the result is saved — fix the path and run again to write it`,
       { runId, task, path },
       { cause: error },
     );

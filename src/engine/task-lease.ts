@@ -172,6 +172,7 @@ async function waitForHolder(store: Store, runId: string, task: string, holder: 
   }
 }
 
-async function readTask(store: Store, runId: string, task: string): Promise<TaskRecord | undefined> {
+/** A task's record as the store holds it now. */
+export async function readTask(store: Store, runId: string, task: string): Promise<TaskRecord | undefined> {
   return (await store.getRun(runId))?.tasks.find((t) => t.name === task);
 }

@@ -107,21 +107,21 @@ export class Crew {
     for (const task of config.tasks) {
       if (!isTask(task)) throw new CrewstateError("INVALID_DEFINITION", `${where} lists something that is not a Task (got ${typeOf(task)})`);
       if (names.has(task.name)) {
-        throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named ${JSON.stringify(task.name)}; task names must be unique`, { task: task.name });
+        throw new CrewstateError("INVALID_DEFINITION", `${where} has two tasks named ${quote(task.name)}; task names must be unique`, { task: task.name });
       }
       if (!task.agent && process === "sequential") {
-        throw new CrewstateError("INVALID_DEFINITION", `task ${JSON.stringify(task.name)} of ${where} has no agent`, { task: task.name });
+        throw new CrewstateError("INVALID_DEFINITION", `task ${quote(task.name)} of ${where} has no agent`, { task: task.name });
       }
       for (const upstream of task.context ?? []) {
         if (!seen.has(upstream)) {
           const why = config.tasks.includes(upstream)
             ? upstream === task
               ? "is the task itself"
-              : `comes later in the crew, so it cannot be waited for${upstream.asyncExecution ? " (an async task runs with the tasks after it, not before the tasks before it)" : ""}; list it before ${JSON.stringify(task.name)}`
+              : `comes later in the crew, so it cannot be waited for${upstream.asyncExecution ? " (an async task runs with the tasks after it, not before the tasks before it)" : ""}; list it before ${quote(task.name)}`
             : "is not a task of this crew";
           throw new CrewstateError(
             "INVALID_DEFINITION",
-            `task ${JSON.stringify(task.name)} has ${JSON.stringify(upstream?.name)} in its context, but that task ${why}`,
+            `task ${quote(task.name)} has ${quote(upstream?.name)} in its context, but that task ${why}`,
             { task: task.name },
           );
         }

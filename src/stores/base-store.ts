@@ -170,9 +170,9 @@ export abstract class BaseStore implements Store {
 
 function checkInputs(inputs: unknown, runId: string): void {
   if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
-    throw new CrewstateError("INVALID_INPUT", `inputs of run ${JSON.stringify(runId)} must be an object of JSON values`, { runId });
+    throw new CrewstateError("INVALID_INPUT", `inputs of run ${quote(runId)} must be an object of JSON values`, { runId });
   }
-  encodeJson(inputs, `inputs of run ${JSON.stringify(runId)}`);
+  encodeJson(inputs, `inputs of run ${quote(runId)}`);
 }
 
 /** Token counts are whole and not negative; a cost is a finite, non-negative number or null. */
