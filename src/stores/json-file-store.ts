@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BigIntStats } from "node:fs";
 import { CrewstateError } from "../errors.js";
 import { outputHashOf } from "../hash.js";
+import { outputMatchesHash } from "./output-check.js";
 import { BaseStore } from "./base-store.js";
 import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
 import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
@@ -428,10 +429,9 @@ export class JsonFileStore extends BaseStore {
     const edits: HandEdit[] = [];
     for (const [runId, run] of view.image.runs) {
       for (const task of run.tasks.values()) {
-        if (task.status !== "completed" || task.outputHash === null) continue;
+        if (task.status !== "completed" || outputMatchesHash(task)) continue;
         const outputHash = outputHashOf(task.output ?? "", task.structured);
-        if (outputHash === task.outputHash) continue;
-        edits.push({ runId, task: task.name, previousOutputHash: task.outputHash, outputHash });
+        edits.push({ runId, task: task.name, previousOutputHash: task.outputHash!, outputHash });
         task.outputHash = outputHash;
       }
     }

@@ -1,4 +1,4 @@
-import { CrewstateError } from "../errors.js";
+import { CrewstateError, quote } from "../errors.js";
 import { outputHashOf } from "../hash.js";
 import type { Run, TaskRecord } from "./store.js";
 
@@ -20,7 +20,7 @@ export function checkStoredOutputs(run: Run, store: string): Run {
     if (!outputMatchesHash(task)) {
       throw new CrewstateError(
         "CORRUPT_STATE",
-        `${store}: the stored output of task "${task.name}" in run "${run.runId}" does not match its output hash; it was changed outside crewstate — restore it, or invalidate the task to rerun it`,
+        `${store}: the stored output of task ${quote(task.name)} in run ${quote(run.runId)} does not match its output hash; it was changed outside crewstate — restore it, or invalidate the task to rerun it`,
         { store, runId: run.runId, task: task.name },
       );
     }
