@@ -56,9 +56,22 @@ export interface TaskRecord {
   leaseExpiresAt: string | null;
 }
 
+/** What a run runs: a crew's tasks, or a flow's steps (each step execution a record `step#n`). */
+export type RunKind = "crew" | "flow";
+
+/** Where a run came from: the flow run and step execution that kicked it off, or the run it was forked from. */
+export interface RunParent {
+  runId: string;
+  /** The parent's step execution (`write#2`) or task; null when the whole run is the origin. */
+  task: string | null;
+}
+
 export interface Run {
   runId: string;
+  /** The crew's (or flow's) name. */
   crew: string;
+  kind: RunKind;
+  parent: RunParent | null;
   inputs: Inputs;
   status: RunStatus;
   /** How many times the run was kicked off (the tutorial's `run_count`). */
@@ -92,7 +105,8 @@ export type EventType =
   | "task_edited"
   | "task_approved"
   | "task_skipped"
-  | "run_imported";
+  | "run_imported"
+  | "step_feedback";
 
 export interface RunEvent {
   /** Increases with every event of the run, starting at 1. */
@@ -133,6 +147,10 @@ export interface BeginRun {
   runId: string;
   crew: string;
   inputs: Inputs;
+  /** Default "crew". A run is always of the kind it was created with: another is `RUN_MISMATCH`. */
+  kind?: RunKind;
+  /** Set when the run is created; a later begin keeps the run's own. */
+  parent?: RunParent | null;
 }
 
 /** A worker's claim on one task of a run: while its token is current, it alone may commit the task. */
@@ -175,6 +193,12 @@ export interface FenceOptions {
    * write with `FENCED_OUT`, changing nothing, unless it equals the task's current token.
    */
   fencingToken?: number;
+  /**
+   * The record whose claim `fencingToken` belongs to, when it is not the record written: a flow
+   * holds one claim on its `flow` record and commits every step execution under it. Default: the
+   * record written.
+   */
+  fencedBy?: string;
 }
 
 export interface CommitOptions extends FenceOptions {
