@@ -37,7 +37,10 @@ export type ErrorCode =
   | "TASK_FAILED"
   | "BUDGET_EXCEEDED"
   | "REPLAY_MISS" // a cassette replay met a call it has no answer for
-  | "INVALID_MODULE"; // a crew module without a Crew export
+  | "INVALID_MODULE" // a module without a Crew or Flow export
+  | "STATE_INVALID" // a flow's state (its inputs, a step's changes, a stored state) that fails the state schema
+  | "STEP_FAILED" // a flow step threw, or returned something unusable
+  | "FLOW_LOOP"; // a flow ran more step executions than its maxSteps
 
 export interface ErrorContext {
   readonly runId?: string;

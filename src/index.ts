@@ -3,6 +3,12 @@ export { Task, type TaskConfig } from "./model/task.js";
 export { ConditionalTask, type ConditionalTaskConfig } from "./model/conditional-task.js";
 export type { AgentStep, Guardrail, GuardrailResult, TaskOutput } from "./model/task-output.js";
 export { Crew, isCrew, type CrewConfig, type Process } from "./model/crew.js";
+export { Flow, isFlow, type FlowConfig, type Step, type StepContext, type StepFunction, type StepOptions, type Feedback, type WithFeedback } from "./flow/flow.js";
+export { or, and, type Trigger, type TriggerGroup } from "./flow/triggers.js";
+export { runFlow, type FlowResult, type FlowRunOptions, type StepResult } from "./flow/run-flow.js";
+export { planFlow, type FlowPlan, type PlannedStep } from "./flow/plan-flow.js";
+export { plotFlow } from "./flow/plot.js";
+export { giveFeedback, invalidateStep, type FeedbackInput } from "./flow/operator.js";
 export type { KickoffOptions, KickoffResult, TaskResult } from "./engine/kickoff.js";
 export type {
   CallEndEvent,
@@ -32,6 +38,8 @@ export {
   type JsonValue,
   type NewEvent,
   type Run,
+  type RunKind,
+  type RunParent,
   type RunDump,
   type RunEvent,
   type RunStatus,

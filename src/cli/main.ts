@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { isCrewstateError, messageOf } from "../errors.js";
 import { redactSecrets } from "../redact.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerFlow } from "./commands/flow.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
@@ -35,6 +36,9 @@ Examples:
   crewstate show claim-123
   crewstate invalidate claim-123 analyze_task
   crewstate output claim-123 draft_task
+  crewstate run examples/self-review/flow.ts --run-id post-1 --model demo
+  crewstate feedback post-1 ask --approve
+  crewstate plot examples/self-review/flow.ts
   crewstate doctor --store sqlite:.crewstate/state.db
   crewstate export --all --store json:crew_state.json > runs.jsonl
   crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app
@@ -48,7 +52,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerTransfer, registerWorker, registerDoctor]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerTransfer, registerWorker, registerDoctor]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

@@ -11,7 +11,7 @@ import type { TaskOutput } from "../model/task-output.js";
 import { outputHashOf } from "../hash.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
-import { newTaskRecord, type Inputs, type JsonValue, type NewEvent, type RunEvent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import { newTaskRecord, type Inputs, type JsonValue, type NewEvent, type RunEvent, type RunParent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
@@ -83,6 +83,8 @@ export interface KickoffOptions {
    * REPLAY_MISS. No model or tool is ever called.
    */
   replayFrom?: string;
+  /** The run that kicked this one off (a flow's step execution); recorded when the run is created. */
+  parent?: RunParent;
 }
 
 export type { ProgressEvent, TaskOutcome };
@@ -190,7 +192,7 @@ class Kickoff {
   }
 
   async run(): Promise<KickoffResult> {
-    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs });
+    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null });
     this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
     this.observer.onRunStart!({ runId: this.runId, crew: this.crew.name, store: this.store.location, tasks: this.tasks.map((t) => t.name), attempt: run.attempts });
     const stored = new Map(run.tasks.map((t) => [t.name, t]));

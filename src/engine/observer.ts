@@ -7,8 +7,9 @@ export type TaskOutcome = "reused" | "ran" | "rerun" | "skipped";
 export interface ProgressEvent {
   runId: string;
   task: string;
-  /** 1-based position of the task in the crew. */
+  /** 1-based position of the task in the crew (of the step execution in a flow run). */
   index: number;
+  /** Tasks in the crew; 0 in a flow run, whose executions are known only as they come. */
   total: number;
   state: "reused" | "running" | "done" | "retrying" | "failed" | "skipped";
   /** Where the run's state lives. */
@@ -20,7 +21,10 @@ export interface ProgressEvent {
 
 export interface RunStartEvent {
   runId: string;
+  /** The crew's or flow's name. */
   crew: string;
+  /** Default "crew"; for a flow, `tasks` are its steps. */
+  kind?: "crew" | "flow";
   /** Where the run's state lives, password redacted. */
   store: string;
   /** The crew's tasks, in crew order. */

@@ -1,6 +1,8 @@
-import { isCrewstateError, messageOf, quote } from "../errors.js";
+import { isCrewstateError, messageOf, quote, type CrewstateError } from "../errors.js";
 import { defaultLogger, type Logger } from "../log.js";
 import type { Crew } from "../model/crew.js";
+import { isFlow, type Flow } from "../flow/flow.js";
+import { runFlow } from "../flow/run-flow.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
@@ -42,12 +44,22 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** What a worker works and a queue carries runs of: a crew, or a flow. */
+export type Workable = Crew | Flow<any>;
+
+/** Failures that are the run's own (a task or step that failed, a bad state): retrying the job would fail the same way. */
+const RUN_FAILURES = ["TASK_FAILED", "STEP_FAILED", "STATE_INVALID", "FLOW_LOOP"] as const;
+
+function isRunFailure(error: unknown): error is CrewstateError {
+  return RUN_FAILURES.some((code) => isCrewstateError(error, code));
+}
+
 /**
- * Takes runs of one crew from the queue and kicks each off (resuming it when it exists). A run
- * whose task another live worker holds is put back for later; a run that failed stays failed in
- * the store; anything else that goes wrong fails the job, and the queue retries it.
+ * Takes runs of one crew (or flow) from the queue and kicks each off (resuming it when it exists).
+ * A run whose task another live worker holds is put back for later; a run that failed stays failed
+ * in the store; anything else that goes wrong fails the job, and the queue retries it.
  */
-export async function startWorker(crew: Crew, options: WorkerOptions = {}): Promise<RunningWorker> {
+export async function startWorker(crew: Workable, options: WorkerOptions = {}): Promise<RunningWorker> {
   const url = queueStoreUrl(crew, options.store);
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   const log = options.logger ?? defaultLogger();
@@ -63,7 +75,7 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
 
   // A run's parallel tasks are shared: the worker that has a run queues one join per extra task
   // that can run at once, and the workers that take them work the tasks no one holds yet.
-  const joins = Math.min(widestRow(crew.tasks.map((t) => t.asyncExecution)), crew.maxConcurrency) - 1;
+  const joins = isFlow(crew) ? 0 : Math.min(widestRow(crew.tasks.map((t) => t.asyncExecution)), crew.maxConcurrency) - 1;
   const queueJoins = (job: RunJob) => (event: RunStartEvent) => {
     for (let k = 1; k <= joins; k++) {
       queue.enqueue({ ...job, join: true }, { key: `join-${event.attempt}-${k}` }).catch((error: unknown) => log.warn({ runId: job.runId, err: messageOf(error) }, "could not queue a join of the run"));
@@ -80,10 +92,12 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
     }
     try {
       const observers = [...(options.observers ?? []), ...(job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }])];
-      const result = await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers });
+      const result = isFlow(crew)
+        ? await runFlow(crew, { runId: job.runId, inputs: Object.keys(job.inputs).length > 0 ? job.inputs : undefined, store, leaseTtlMs, logger: log, observers })
+        : await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers });
       report({ runId: job.runId, outcome: result.status });
     } catch (error) {
-      if (isCrewstateError(error, "TASK_FAILED")) {
+      if (isRunFailure(error)) {
         report({ runId: job.runId, outcome: "failed", detail: error.message });
       } else if (isCrewstateError(error, "LEASE_HELD")) {
         await queue.enqueue(job, { delayMs: leaseTtlMs });
@@ -115,7 +129,7 @@ export async function startWorker(crew: Crew, options: WorkerOptions = {}): Prom
  * Puts a run of the crew on its queue; a worker of the crew will kick it off. `jobTimeoutMs` is
  * how long a worker may hold it unacknowledged before the queue gives it to another (default 60 s).
  */
-export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string, options: { jobTimeoutMs?: number } = {}): Promise<void> {
+export async function enqueueRun(crew: Workable, job: RunJob, storeUrl?: string, options: { jobTimeoutMs?: number } = {}): Promise<void> {
   const queue = await openQueue(queueStoreUrl(crew, storeUrl), crew.name);
   try {
     await queue.enqueue(job, { timeoutMs: options.jobTimeoutMs });
@@ -125,6 +139,6 @@ export async function enqueueRun(crew: Crew, job: RunJob, storeUrl?: string, opt
 }
 
 /** The store URL whose server carries a crew's queue: the one given, the crew's own, or the default. */
-function queueStoreUrl(crew: Crew, given: string | undefined): string {
+function queueStoreUrl(crew: Workable, given: string | undefined): string {
   return given ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
 }

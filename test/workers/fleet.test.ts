@@ -12,11 +12,11 @@ import { enqueueRun } from "../../src/engine/worker.js";
 import { openStore } from "../../src/stores/open.js";
 import type { Store } from "../../src/stores/store.js";
 import { freshName, postgresService, redisService, withParam } from "../services.js";
-import { loadCrew } from "../../src/cli/load-crew.js";
+import { loadModule } from "../../src/cli/load-module.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const crewModule = fileURLToPath(new URL("./fixtures/fleet-crew.js", import.meta.url));
-const crew = await loadCrew(crewModule);
+const crew = await loadModule(crewModule);
 const pg = await postgresService();
 const redis = await redisService();
 

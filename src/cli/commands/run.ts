@@ -7,10 +7,12 @@ import { storeUrlFrom } from "../../stores/open.js";
 import { shownUrl } from "../../redact.js";
 import { parseInputs } from "../inputs.js";
 import { guardedExit } from "../exit-guard.js";
-import { loadCrew } from "../load-crew.js";
+import { loadModule } from "../load-module.js";
+import { isFlow } from "../../flow/flow.js";
+import { runFlowFromCli } from "./run-flow.js";
 import { createRunView } from "../view/run-view.js";
 
-interface RunOptions {
+export interface RunOptions {
   runId?: string;
   input?: string[];
   inputs?: string;
@@ -28,8 +30,8 @@ interface RunOptions {
 export function registerRun(program: Command): void {
   program
     .command("run")
-    .description("run a crew, or resume the run --run-id names")
-    .argument("<crew-module>", ".ts or .js file whose default export is a Crew")
+    .description("run a crew or a flow, or resume the run --run-id names")
+    .argument("<module>", ".ts or .js file whose default export is a Crew or a Flow")
     .option("--run-id <id>", "resume this run if it exists, else start it under this ID")
     .option("--input <key=value>", "an input (repeatable); key=@file reads the value from a file", collect, [])
     .option("--inputs <file.json>", "inputs from a JSON object (text, numbers, flags, lists, objects)")
@@ -44,7 +46,8 @@ export function registerRun(program: Command): void {
     .addOption(new Option("--stream", "print each answer as the model generates it").conflicts(["json", "quiet"]))
     .action(async (module: string, options: RunOptions) => {
       const inputs = parseInputs(options.input, options.inputs);
-      const crew = await loadCrew(module);
+      const crew = await loadModule(module);
+      if (isFlow(crew)) return runFlowFromCli(crew, module, inputs, options);
       // A URL is opened by kickoff only after the crew, inputs and models check out.
       const store = options.store ?? crew.store ?? storeUrlFrom();
       const say = options.json || options.quiet ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
@@ -96,7 +99,7 @@ export function registerRun(program: Command): void {
     });
 }
 
-function money(usd: number | null): string {
+export function money(usd: number | null): string {
   return usd === null ? "" : ` ($${usd.toFixed(4)})`;
 }
 

@@ -5,6 +5,8 @@ import { redactUrl } from "../../redact.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
+import { FLOW_RECORD } from "../../flow/step-record.js";
+import type { RunParent } from "../../stores/store.js";
 
 export function registerRuns(program: Command): void {
   program
@@ -22,6 +24,11 @@ export function registerRuns(program: Command): void {
           summaries.map(async (summary) => {
             const [run, events] = await Promise.all([store.getRun(summary.runId), store.events(summary.runId)]);
             const tasks = run?.tasks ?? [];
+            if (summary.kind === "flow") {
+              const steps = tasks.filter((t) => t.name !== FLOW_RECORD);
+              const flowHolder = tasks.find((t) => t.name === FLOW_RECORD && t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now);
+              return { ...summary, taskCount: steps.length, completedCount: steps.filter((t) => t.status === "completed").length, holders: flowHolder ? [`flow@${flowHolder.worker}`] : [] };
+            }
             const holders =
               summary.status === "running" ? tasks.filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => `${t.name}@${t.worker}`) : [];
             // Done of the crew's tasks as its last kickoff planned them, not of the tasks stored so far.
@@ -41,9 +48,9 @@ export function registerRuns(program: Command): void {
       } else if (runs.length === 0) {
         process.stdout.write(`no runs in ${redactUrl(url)}\n`);
       } else {
-        const rows = runs.map((r) => [
-          r.runId,
-          r.crew || "-",
+        const rows = underParents(runs).map(({ run: r, depth }) => [
+          `${depth > 0 ? `${"  ".repeat(depth - 1)}└ ` : ""}${r.runId}`,
+          `${r.crew || "-"}${r.kind === "flow" ? " (flow)" : ""}`,
           r.status,
           `${r.completedCount}/${r.taskCount}`,
           String(r.attempts),
@@ -51,7 +58,23 @@ export function registerRuns(program: Command): void {
           r.holders.join(", ") || "-",
           oneLine(r.error, 50),
         ]);
-        process.stdout.write(`${table(["RUN ID", "CREW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "HELD BY", "ERROR"], rows)}\n`);
+        process.stdout.write(`${table(["RUN ID", "CREW / FLOW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "HELD BY", "ERROR"], rows)}\n`);
       }
     });
+}
+
+/** Runs newest first, each child run (a crew a flow step kicked off) right under its parent. */
+function underParents<T extends { runId: string; parent: RunParent | null }>(runs: T[]): { run: T; depth: number }[] {
+  const ids = new Set(runs.map((r) => r.runId));
+  const childrenOf = new Map<string, T[]>();
+  for (const run of runs) {
+    if (run.parent && ids.has(run.parent.runId)) childrenOf.set(run.parent.runId, [...(childrenOf.get(run.parent.runId) ?? []), run]);
+  }
+  const out: { run: T; depth: number }[] = [];
+  const visit = (run: T, depth: number) => {
+    out.push({ run, depth });
+    for (const child of [...(childrenOf.get(run.runId) ?? [])].reverse()) visit(child, depth + 1);
+  };
+  for (const run of runs) if (!run.parent || !ids.has(run.parent.runId)) visit(run, 0);
+  return out;
 }

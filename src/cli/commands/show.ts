@@ -6,11 +6,12 @@ import { inCrewOrder, lastPlanned, type PlannedTasks } from "../../engine/planne
 import type { TaskRecord } from "../../stores/store.js";
 import { oneLine, shortHash, table, terminalWidth, when } from "../format.js";
 import { withStore } from "../with-store.js";
+import { showFlow } from "./show-flow.js";
 
 export function registerShow(program: Command): void {
   program
     .command("show")
-    .description("show a run: its status and every task's record, in the crew's order")
+    .description("show a run: its status and every task's record, in the crew's order (a flow run: its step executions, in order)")
     .argument("<run-id>")
     .option("--store <url>", "where state lives")
     .option("--json", "print JSON: { runId, crew, status, tasks: [...] , ... }")
@@ -22,6 +23,7 @@ export function registerShow(program: Command): void {
         async (store) => {
           const run = await requireRun(store, runId);
           const events = await store.events(runId);
+          if (run.kind === "flow") return void process.stdout.write(`${await showFlow(store, run, events, options)}\n`);
           const planned = lastPlanned(events);
           const unused = new Set(planned?.orphaned ?? []);
           const tasks = inCrewOrder(run.tasks, planned).map((t) => ({ ...t, inCrew: !unused.has(t.name), agent: planned?.agents[t.name] ?? null }));

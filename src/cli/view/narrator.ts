@@ -65,7 +65,7 @@ export class Narrator implements RunObserver {
   onRunStart(event: RunStartEvent): void {
     event.tasks.forEach((task, i) => this.index.set(task, `[${i + 1}/${event.tasks.length}] ${task}`));
     if (this.options.mode === "quiet") return;
-    this.say(`crew ${event.crew} · run ${event.runId} · ${event.tasks.length} task(s) · state in ${event.store}${event.attempt > 1 ? ` · kickoff ${event.attempt}` : ""}`);
+    this.say(`${event.kind ?? "crew"} ${event.crew} · run ${event.runId} · ${event.tasks.length} ${event.kind === "flow" ? "step" : "task"}(s) · state in ${event.store}${event.attempt > 1 ? ` · kickoff ${event.attempt}` : ""}`);
   }
 
   onProgress(event: ProgressEvent): void {
@@ -150,7 +150,7 @@ function keyOf(about: Where & { position?: number }): string {
 
 /** A task's progress, as `crewstate run` has always said it. */
 export function progressLine(event: ProgressEvent): string {
-  const where = `[${event.index}/${event.total}] ${event.task}`;
+  const where = `[${event.index}${event.total > 0 ? `/${event.total}` : ""}] ${event.task}`;
   switch (event.state) {
     case "reused":
       return `${where}: reused${event.detail.startsWith("reuse (") ? event.detail.slice("reuse".length) : ""}`;
