@@ -38,7 +38,7 @@ const dumpSchema = z.object({
     // Dumps made before runs had a kind and a parent hold crew runs without one.
     kind: z.enum(["crew", "flow"]).default("crew"),
     parent: z.object({ runId: z.string(), task: z.string().nullable() }).nullable().default(null),
-    inputs: z.record(z.string(), z.string()),
+    inputs: z.record(z.string(), json),
     status: z.enum(["running", "completed", "failed", "paused"]),
     attempts: z.number().int().nonnegative(),
     error: z.string().nullable(),

@@ -71,6 +71,15 @@ describe("moving runs between stores", () => {
     expect(() => decodeDumps(JSON.stringify(bad), "runs.jsonl")).toThrow(/runs.jsonl line 1 is not a crewstate run: run.kind/);
   });
 
+  it("carries inputs of every JSON type", async () => {
+    const source = new MemoryStore();
+    const inputs = { n: 1, ok: true, tags: ["a", "b"], policy: { id: "P-1", limit: 2500.5 }, none: null };
+    await source.beginRun({ runId: "r", crew: "c", inputs });
+    const [dump] = await exportRuns(source, ["r"]);
+    const decoded = decodeDumps(encodeDump(dump!), "runs.jsonl");
+    expect(decoded[0]!.run.inputs).toEqual(inputs);
+  });
+
   it("names a missing run", async () => {
     await expect(exportRuns(new MemoryStore(), ["nope"])).rejects.toMatchObject({ code: "RUN_NOT_FOUND" });
   });
