@@ -1,4 +1,4 @@
-import { CrewstateError, quote } from "../errors.js";
+import { CrewstateError, FencedOutError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
 import { checkStoredOutputs } from "./output-check.js";
 import type {
@@ -12,6 +12,8 @@ import type {
   Run,
   RunDump,
   RunEvent,
+  RunKind,
+  RunParent,
   RunStatus,
   RunSummary,
   Store,
@@ -53,7 +55,9 @@ export abstract class BaseStore implements Store {
       throw new CrewstateError("INVALID_DEFINITION", "a run needs a crew name", { runId: init.runId });
     }
     checkInputs(init.inputs, init.runId);
-    return this.checkOutputs(await this.doBeginRun(init, this.now()));
+    const kind = checkKind(init.kind ?? "crew", init.runId);
+    const parent = checkParent(init.parent ?? null, init.runId);
+    return this.checkOutputs(await this.doBeginRun({ ...init, kind, parent }, this.now()));
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -76,6 +80,7 @@ export abstract class BaseStore implements Store {
   async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<void> {
     checkRunId(runId);
     checkTaskRecord(task);
+    if (options.fencedBy !== undefined) checkTaskName(options.fencedBy);
     encodeJson(event.data ?? null, `event data of task ${quote(task.name)}`);
     for (const call of options.calls ?? []) {
       if (call.task !== task.name) {
@@ -103,6 +108,7 @@ export abstract class BaseStore implements Store {
   async recordCall(runId: string, call: CallRecord, options: FenceOptions = {}): Promise<void> {
     checkRunId(runId);
     checkCall(call);
+    if (options.fencedBy !== undefined) checkTaskName(options.fencedBy);
     return this.doRecordCall(runId, call, options);
   }
 
@@ -145,6 +151,9 @@ export abstract class BaseStore implements Store {
   async importRun(dump: RunDump, options: { overwrite?: boolean } = {}): Promise<void> {
     checkRunId(dump.run.runId);
     checkInputs(dump.run.inputs, dump.run.runId);
+    const kind = checkKind(dump.run.kind ?? "crew", dump.run.runId);
+    const parent = checkParent(dump.run.parent ?? null, dump.run.runId);
+    dump = { ...dump, run: { ...dump.run, kind, parent } };
     for (const task of dump.run.tasks) checkTaskRecord(task);
     for (const call of dump.calls) checkCall(call);
     for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run ${quote(dump.run.runId)}`);
@@ -173,6 +182,24 @@ function checkInputs(inputs: unknown, runId: string): void {
     throw new CrewstateError("INVALID_INPUT", `inputs of run ${quote(runId)} must be an object of JSON values`, { runId });
   }
   encodeJson(inputs, `inputs of run ${quote(runId)}`);
+}
+
+function checkKind(kind: unknown, runId: string): RunKind {
+  if (kind !== "crew" && kind !== "flow") {
+    throw new CrewstateError("INVALID_INPUT", `run ${quote(runId)} has kind ${quote(kind)}; a run is a "crew" or a "flow" run`, { runId });
+  }
+  return kind;
+}
+
+/** A parent names a valid run ID and, when not null, a valid task name; returned as a copy. */
+function checkParent(parent: RunParent | null, runId: string): RunParent | null {
+  if (parent === null) return null;
+  if (typeof parent !== "object") {
+    throw new CrewstateError("INVALID_INPUT", `the parent of run ${quote(runId)} must be {runId, task} or null`, { runId });
+  }
+  checkRunId(parent.runId);
+  if (parent.task !== null) checkTaskName(parent.task);
+  return { runId: parent.runId, task: parent.task };
 }
 
 /** Token counts are whole and not negative; a cost is a finite, non-negative number or null. */
@@ -223,6 +250,26 @@ function checkLease(lease: Lease): void {
   if (!Number.isInteger(lease.token) || lease.token < 1) {
     throw new CrewstateError("INVALID_INPUT", `lease of task ${quote(lease.task)} has token ${lease.token}; tokens are whole numbers from 1`);
   }
+}
+
+/**
+ * The refusal of a write (`what`) of `task` made under `token` when the current token of the record
+ * it is fenced by — `fencedBy`, or the task itself — is `current`.
+ */
+export function fencedOut(what: string, runId: string, task: string, fencedBy: string | undefined, token: number | undefined, current: number | string, store: string): FencedOutError {
+  const context = { runId, task, store, ...(fencedBy === undefined ? {} : { fencedBy }) };
+  if (fencedBy === undefined || fencedBy === task) {
+    return new FencedOutError(`${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current}`, context);
+  }
+  return new FencedOutError(
+    `${what} of task ${quote(task)} in run ${quote(runId)} is fenced by ${quote(fencedBy)}: it carries fencing token ${token}, but the current token of ${quote(fencedBy)} is ${current}`,
+    context,
+  );
+}
+
+/** The refusal of a begin of `runId` as a run of `kind` when the run is of kind `existing`. */
+export function kindMismatch(runId: string, existing: RunKind, kind: RunKind, store: string): CrewstateError {
+  return new CrewstateError("RUN_MISMATCH", `run ${quote(runId)} is a ${existing} run, not a ${kind} run; use another run ID`, { runId, store });
 }
 
 /** The time `ms` after an ISO timestamp, as an ISO timestamp. */

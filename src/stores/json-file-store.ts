@@ -196,6 +196,7 @@ export class JsonFileStore extends BaseStore {
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
     const op: StoreOp = { op: "saveTask", runId, task, event, at };
     if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+    if (options.fencedBy !== undefined) op.fencedBy = options.fencedBy;
     if (options.calls !== undefined && options.calls.length > 0) op.calls = options.calls;
     await this.commit(op);
   }
@@ -215,6 +216,7 @@ export class JsonFileStore extends BaseStore {
   protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
     const op: StoreOp = { op: "recordCall", runId, call };
     if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+    if (options.fencedBy !== undefined) op.fencedBy = options.fencedBy;
     await this.commit(op);
   }
 

@@ -24,7 +24,7 @@ export class MemoryStore extends BaseStore {
     return this.image.listRuns();
   }
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
-    this.commit({ op: "saveTask", runId, task, event, at, fencingToken: options.fencingToken, calls: options.calls });
+    this.commit({ op: "saveTask", runId, task, event, at, fencingToken: options.fencingToken, fencedBy: options.fencedBy, calls: options.calls });
   }
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<void> {
     this.commit({ op: "setRunStatus", runId, status, error, event, at });
@@ -36,7 +36,7 @@ export class MemoryStore extends BaseStore {
     return this.image.events(runId);
   }
   protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
-    this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken });
+    this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken, fencedBy: options.fencedBy });
   }
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return this.image.calls(runId, task);

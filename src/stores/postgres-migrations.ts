@@ -97,6 +97,15 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     ALTER TABLE ${s}.tasks DROP CONSTRAINT tasks_status_check;
     ALTER TABLE ${s}.tasks ADD CONSTRAINT tasks_status_check CHECK (status IN ('pending', 'running', 'completed', 'failed', 'skipped'));
   `,
+  // 4: what a run runs (a crew or a flow) and where it came from. Rows written before read as crew
+  // runs without a parent (a constant default rewrites nothing).
+  (s) => `
+    ALTER TABLE ${s}.runs ADD COLUMN kind text NOT NULL DEFAULT 'crew' CONSTRAINT runs_kind_check CHECK (kind IN ('crew', 'flow'));
+    -- NULL: no parent
+    ALTER TABLE ${s}.runs ADD COLUMN parent_run_id text COLLATE "C";
+    -- NULL: the whole parent run
+    ALTER TABLE ${s}.runs ADD COLUMN parent_task text COLLATE "C";
+  `,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
-import { BaseStore } from "./base-store.js";
+import { BaseStore, fencedOut, kindMismatch } from "./base-store.js";
 import { decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "../redact.js";
 import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
@@ -19,6 +19,8 @@ import type {
   Run,
   RunDump,
   RunEvent,
+  RunKind,
+  RunParent,
   RunStatus,
   RunSummary,
   TaskRecord,
@@ -119,12 +121,17 @@ export class PostgresStore extends BaseStore {
       crew,
       encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
       now,
+      init.kind ?? "crew",
+      init.parent?.runId ?? null,
+      init.parent?.task ?? null,
     ]);
     if (result && !result.done && !result.written) {
-      const other = await this.read<{ crew: string }>(this.sql.runCrew, [init.runId]);
+      const other = await this.read<{ crew: string; kind: RunKind }>(this.sql.runCrew, [init.runId]);
+      const theirs = other[0] ? decodeJson<string>(other[0].crew, `the crew of run ${quote(init.runId)}`) : "";
+      if (other[0] && (theirs === init.crew || theirs === "")) throw kindMismatch(init.runId, other[0].kind, init.kind ?? "crew", this.location);
       throw new CrewstateError(
         "RUN_MISMATCH",
-        `run ${quote(init.runId)} belongs to crew "${other[0] ? decodeJson<string>(other[0].crew, `the crew of run ${quote(init.runId)}`) : ""}", not ${quote(init.crew)}; use another run ID`,
+        `run ${quote(init.runId)} belongs to crew "${theirs}", not ${quote(init.crew)}; use another run ID`,
         { runId: init.runId, store: this.location },
       );
     }
@@ -138,14 +145,15 @@ export class PostgresStore extends BaseStore {
     const ev = eventParams({ ...event, task: task.name });
     // Of two calls at one position the later wins, as with recordCall one by one (one upsert cannot touch a row twice).
     const calls = [...new Map((options.calls ?? []).map((c) => [c.position, c])).values()];
-    const values = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...ev];
+    const fencedBy = options.fencedBy === undefined || options.fencedBy === task.name ? null : options.fencedBy;
+    const values = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...ev, fencedBy];
     const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(
       calls.length === 0 ? this.sql.saveTask : this.sql.saveTaskWithCalls,
       calls.length === 0 ? values : [...values, ...callArrays(calls, runId)],
     );
     if (!result || result.done || result.written) return;
     if (!result.found) throw this.runNotFound(runId);
-    throw await this.fencedOut("commit", runId, task.name, options.fencingToken);
+    throw await this.fencedOut("commit", runId, task.name, options);
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -177,11 +185,12 @@ export class PostgresStore extends BaseStore {
       runId,
       ...callParams(call, runId),
       options.fencingToken ?? null,
+      options.fencedBy ?? null,
     ]);
     const row = rows[0]!;
     if (row.written) return;
     if (!row.found) throw this.runNotFound(runId);
-    throw await this.fencedOut("journal entry", runId, call.task, options.fencingToken);
+    throw await this.fencedOut("journal entry", runId, call.task, options);
   }
 
   protected async doClearCalls(runId: string, task: string): Promise<void> {
@@ -204,6 +213,9 @@ export class PostgresStore extends BaseStore {
       jsonOrNull(run.error, `error of run ${quote(runId)}`),
       plainText(run.createdAt, "creation time", runId),
       plainText(run.updatedAt, "update time", runId),
+      run.kind,
+      run.parent?.runId ?? null,
+      run.parent?.task ?? null,
       events.length,
     ];
     const column = <K extends keyof TaskRow>(key: K) => tasks.map((t) => t[key]);
@@ -432,13 +444,10 @@ export class PostgresStore extends BaseStore {
     return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
   }
 
-  /** The refusal of a `what` of `task` made under `token`, naming the task's current token. */
-  private async fencedOut(what: string, runId: string, task: string, token: number | undefined): Promise<FencedOutError> {
-    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, task]);
-    return new FencedOutError(
-      `${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current[0]?.fencing_token ?? 0}`,
-      { runId, task, store: this.location },
-    );
+  /** The refusal of a `what` of `task` made under `fence`, naming the current token of the record it is fenced by. */
+  private async fencedOut(what: string, runId: string, task: string, fence: FenceOptions): Promise<FencedOutError> {
+    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, fence.fencedBy ?? task]);
+    return fencedOut(what, runId, task, fence.fencedBy, fence.fencingToken, current[0]?.fencing_token ?? 0, this.location);
   }
 }
 
@@ -469,6 +478,9 @@ interface RunRow {
   error: string | null;
   created_at: string;
   updated_at: string;
+  kind: RunKind;
+  parent_run_id: string | null;
+  parent_task: string | null;
 }
 
 type SummaryRow = Omit<RunRow, "inputs"> & { task_count: number; completed_count: number };
@@ -528,6 +540,8 @@ function toRun(row: RunRow, tasks: TaskRow[]): Run {
   return {
     runId: row.run_id,
     crew: decodeJson<string>(row.crew, `the crew of ${where}`),
+    kind: row.kind,
+    parent: parentOf(row),
     inputs: decodeJson<Inputs>(row.inputs, `the inputs of ${where}`),
     status: row.status,
     attempts: row.attempts,
@@ -542,6 +556,8 @@ function toSummary(row: SummaryRow): RunSummary {
   return {
     runId: row.run_id,
     crew: decodeJson<string>(row.crew, `the crew of run ${quote(row.run_id)}`),
+    kind: row.kind,
+    parent: parentOf(row),
     status: row.status,
     attempts: row.attempts,
     error: row.error === null ? null : decodeJson<string>(row.error, `the error of run ${quote(row.run_id)}`),
@@ -550,6 +566,10 @@ function toSummary(row: SummaryRow): RunSummary {
     taskCount: row.task_count,
     completedCount: row.completed_count,
   };
+}
+
+function parentOf(row: Pick<RunRow, "parent_run_id" | "parent_task">): RunParent | null {
+  return row.parent_run_id === null ? null : { runId: row.parent_run_id, task: row.parent_task };
 }
 
 function toTask(row: TaskRow, runId: string): TaskRecord {
@@ -790,7 +810,7 @@ function statements(s: string) {
   const iso = (ts: string) => `to_char((${ts}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   // The server's clock, read once per statement, to the millisecond (what an ISO string can hold).
   const clock = `clock AS MATERIALIZED (SELECT date_trunc('milliseconds', clock_timestamp()) AS now)`;
-  const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at";
+  const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, kind, parent_run_id, parent_task";
   // A journal entry but its run; `callParams` gives their values in this order, `callArrays` as arrays of `callTypes`.
   const callColumns = "task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at";
   const callTypes = ["text", "integer", "text", "text", "text", "integer", "integer", "double precision", "text"];
@@ -803,11 +823,13 @@ function statements(s: string) {
          WHERE ${when}` : ""}
          ${replaceCall}`;
   // $1 run, $2..$18 the task row, $19 the fencing token required (or NULL), $20 now,
-  // $21..$23 event task, type, data, then with `calls` $24..$32 the journal entries (callArrays),
-  // and last the op. Replacing the record ends any claim's retry window. The entries are written
-  // only with the record: not when fenced out, nor on a retry.
+  // $21..$23 event task, type, data, $24 the record whose token $19 must be (NULL: the task's own),
+  // then with `calls` $25..$33 the journal entries (callArrays), and last the op. Replacing the
+  // record ends any claim's retry window. The entries are written only with the record: not when
+  // fenced out, nor on a retry. Fenced by another record, the check locks that record's row as
+  // recordCall's does.
   const saveTask = (name: string, calls: boolean) => {
-    const op = calls ? "$33" : "$24";
+    const op = calls ? "$34" : "$25";
     return named(
       name,
       `WITH done AS (
@@ -818,14 +840,16 @@ function statements(s: string) {
          INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
          SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14::double precision, $15, $16, $17::bigint, $18
          FROM run
-         WHERE $19::bigint IS NULL OR $19::bigint = 0
-            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
+         WHERE $19::bigint IS NULL
+            OR ($24::text IS NULL AND ($19::bigint = 0 OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)))
+            OR ($24::text IS NOT NULL
+                AND $19::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $24::text FOR SHARE), 0))
          ON CONFLICT (run_id, name) DO UPDATE
            SET ${fromExcluded(recordColumns)}, worker = excluded.worker, fencing_token = excluded.fencing_token,
                lease_expires_at = excluded.lease_expires_at, claim_op = NULL
-           WHERE $19::bigint IS NULL OR t.fencing_token = $19::bigint
+           WHERE $19::bigint IS NULL OR $24::text IS NOT NULL OR t.fencing_token = $19::bigint
          RETURNING 1
-       ), ${calls ? `journal AS (${insertCalls(24, "EXISTS (SELECT 1 FROM task)")}
+       ), ${calls ? `journal AS (${insertCalls(25, "EXISTS (SELECT 1 FROM task)")}
        ), ` : ""}bump AS (
          UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $20
          WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
@@ -865,26 +889,27 @@ function statements(s: string) {
          RETURNING fencing_token, lease_expires_at
        `;
   return {
-    // $1 run, $2 crew, $3 inputs, $4 now, $5 op
+    // $1 run, $2 crew, $3 inputs, $4 now, $5 kind, $6 $7 parent run and task, $8 op. An existing
+    // run keeps its kind (another is a mismatch) and its parent.
     beginRun: named(
       "begin_run",
       `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $5::uuid
+         SELECT 1 FROM ${s}.events WHERE op_id = $8::uuid
        ), up AS (
-         INSERT INTO ${s}.runs AS r (run_id, crew, inputs, status, attempts, error, created_at, updated_at, event_count)
-         SELECT $1, $2, $3, 'running', 1, NULL, $4, $4, 1 WHERE NOT EXISTS (SELECT 1 FROM done)
+         INSERT INTO ${s}.runs AS r (run_id, crew, inputs, status, attempts, error, created_at, updated_at, event_count, kind, parent_run_id, parent_task)
+         SELECT $1, $2, $3, 'running', 1, NULL, $4, $4, 1, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM done)
          ON CONFLICT (run_id) DO UPDATE
            SET crew = excluded.crew, inputs = excluded.inputs, status = 'running', attempts = r.attempts + 1,
                error = NULL, updated_at = excluded.updated_at, event_count = r.event_count + 1
-           WHERE r.crew = excluded.crew OR r.crew = '""'
+           WHERE (r.crew = excluded.crew OR r.crew = '""') AND r.kind = excluded.kind
          RETURNING attempts, event_count
        ), event AS (
          INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, NULL, 'run_started', $4, '{"attempt":' || attempts || '}', $5::uuid FROM up
+         SELECT $1, event_count, NULL, 'run_started', $4, '{"attempt":' || attempts || '}', $8::uuid FROM up
        )
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM up) AS written`,
     ),
-    runCrew: named("run_crew", `SELECT crew FROM ${s}.runs WHERE run_id = $1`),
+    runCrew: named("run_crew", `SELECT crew, kind FROM ${s}.runs WHERE run_id = $1`),
     saveTask: saveTask("save_task", false),
     saveTaskWithCalls: saveTask("save_task_calls", true),
     taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
@@ -982,7 +1007,8 @@ function statements(s: string) {
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS removed`,
     ),
     // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at,
-    // $11 the fencing token required (or NULL). The check locks the task's row (FOR SHARE waits for
+    // $11 the fencing token required (or NULL), $12 the record it must be the token of (NULL: the
+    // call's task). The check locks the task's row (FOR SHARE waits for
     // a claim in flight and reads its token), so a claim that replaces the lease comes before the
     // entry or after it, never between the check and the write.
     recordCall: named(
@@ -994,7 +1020,7 @@ function statements(s: string) {
          SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
          FROM run
          WHERE $11::bigint IS NULL
-            OR $11::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2 FOR SHARE), 0)
+            OR $11::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = coalesce($12::text, $2) FOR SHARE), 0)
          ${replaceCall}
          RETURNING 1
        )
@@ -1009,7 +1035,7 @@ function statements(s: string) {
     getTasks: named("get_tasks", `SELECT ${taskColumns} FROM ${s}.tasks WHERE run_id = $1 ORDER BY position`),
     listRuns: named(
       "list_runs",
-      `SELECT r.run_id, r.crew, r.status, r.attempts, r.error, r.created_at, r.updated_at,
+      `SELECT r.run_id, r.crew, r.status, r.attempts, r.error, r.created_at, r.updated_at, r.kind, r.parent_run_id, r.parent_task,
               coalesce(t.task_count, 0)::integer AS task_count, coalesce(t.completed_count, 0)::integer AS completed_count
        FROM ${s}.runs r
        LEFT JOIN (
@@ -1041,7 +1067,7 @@ function statements(s: string) {
     ),
     insertRun: named(
       "insert_run",
-      `INSERT INTO ${s}.runs (${runColumns}, event_count) VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9::integer)`,
+      `INSERT INTO ${s}.runs (${runColumns}, event_count) VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12::integer)`,
     ),
     importTasks: named(
       "import_tasks",

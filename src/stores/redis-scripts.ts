@@ -4,7 +4,8 @@
  * completely or not at all, and no other client sees it half done.
  *
  * Keys of one run, under the store's prefix P (the run ID cannot contain ':'):
- *   P run:<id>               hash    crew, inputs, error (JSON); status, attempts, created_at, updated_at, next_position
+ *   P run:<id>               hash    crew, inputs, error, parent (JSON); kind, status, attempts, created_at, updated_at,
+ *                                    next_position (a run without kind is a crew run, one without parent has none)
  *   P run:<id>:tasks         hash    task name → task record (JSON) without its lease fields
  *   P run:<id>:order         zset    task name, scored by the position it was first recorded at
  *   P run:<id>:leases        hash    task name → the record's lease fields, "<token>\n<expiry JSON>\n<worker JSON>"
@@ -124,7 +125,10 @@ export const SCRIPTS = {
       return {'created'}`,
   },
 
-  /** KEYS meta runs events op · ARGV runId crew inputs at score ttl → ok | done | {'mismatch', crew} */
+  /**
+   * KEYS meta runs events op · ARGV runId crew inputs at score kind parent('' = none) ttl
+   * → ok | done | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind and parent.
+   */
   crewstateBeginRun: {
     numberOfKeys: 4,
     lua: `
@@ -133,12 +137,15 @@ export const SCRIPTS = {
       local attempts = 1
       if crew then
         if crew ~= ARGV[2] and crew ~= '""' then return {'mismatch', crew} end
+        local kind = redis.call('HGET', KEYS[1], 'kind') or 'crew'
+        if kind ~= ARGV[6] then return {'kind_mismatch', kind} end
         attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
         redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'inputs', ARGV[3], 'status', 'running', 'updated_at', ARGV[4])
         redis.call('HDEL', KEYS[1], 'error')
       else
-        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'inputs', ARGV[3], 'status', 'running', 'attempts', 1,
+        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'kind', ARGV[6], 'inputs', ARGV[3], 'status', 'running', 'attempts', 1,
           'created_at', ARGV[4], 'updated_at', ARGV[4], 'next_position', 0)
+        if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'parent', ARGV[7]) end
         redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
       end
       redis.call('RPUSH', KEYS[3],
@@ -149,7 +156,7 @@ export const SCRIPTS = {
 
   /**
    * KEYS meta tasks order leases completed events calls journals op
-   * ARGV name record lease status requiredToken('' = none) event at (position call)… ttl
+   * ARGV name record lease status requiredToken('' = none) fencedBy('' = the task) event at (position call)… ttl
    * → ok | done | no_run | {'fenced', currentToken}
    */
   crewstateSaveTask: {
@@ -161,10 +168,10 @@ export const SCRIPTS = {
       ${fenceLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
-      local current = fenced(KEYS[4], name, ARGV[5])
+      local current = fenced(KEYS[4], ARGV[6] ~= '' and ARGV[6] or name, ARGV[5])
       if current then return {'fenced', current} end
-      commit(name, ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
-      for i = 8, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
+      commit(name, ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[8])
+      for i = 9, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
       ${remember}
       return {'ok'}`,
   },
@@ -286,7 +293,7 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta calls journals leases · ARGV task position call requiredToken('' = none)
+   * KEYS meta calls journals leases · ARGV task position call requiredToken('' = none) fencedBy('' = the task)
    * → ok | no_run | {'fenced', currentToken}. Replaying it changes nothing.
    */
   crewstateRecordCall: {
@@ -295,7 +302,7 @@ export const SCRIPTS = {
       ${journalLib}
       ${fenceLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
-      local current = fenced(KEYS[4], ARGV[1], ARGV[4])
+      local current = fenced(KEYS[4], ARGV[5] ~= '' and ARGV[5] or ARGV[1], ARGV[4])
       if current then return {'fenced', current} end
       journal(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
       return {'ok'}`,
@@ -314,7 +321,7 @@ export const SCRIPTS = {
   /**
    * KEYS meta runs tasks order leases completed events journals op
    * ARGV overwrite('1'|'0') runId score callsPrefix
-   *      crew inputs status attempts error('' = none) created_at updated_at
+   *      crew inputs status attempts error('' = none) created_at updated_at kind parent('' = none)
    *      taskCount (name record lease status)… eventCount (event)… callCount (task position call)… ttl
    * → ok | done | exists
    *
@@ -333,11 +340,12 @@ export const SCRIPTS = {
         for _, task in ipairs(redis.call('SMEMBERS', journals)) do redis.call('DEL', ARGV[4] .. task) end
         redis.call('DEL', meta, tasks, order, leases, completed, events, journals)
       end
-      local i = 12
+      local i = 14
       local taskCount = tonumber(ARGV[i])
-      redis.call('HSET', meta, 'crew', ARGV[5], 'inputs', ARGV[6], 'status', ARGV[7], 'attempts', ARGV[8],
+      redis.call('HSET', meta, 'crew', ARGV[5], 'kind', ARGV[12], 'inputs', ARGV[6], 'status', ARGV[7], 'attempts', ARGV[8],
         'created_at', ARGV[10], 'updated_at', ARGV[11], 'next_position', taskCount)
       if ARGV[9] ~= '' then redis.call('HSET', meta, 'error', ARGV[9]) end
+      if ARGV[13] ~= '' then redis.call('HSET', meta, 'parent', ARGV[13]) end
       redis.call('ZADD', runs, ARGV[3], ARGV[2])
       for position = 1, taskCount do
         local name = ARGV[i + 1]

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
-import { BaseStore } from "./base-store.js";
+import { CrewstateError, messageOf, quote } from "../errors.js";
+import { BaseStore, fencedOut, kindMismatch } from "./base-store.js";
 import { decodeJson, encodeJson } from "./codec.js";
 import { redactUrl } from "../redact.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
@@ -20,6 +20,8 @@ import type {
   Run,
   RunDump,
   RunEvent,
+  RunKind,
+  RunParent,
   RunStatus,
   RunSummary,
   TaskRecord,
@@ -186,8 +188,9 @@ export class RedisStore extends BaseStore {
     const [outcome, crew] = await this.script(
       "crewstateBeginRun",
       [k.meta, this.key("runs"), k.events, this.opKey()],
-      [init.runId, encodeJson(init.crew, `crew name of run ${quote(init.runId)}`), encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`), now, creationScore(now), OP_TTL_SECONDS],
+      [init.runId, encodeJson(init.crew, `crew name of run ${quote(init.runId)}`), encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`), now, creationScore(now), init.kind ?? "crew", parentEntry(init.parent ?? null), OP_TTL_SECONDS],
     );
+    if (outcome === "kind_mismatch") throw kindMismatch(init.runId, crew as RunKind, init.kind ?? "crew", this.location);
     if (outcome === "mismatch") {
       const theirs = decodeJson<string>(crew ?? '""', `the crew of run ${quote(init.runId)}`);
       throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(theirs)}, not ${quote(init.crew)}; use another run ID`, {
@@ -211,6 +214,7 @@ export class RedisStore extends BaseStore {
         leaseEntry(task),
         task.status,
         requiredToken(options),
+        options.fencedBy ?? "",
         eventEntry({ ...event, task: task.name }, now),
         now,
         ...(options.calls ?? []).flatMap((call) => [call.position, callEntry(call)]),
@@ -218,7 +222,7 @@ export class RedisStore extends BaseStore {
       ],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome === "fenced") throw this.fencedOut("commit", runId, task.name, options.fencingToken, current);
+    if (outcome === "fenced") throw fencedOut("commit", runId, task.name, options.fencedBy, options.fencingToken, current!, this.location);
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -247,10 +251,10 @@ export class RedisStore extends BaseStore {
     const [outcome, current] = await this.script(
       "crewstateRecordCall",
       [k.meta, k.calls(call.task), k.journals, k.leases],
-      [call.task, call.position, callEntry(call), requiredToken(options)],
+      [call.task, call.position, callEntry(call), requiredToken(options), options.fencedBy ?? ""],
     );
     if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome === "fenced") throw this.fencedOut("journal entry", runId, call.task, options.fencingToken, current);
+    if (outcome === "fenced") throw fencedOut("journal entry", runId, call.task, options.fencedBy, options.fencingToken, current!, this.location);
   }
 
   protected async doClearCalls(runId: string, task: string): Promise<void> {
@@ -276,6 +280,8 @@ export class RedisStore extends BaseStore {
       run.error === null ? "" : encodeJson(run.error, `error of run ${quote(run.runId)}`),
       run.createdAt,
       run.updatedAt,
+      run.kind,
+      parentEntry(run.parent),
       tasks.length,
     ];
     for (const task of tasks) args.push(task.name, taskEntry(task), leaseEntry(task), task.status);
@@ -323,7 +329,7 @@ export class RedisStore extends BaseStore {
     const k = this.runKeys(lease.runId);
     const [outcome, value, worker] = await this.script("crewstateHeartbeat", [k.meta, k.leases], [lease.task, String(lease.token), ttlMs]);
     if (outcome === "no_run") throw this.runNotFound(lease.runId);
-    if (outcome === "fenced") throw this.fencedOut("heartbeat", lease.runId, lease.task, lease.token, value);
+    if (outcome === "fenced") throw fencedOut("heartbeat", lease.runId, lease.task, undefined, lease.token, value!, this.location);
     const holder = decodeJson<string | null>(worker!, `the worker of task ${quote(lease.task)} of run ${quote(lease.runId)}`) ?? lease.worker;
     return { runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! };
   }
@@ -473,22 +479,15 @@ export class RedisStore extends BaseStore {
   private runNotFound(runId: string): CrewstateError {
     return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
   }
-
-  /** The refusal of a write (`what`) of `task` made under `token` when the task's token is `current`. */
-  private fencedOut(what: string, runId: string, task: string, token: number | undefined, current: string | undefined): FencedOutError {
-    return new FencedOutError(`${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current}`, {
-      runId,
-      task,
-      store: this.location,
-    });
-  }
 }
 
 // --- stored entries and their mapping to the public types ---
 
-/** The run's hash: snake_case fields; `crew`, `inputs` and `error` hold JSON, the others plain strings. */
+/** The run's hash: snake_case fields; `crew`, `inputs`, `error` and `parent` hold JSON, the others plain strings. */
 interface RunHash {
   crew?: string;
+  kind?: RunKind;
+  parent?: string;
   inputs?: string;
   status?: RunStatus;
   attempts?: string;
@@ -511,6 +510,8 @@ function toRun(runId: string, meta: RunHash, order: string[], tasks: Record<stri
   return {
     runId,
     crew: decodeJson<string>(meta.crew, `the crew of run ${quote(runId)}`),
+    kind: meta.kind ?? "crew",
+    parent: toParent(runId, meta),
     inputs: decodeJson<Inputs>(meta.inputs ?? "", `the inputs of run ${quote(runId)}`),
     status: meta.status!,
     attempts: Number(meta.attempts),
@@ -528,6 +529,8 @@ function toSummary(runId: string, meta: RunHash, taskCount: number, completedCou
   return {
     runId,
     crew: decodeJson<string>(meta.crew!, `the crew of run ${quote(runId)}`),
+    kind: meta.kind ?? "crew",
+    parent: toParent(runId, meta),
     status: meta.status!,
     attempts: Number(meta.attempts),
     error: meta.error === undefined ? null : decodeJson<string>(meta.error, `the error of run ${quote(runId)}`),
@@ -536,6 +539,17 @@ function toSummary(runId: string, meta: RunHash, taskCount: number, completedCou
     taskCount,
     completedCount,
   };
+}
+
+/** A parent as the run's hash keeps it: `{"run_id", "task"}` JSON, or '' for none. */
+function parentEntry(parent: RunParent | null): string {
+  return parent === null ? "" : JSON.stringify({ run_id: parent.runId, task: parent.task });
+}
+
+function toParent(runId: string, meta: RunHash): RunParent | null {
+  if (meta.parent === undefined) return null;
+  const parent = decodeJson<{ run_id: string; task: string | null }>(meta.parent, `the parent of run ${quote(runId)}`);
+  return { runId: parent.run_id, task: parent.task };
 }
 
 function toEvent(runId: string, seq: number, entry: string): RunEvent {

@@ -81,6 +81,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
   PRAGMA application_id = ${SQLITE_APPLICATION_ID};
   `,
+  // 2: what a run runs (a crew or a flow) and where it came from. Rows written before read as crew
+  // runs without a parent.
+  `
+  ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'crew' CHECK (kind IN ('crew', 'flow'));
+  ALTER TABLE runs ADD COLUMN parent_run_id TEXT;      -- null: no parent
+  ALTER TABLE runs ADD COLUMN parent_task TEXT;        -- null: the whole parent run
+  `,
 ];
 
 /** The schema version this code writes. */

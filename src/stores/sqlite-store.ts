@@ -2,7 +2,7 @@ import { chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readF
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../errors.js";
-import { BaseStore, isoPlus } from "./base-store.js";
+import { BaseStore, fencedOut, isoPlus, kindMismatch } from "./base-store.js";
 import { decodeJson, encodeJson } from "./codec.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-migrations.js";
 import type {
@@ -19,6 +19,8 @@ import type {
   Run,
   RunDump,
   RunEvent,
+  RunKind,
+  RunParent,
   RunStatus,
   RunSummary,
   TaskRecord,
@@ -48,7 +50,7 @@ const SQLITE_HEADER = "SQLite format 3\u0000";
 // twice as fast as objects for wide rows), so each row type is a labelled tuple whose order is
 // that of its column list. Which columns hold JSON text: see `sqlite-migrations.ts`. ----
 
-const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq";
+const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq, kind, parent_run_id, parent_task";
 /** Reads a run with its effective `updated_at`: the last event's time if it came later. */
 const RUN_READ_COLUMNS = RUN_COLUMNS.replace(/(\w+)/g, "r.$1").replace(
   "r.updated_at",
@@ -64,6 +66,9 @@ type RunRow = [
   created_at: string,
   updated_at: string,
   updated_seq: number,
+  kind: string,
+  parent_run_id: string | null,
+  parent_task: string | null,
 ];
 /** A run with its task counts, as `listRuns` reads it. */
 type RunSummaryRow = [...RunRow, task_count: number, completed_count: number];
@@ -204,11 +209,9 @@ export class SqliteStore extends BaseStore {
 
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
     const row = fromTaskRecord(runId, task);
-    // As in the memory store: the event is about the record's task unless it names its own.
-    const eventTask = Object.hasOwn(event, "task") ? (event.task ?? null) : task.name;
     const data = json(event.data ?? null);
     const calls = (options.calls ?? []).map((call) => fromCallRecord(runId, call));
-    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, eventTask, event.type, data, now, options.fencingToken, calls));
+    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, event.type, data, now, options, calls));
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
@@ -219,9 +222,8 @@ export class SqliteStore extends BaseStore {
   }
 
   protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
-    const eventTask = Object.hasOwn(event, "task") ? (event.task ?? null) : task;
     const data = json(event.data ?? null);
-    return this.guard("remove the task", runId, () => this.tx.removeTask.immediate(runId, task, eventTask, event.type, data, now));
+    return this.guard("remove the task", runId, () => this.tx.removeTask.immediate(runId, task, event.type, data, now));
   }
 
   protected async doEvents(runId: string): Promise<RunEvent[]> {
@@ -230,7 +232,7 @@ export class SqliteStore extends BaseStore {
 
   protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
     const row = fromCallRecord(runId, call);
-    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row, options.fencingToken));
+    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row, options));
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
@@ -255,6 +257,9 @@ export class SqliteStore extends BaseStore {
       run.createdAt,
       run.updatedAt,
       events.length, // the imported events do not change updatedAt; later ones do
+      run.kind,
+      run.parent?.runId ?? null,
+      run.parent?.task ?? null,
     ];
     const taskRows = run.tasks.map((task) => fromTaskRecord(runId, task));
     const eventRows = events.map((event, i): EventRow => [
@@ -413,17 +418,11 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
   const requireRun = (runId: string): void => {
     if (sql.runExists.get(runId) === undefined) throw runNotFound(runId, location);
   };
-  /** Refuses a write made under `token` (when given) unless it is the task's current token. */
-  const checkFence = (runId: string, task: string, token: number | undefined, what: string): void => {
-    if (token === undefined) return;
-    const current = sql.taskToken.get(runId, task) ?? 0;
-    if (current !== token) {
-      throw new FencedOutError(`${what} of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`, {
-        runId,
-        task,
-        store: location,
-      });
-    }
+  /** Refuses a write made under `fencingToken` (when given) unless it is the current token of `fencedBy` (default: the task). */
+  const checkFence = (runId: string, task: string, { fencingToken, fencedBy }: FenceOptions, what: string): void => {
+    if (fencingToken === undefined) return;
+    const current = sql.taskToken.get(runId, fencedBy ?? task) ?? 0;
+    if (current !== fencingToken) throw fencedOut(what, runId, task, fencedBy, fencingToken, current, location);
   };
   const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
 
@@ -441,29 +440,32 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       const seq = nextSeq(init.runId);
       let attempts = 1;
       if (existing) {
-        const { crew } = toRun(existing, [], location);
+        const { crew, kind } = toRun(existing, [], location);
         if (crew !== init.crew && crew !== "") {
           throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" belongs to crew "${crew}", not "${init.crew}"; use another run ID`, {
             runId: init.runId,
             store: location,
           });
         }
+        if (kind !== (init.kind ?? "crew")) throw kindMismatch(init.runId, kind, init.kind ?? "crew", location);
         attempts = existing[4] + 1;
         sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, seq, init.runId);
       } else {
-        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, seq);
+        const parent = init.parent ?? null;
+        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, seq, init.kind ?? "crew", parent?.runId ?? null, parent?.task ?? null);
       }
       sql.insertEvent.run(init.runId, seq, null, "run_started", now, json({ attempt: attempts }));
       return readRun(init.runId)!;
     }),
 
-    saveTask: db.transaction((row: TaskRow, eventTask: string | null, type: EventType, data: string, now: string, fencingToken: number | undefined, calls: CallRow[]) => {
+    // The event of a task's commit (and of its removal) is about that task, whatever it names.
+    saveTask: db.transaction((row: TaskRow, type: EventType, data: string, now: string, fence: FenceOptions, calls: CallRow[]) => {
       const [runId, name] = row;
       requireRun(runId);
-      checkFence(runId, name, fencingToken, "commit");
+      checkFence(runId, name, fence, "commit");
       sql.upsertTask.run(...row);
       for (const call of calls) sql.upsertCall.run(...call);
-      sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
+      sql.insertEvent.run(runId, nextSeq(runId), name, type, now, data);
     }),
 
     setRunStatus: db.transaction(
@@ -475,17 +477,17 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       },
     ),
 
-    removeTask: db.transaction((runId: string, task: string, eventTask: string | null, type: EventType, data: string, now: string): boolean => {
+    removeTask: db.transaction((runId: string, task: string, type: EventType, data: string, now: string): boolean => {
       requireRun(runId);
       if (sql.deleteTask.run(runId, task).changes === 0) return false;
       sql.clearCalls.run(runId, task);
-      sql.insertEvent.run(runId, nextSeq(runId), eventTask, type, now, data);
+      sql.insertEvent.run(runId, nextSeq(runId), task, type, now, data);
       return true;
     }),
 
-    recordCall: db.transaction((row: CallRow, fencingToken: number | undefined) => {
+    recordCall: db.transaction((row: CallRow, fence: FenceOptions) => {
       requireRun(row[0]);
-      checkFence(row[0], row[1], fencingToken, "journal entry");
+      checkFence(row[0], row[1], fence, "journal entry");
       sql.upsertCall.run(...row);
     }),
 
@@ -568,11 +570,13 @@ function marks(columns: string): string {
 // ---- Mapping between rows and public types: one function per row type and direction. ----
 
 function toRun(row: RunRow, tasks: TaskRow[], where: string): Run {
-  const [run_id, crew, inputs, status, attempts, error, created_at, updated_at] = row;
+  const [run_id, crew, inputs, status, attempts, error, created_at, updated_at, , kind, parent_run_id, parent_task] = row;
   const at = () => `${where}: run "${run_id}"`;
   return {
     runId: run_id,
     crew: decode<string>(crew, at),
+    kind: kind as RunKind,
+    parent: toParent(parent_run_id, parent_task),
     inputs: decode<Inputs>(inputs, at),
     status: status as RunStatus,
     attempts,
@@ -584,11 +588,13 @@ function toRun(row: RunRow, tasks: TaskRow[], where: string): Run {
 }
 
 function toRunSummary(row: RunSummaryRow, where: string): RunSummary {
-  const [run_id, crew, , status, attempts, error, created_at, updated_at, , task_count, completed_count] = row;
+  const [run_id, crew, , status, attempts, error, created_at, updated_at, , kind, parent_run_id, parent_task, task_count, completed_count] = row;
   const at = () => `${where}: run "${run_id}"`;
   return {
     runId: run_id,
     crew: decode<string>(crew, at),
+    kind: kind as RunKind,
+    parent: toParent(parent_run_id, parent_task),
     status: status as RunStatus,
     attempts,
     error: decode<string | null>(error, at),
@@ -597,6 +603,10 @@ function toRunSummary(row: RunSummaryRow, where: string): RunSummary {
     taskCount: task_count,
     completedCount: completed_count,
   };
+}
+
+function toParent(runId: string | null, task: string | null): RunParent | null {
+  return runId === null ? null : { runId, task };
 }
 
 function toTaskRecord(row: TaskRow, where: string): TaskRecord {

@@ -1,5 +1,5 @@
 import { CrewstateError, FencedOutError, quote } from "../errors.js";
-import { isoPlus, summarize } from "./base-store.js";
+import { fencedOut, isoPlus, kindMismatch, summarize } from "./base-store.js";
 import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord, type TaskStart } from "./store.js";
 
 /**
@@ -9,10 +9,10 @@ import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEven
  */
 export type StoreOp =
   | { op: "beginRun"; init: BeginRun; at: string }
-  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number; calls?: CallRecord[] }
+  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number; fencedBy?: string; calls?: CallRecord[] }
   | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
-  | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number }
+  | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number; fencedBy?: string }
   | { op: "clearCalls"; runId: string; task: string }
   | { op: "importRun"; dump: RunDump; overwrite: boolean }
   | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart; seenToken?: number }
@@ -43,10 +43,12 @@ export class StateImage {
             { runId: op.init.runId, store: this.storeName },
           );
         }
+        const kind = op.init.kind ?? "crew";
+        if (existing && existing.run.kind !== kind) throw kindMismatch(op.init.runId, existing.run.kind, kind, this.storeName);
         return true;
       }
       case "saveTask":
-        this.checkFence(op.runId, op.task.name, op.fencingToken, "commit");
+        this.checkFence(op.runId, op.task.name, op.fencedBy, op.fencingToken, "commit");
         return true;
       case "setRunStatus":
         this.require(op.runId);
@@ -54,7 +56,7 @@ export class StateImage {
       case "removeTask":
         return this.require(op.runId).tasks.has(op.task);
       case "recordCall":
-        this.checkFence(op.runId, op.call.task, op.fencingToken, "journal entry");
+        this.checkFence(op.runId, op.call.task, op.fencedBy, op.fencingToken, "journal entry");
         return true;
       case "clearCalls":
         this.require(op.runId);
@@ -105,7 +107,18 @@ export class StateImage {
           existing.run.attempts += 1;
         } else {
           this.runs.set(runId, {
-            run: { runId, crew, inputs: { ...inputs }, status: "running", attempts: 1, error: null, createdAt: op.at, updatedAt: op.at },
+            run: {
+              runId,
+              crew,
+              kind: op.init.kind ?? "crew",
+              parent: structuredClone(op.init.parent ?? null),
+              inputs: { ...inputs },
+              status: "running",
+              attempts: 1,
+              error: null,
+              createdAt: op.at,
+              updatedAt: op.at,
+            },
             tasks: new Map(),
             events: [],
             calls: new Map(),
@@ -208,16 +221,10 @@ export class StateImage {
     return structuredClone(this.runs.get(runId)?.calls.get(task) ?? []);
   }
 
-  /** Refuses a write made under `token` (when given) unless it is the task's current token. */
-  private checkFence(runId: string, task: string, token: number | undefined, what: string): void {
-    const current = this.require(runId).tasks.get(task)?.fencingToken ?? 0;
-    if (token !== undefined && current !== token) {
-      throw new FencedOutError(`${what} of task ${quote(task)} in run ${quote(runId)} carries fencing token ${token}, but the current token is ${current}`, {
-        runId,
-        task,
-        store: this.storeName,
-      });
-    }
+  /** Refuses a write made under `token` (when given) unless it is the current token of `fencedBy` (default: the task). */
+  private checkFence(runId: string, task: string, fencedBy: string | undefined, token: number | undefined, what: string): void {
+    const current = this.require(runId).tasks.get(fencedBy ?? task)?.fencingToken ?? 0;
+    if (token !== undefined && current !== token) throw fencedOut(what, runId, task, fencedBy, token, current, this.storeName);
   }
 
   private require(runId: string): RunImage {

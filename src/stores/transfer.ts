@@ -14,7 +14,7 @@ const iso = z.string();
 
 const taskSchema = z.object({
   name: z.string(),
-  status: z.enum(["pending", "running", "completed", "failed"]),
+  status: z.enum(["pending", "running", "completed", "failed", "skipped"]),
   inputHash: z.string().nullable(),
   output: z.string().nullable(),
   structured: json.nullable(),
@@ -35,7 +35,10 @@ const dumpSchema = z.object({
   run: z.object({
     runId: z.string(),
     crew: z.string(),
-    inputs: z.record(z.string(), z.string()),
+    // Dumps made before runs had a kind and a parent hold crew runs without one.
+    kind: z.enum(["crew", "flow"]).default("crew"),
+    parent: z.object({ runId: z.string(), task: z.string().nullable() }).nullable().default(null),
+    inputs: z.record(z.string(), json),
     status: z.enum(["running", "completed", "failed", "paused"]),
     attempts: z.number().int().nonnegative(),
     error: z.string().nullable(),

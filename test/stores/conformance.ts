@@ -29,6 +29,7 @@ import { parallelTasksSpec } from "./conformance/parallel-tasks.js";
 import { payloadsSpec } from "./conformance/payloads.js";
 import { removeTaskSpec } from "./conformance/remove-task.js";
 import { runIdsSpec } from "./conformance/run-ids.js";
+import { runKindSpec } from "./conformance/run-kind.js";
 import { runStatusSpec } from "./conformance/run-status.js";
 import { saveTaskSpec } from "./conformance/save-task.js";
 import { taskNamesSpec } from "./conformance/task-names.js";
@@ -40,6 +41,7 @@ export type { ConformanceContext, StoreHarness, StoreHarnessFactory } from "./ha
 
 const SPECS: ReadonlyArray<(ctx: ConformanceContext, it: SpecIt) => void> = [
   beginRunSpec,
+  runKindSpec,
   saveTaskSpec,
   runStatusSpec,
   removeTaskSpec,

@@ -129,7 +129,7 @@ describe("JSON file store: durability and layout", () => {
     const text = fs.readFileSync(file, "utf8");
     expect(text.startsWith('{\n  "crewstate_schema": 1,\n  "journal_seq": 2,\n  "runs": {\n    "claim-1": {\n      "crew": "claims",')).toBe(true);
     const doc = JSON.parse(text);
-    expect(Object.keys(doc.runs["claim-1"])).toEqual(["crew", "status", "run_count", "error", "inputs", "created_at", "updated_at", "tasks", "calls", "events"]);
+    expect(Object.keys(doc.runs["claim-1"])).toEqual(["crew", "kind", "parent", "status", "run_count", "error", "inputs", "created_at", "updated_at", "tasks", "calls", "events"]);
     expect(Object.keys(doc.runs["claim-1"].tasks.analyze_task)).toEqual([
       "status", "output", "structured", "input_hash", "output_hash", "started_at", "completed_at",
       "attempts", "error", "usage", "model", "worker", "fencing_token", "lease_expires_at",
@@ -514,6 +514,50 @@ describe("JSON file store: the tutorial's file and hand edits", () => {
     expect(after.comment).toBe("hand-edited");
     expect(after.runs["claim-1"].ticket).toBe("OPS-12");
     expect(after.runs["claim-1"].tasks.review_task).toMatchObject({ attempts: 2, reviewer_note: "checked by Ana" });
+  });
+});
+
+describe("JSON file store: run kind and parent", () => {
+  it("writes a run's kind and parent, replays them from the journal, and reads a file without them as a crew run without a parent", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "f", crew: "pipeline", inputs: {}, kind: "flow", parent: { runId: "origin", task: "write#2" } });
+    await store.beginRun({ runId: "c", crew: "claims", inputs: {} });
+    await store.saveTask("f", done("write#1"), { type: "task_completed" }, { fencingToken: 0, fencedBy: "flow" });
+    const expected = await everything(store);
+    // Replayed from the journal by a second handle, then from the compacted file.
+    const other = await JsonFileStore.open(file);
+    expect(await everything(other)).toEqual(expected);
+    await other.close();
+    await store.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    expect(doc.runs.f).toMatchObject({ kind: "flow", parent: { run_id: "origin", task: "write#2" } });
+    expect(doc.runs.c).toMatchObject({ kind: "crew", parent: null });
+    const reopened = await JsonFileStore.open(file);
+    expect(await everything(reopened)).toEqual(expected);
+    await reopened.close();
+
+    delete doc.runs.f.kind;
+    delete doc.runs.f.parent;
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+    const old = await JsonFileStore.open(file);
+    expect(await old.getRun("f")).toMatchObject({ kind: "crew", parent: null });
+    await old.close();
+  });
+
+  it("refuses a file whose run has an unknown kind or a malformed parent, writing nothing", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+    await store.close();
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    for (const [key, value] of [["kind", "job"], ["parent", "origin"], ["parent", { run_id: "../x", task: null }]] as const) {
+      fs.writeFileSync(file, JSON.stringify({ ...doc, runs: { r: { ...doc.runs.r, [key]: value } } }, null, 2));
+      const before = sha256(file);
+      const error = await expectCode(JsonFileStore.open(file), "CORRUPT_STATE");
+      expect(error.message).toContain(`runs.r.${key}`);
+      expect(sha256(file)).toBe(before);
+    }
   });
 });
 
@@ -947,7 +991,8 @@ describe("JSON file store: leases and costs", () => {
     await store.beginRun({ runId: "r", crew: "c", inputs: {} });
     const types: EventType[] = [
       "run_completed", "run_failed", "run_paused", "run_planned", "task_started", "task_completed", "task_reused",
-      "task_stale", "task_failed", "task_retry", "task_invalidated", "task_edited", "task_approved", "run_imported",
+      "task_stale", "task_failed", "task_retry", "task_invalidated", "task_edited", "task_approved", "task_skipped", "run_imported",
+      "step_feedback",
     ];
     for (const type of types) await store.setRunStatus("r", "running", null, { type, data: { type } });
     await store.close();

@@ -181,6 +181,22 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       expect(await store.claimTask("r", "t", "worker-a", 30_000)).toMatchObject({ token: 4 });
     });
 
+    it("brings a version-3 schema (before run kinds) up to date: its runs read as crew runs without a parent", async () => {
+      const { url, schema } = freshUrl();
+      await admin.query(`CREATE SCHEMA "${schema}"`);
+      for (const migration of MIGRATIONS.slice(0, 3)) await admin.query(migration(`"${schema}"`));
+      await admin.query(`CREATE TABLE "${schema}".schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      await admin.query(`INSERT INTO "${schema}".schema_version (version) VALUES (1), (2), (3)`);
+      await admin.query(`INSERT INTO "${schema}".runs VALUES ('r', '"c"', '{}', 'running', 1, NULL, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1)`);
+      const store = await open(url);
+      const versions = await admin.query(`SELECT version FROM "${schema}".schema_version ORDER BY version`);
+      expect(versions.rows.map((row) => row.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      expect(await store.getRun("r")).toMatchObject({ crew: "c", kind: "crew", parent: null });
+      expect((await store.listRuns())[0]).toMatchObject({ runId: "r", kind: "crew", parent: null });
+      await expect(store.beginRun({ runId: "r", crew: "c", inputs: {}, kind: "flow" })).rejects.toMatchObject({ code: "RUN_MISMATCH" });
+      expect(await store.beginRun({ runId: "r", crew: "c", inputs: {} })).toMatchObject({ attempts: 2, kind: "crew", parent: null });
+    });
+
     it("refuses a schema name that is not a plain identifier, before connecting", async () => {
       for (const bad of ['x"; DROP SCHEMA public; --', "Crew", "pg_catalog", "1abc", "a-b", "", "x".repeat(64)]) {
         const url = withParam("postgres://nobody@127.0.0.1:1/none", "schema", bad);

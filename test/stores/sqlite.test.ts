@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open.js";
-import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
+import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
 import { SqliteStore } from "../../src/stores/sqlite-store.js";
 import { newTaskRecord, type Store } from "../../src/stores/store.js";
 import { describeStoreConformance } from "./conformance.js";
@@ -183,6 +183,27 @@ describe("SqliteStore", () => {
       await again.close();
     }
     expect(schemaOf()).toEqual(schema);
+  });
+
+  it("upgrades a version-1 file in place: its runs read as crew runs without a parent", async () => {
+    const dir = tempDir();
+    const file = join(dir, "state.db");
+    const old = new Database(file);
+    old.pragma("journal_mode = WAL");
+    old.exec(SQLITE_MIGRATIONS[1]!);
+    old.pragma("user_version = 1");
+    old
+      .prepare("INSERT INTO runs VALUES ('r', '\"c\"', '{}', 'running', 1, 'null', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1)")
+      .run();
+    old.prepare("INSERT INTO events VALUES ('r', 1, NULL, 'run_started', '2026-01-01T00:00:00.000Z', '{\"attempt\":1}')").run();
+    old.close();
+
+    const store = await openForTest(file);
+    expect(store.pragma("user_version")).toBe(SQLITE_SCHEMA_VERSION);
+    expect(await store.getRun("r")).toMatchObject({ crew: "c", kind: "crew", parent: null, attempts: 1 });
+    expect((await store.listRuns())[0]).toMatchObject({ runId: "r", kind: "crew", parent: null });
+    await expectCode(() => store.beginRun({ runId: "r", crew: "c", inputs: {}, kind: "flow" }), "RUN_MISMATCH");
+    expect(await store.beginRun({ runId: "r", crew: "c", inputs: {} })).toMatchObject({ attempts: 2, kind: "crew", parent: null });
   });
 
   it("refuses a database of a newer schema version, naming the file and both versions, and leaves it byte-identical", async () => {

@@ -46,6 +46,40 @@ describe("moving runs between stores", () => {
     expect(() => decodeDumps(`${good}\n${good}`, "runs.jsonl")).toThrow(/line 2 repeats run "r1"/);
   });
 
+  it("carries a skipped task, a flow run's kind and parent, and a step_feedback event", async () => {
+    const source = new MemoryStore();
+    await source.beginRun({ runId: "f", crew: "pipeline", inputs: {}, kind: "flow", parent: { runId: "origin", task: "write#2" } });
+    await source.saveTask("f", { ...newTaskRecord("review#1"), status: "skipped" }, { type: "task_skipped" });
+    await source.setRunStatus("f", "paused", null, { type: "step_feedback", task: "review#1", data: { feedback: "shorter" } });
+    const [dump] = await exportRuns(source, ["f"]);
+    const decoded = decodeDumps(encodeDump(dump!), "runs.jsonl");
+    expect(decoded).toEqual([dump]);
+    expect(decoded[0]!.run).toMatchObject({ kind: "flow", parent: { runId: "origin", task: "write#2" }, tasks: [{ name: "review#1", status: "skipped" }] });
+    const target = new MemoryStore();
+    await importRuns(target, decoded);
+    expect(await target.exportRun("f")).toEqual(dump);
+  });
+
+  it("reads a dump made before runs had a kind and a parent as a crew run without one", async () => {
+    const source = await storeWithRun("r1");
+    const old = JSON.parse(encodeDump((await exportRuns(source, ["r1"]))[0]!));
+    delete old.run.kind;
+    delete old.run.parent;
+    const [decoded] = decodeDumps(JSON.stringify(old), "old.jsonl");
+    expect(decoded!.run).toMatchObject({ kind: "crew", parent: null });
+    const bad = { ...old, run: { ...old.run, kind: "job" } };
+    expect(() => decodeDumps(JSON.stringify(bad), "runs.jsonl")).toThrow(/runs.jsonl line 1 is not a crewstate run: run.kind/);
+  });
+
+  it("carries inputs of every JSON type", async () => {
+    const source = new MemoryStore();
+    const inputs = { n: 1, ok: true, tags: ["a", "b"], policy: { id: "P-1", limit: 2500.5 }, none: null };
+    await source.beginRun({ runId: "r", crew: "c", inputs });
+    const [dump] = await exportRuns(source, ["r"]);
+    const decoded = decodeDumps(encodeDump(dump!), "runs.jsonl");
+    expect(decoded[0]!.run.inputs).toEqual(inputs);
+  });
+
   it("names a missing run", async () => {
     await expect(exportRuns(new MemoryStore(), ["nope"])).rejects.toMatchObject({ code: "RUN_NOT_FOUND" });
   });

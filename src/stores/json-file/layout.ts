@@ -12,6 +12,8 @@ import {
   type NewEvent,
   type Run,
   type RunEvent,
+  type RunKind,
+  type RunParent,
   type RunStatus,
   type TaskRecord,
   type TaskStatus,
@@ -26,7 +28,7 @@ import type { JsonPath } from "./json-scan.js";
  *
  * ```json
  * { "crewstate_schema": 1, "journal_seq": 12,
- *   "runs": { "<runId>": { "crew", "status", "run_count", "error", "inputs", "created_at",
+ *   "runs": { "<runId>": { "crew", "kind", "parent", "status", "run_count", "error", "inputs", "created_at",
  *     "updated_at", "tasks": { "<task>": { "status", "output", … } }, "calls": { "<task>": [ … ] },
  *     "events": [ … ] } } }
  * ```
@@ -106,13 +108,14 @@ const TASK_KEYS = new Set([
   "fencing_token",
   "lease_expires_at",
 ]);
-const RUN_KEYS = new Set(["crew", "status", "run_count", "error", "inputs", "created_at", "updated_at", "task_order", "tasks", "calls", "events"]);
+const RUN_KEYS = new Set(["crew", "kind", "parent", "status", "run_count", "error", "inputs", "created_at", "updated_at", "task_order", "tasks", "calls", "events"]);
 const EVENT_KEYS = new Set(["seq", "task", "type", "at", "data"]);
 const CALL_KEYS = new Set(["position", "kind", "request_hash", "response", "usage", "at"]);
 const TOP_KEYS = new Set(["crewstate_schema", "journal_seq", "runs"]);
 const TUTORIAL_KEYS = new Set(["completed_tasks", "run_count"]);
 const TUTORIAL_ENTRY_KEYS = new Set(["output", "completed_at"]);
 
+const RUN_KINDS: Record<RunKind, true> = { crew: true, flow: true };
 const RUN_STATUSES: Record<RunStatus, true> = { running: true, completed: true, failed: true, paused: true };
 const TASK_STATUSES: Record<TaskStatus, true> = { pending: true, running: true, completed: true, failed: true, skipped: true };
 
@@ -348,6 +351,26 @@ function callEntry(call: CallRecord, extras?: Extras): Obj {
   );
 }
 
+/** A run's kind; a run written before kinds existed is a crew run. */
+function kindFrom(o: Obj, at: JsonPath): RunKind {
+  return has(o, "kind") ? oneOf(o, "kind", at, RUN_KINDS) : "crew";
+}
+
+/** A run's parent, `{run_id, task}` or null; a run written before parents existed has none. */
+function parentFrom(o: Obj, at: JsonPath): RunParent | null {
+  if (!has(o, "parent") || o.parent === null) return null;
+  const p = object(o.parent, [...at, "parent"], "an object {run_id, task} or null");
+  const task = textOrNull(p, "task", [...at, "parent"]);
+  return {
+    runId: name(checkRunId, p.run_id, [...at, "parent", "run_id"]),
+    task: task === null ? null : name(checkTaskName, task, [...at, "parent", "task"]),
+  };
+}
+
+function parentEntry(parent: RunParent | null): Obj | null {
+  return parent === null ? null : { run_id: parent.runId, task: parent.task };
+}
+
 function inputsFrom(o: Obj, at: JsonPath): Inputs {
   if (!has(o, "inputs")) return {};
   object(o.inputs, [...at, "inputs"]);
@@ -359,6 +382,8 @@ function runFromEntry(runId: string, value: unknown, at: JsonPath, extras: WeakM
   const run: Omit<Run, "tasks"> = {
     runId,
     crew: text(o, "crew", at),
+    kind: kindFrom(o, at),
+    parent: parentFrom(o, at),
     inputs: inputsFrom(o, at),
     status: oneOf(o, "status", at, RUN_STATUSES),
     attempts: count(o, "run_count", at, 0),
@@ -421,6 +446,8 @@ function runEntry(image: Pick<RunImage, "run" | "events"> & { tasks: Iterable<Ta
   for (const call of image.calls) (calls[call.task] ??= []).push(callEntry(call, extras.get(call)));
   const entry: Obj = {
     crew: run.crew,
+    kind: run.kind,
+    parent: parentEntry(run.parent),
     status: run.status,
     run_count: run.attempts,
     error: run.error,
@@ -514,6 +541,8 @@ function readTutorial(top: Obj, source: SourceFile, extras: WeakMap<object, Extr
   const run: Omit<Run, "tasks"> = {
     runId,
     crew: "", // matches any crew: the first kickoff under this run ID adopts it
+    kind: "crew",
+    parent: null,
     inputs: {},
     status: "completed",
     attempts: count(top, "run_count", [], 0),
@@ -565,26 +594,36 @@ function newEventFrom(value: unknown, at: JsonPath): NewEvent {
 export function opEntry(op: StoreOp): Obj {
   switch (op.op) {
     case "beginRun":
-      return { type: "begin_run", run_id: op.init.runId, crew: op.init.crew, inputs: op.init.inputs, at: op.at };
+      return {
+        type: "begin_run",
+        run_id: op.init.runId,
+        crew: op.init.crew,
+        kind: op.init.kind ?? "crew",
+        parent: parentEntry(op.init.parent ?? null),
+        inputs: op.init.inputs,
+        at: op.at,
+      };
     case "saveTask": {
       const entry: Obj = {
         type: "save_task",
         run_id: op.runId,
         task: { name: op.task.name, ...taskEntry(op.task) },
-        event: eventOf(op.event, op.task.name),
+        event: eventOf({ ...op.event, task: op.task.name }, op.task.name),
         at: op.at,
       };
       if (op.fencingToken !== undefined) entry.fencing_token = op.fencingToken;
+      if (op.fencedBy !== undefined) entry.fenced_by = op.fencedBy;
       if (op.calls !== undefined) entry.calls = op.calls.map((call) => ({ task: call.task, ...callEntry(call) }));
       return entry;
     }
     case "setRunStatus":
       return { type: "set_run_status", run_id: op.runId, status: op.status, error: op.error, event: eventOf(op.event, null), at: op.at };
     case "removeTask":
-      return { type: "remove_task", run_id: op.runId, task: op.task, event: eventOf(op.event, op.task), at: op.at };
+      return { type: "remove_task", run_id: op.runId, task: op.task, event: eventOf({ ...op.event, task: op.task }, op.task), at: op.at };
     case "recordCall": {
       const entry: Obj = { type: "record_call", run_id: op.runId, call: { task: op.call.task, ...callEntry(op.call) } };
       if (op.fencingToken !== undefined) entry.fencing_token = op.fencingToken;
+      if (op.fencedBy !== undefined) entry.fenced_by = op.fencedBy;
       return entry;
     }
     case "clearCalls":
@@ -662,7 +701,11 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
   const scratch = new WeakMap<object, Extras>();
   switch (o.type) {
     case "begin_run":
-      return { op: "beginRun", init: { runId, crew: text(o, "crew", at), inputs: inputsFrom(o, at) }, at: text(o, "at", at) };
+      return {
+        op: "beginRun",
+        init: { runId, crew: text(o, "crew", at), kind: kindFrom(o, at), parent: parentFrom(o, at), inputs: inputsFrom(o, at) },
+        at: text(o, "at", at),
+      };
     case "save_task": {
       const t = object(o.task, [...at, "task"]);
       const taskName = name(checkTaskName, t.name, [...at, "task", "name"]);
@@ -674,6 +717,7 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         at: text(o, "at", at),
       };
       if (has(o, "fencing_token")) op.fencingToken = count(o, "fencing_token", at, undefined);
+      if (has(o, "fenced_by")) op.fencedBy = name(checkTaskName, o.fenced_by, [...at, "fenced_by"]);
       if (has(o, "calls")) {
         if (!Array.isArray(o.calls)) throw new LayoutError([...at, "calls"], "must be a list of calls");
         op.calls = o.calls.map((value, i) => {
@@ -706,6 +750,7 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
       const task = name(checkTaskName, c.task, [...at, "call", "task"]);
       const op: StoreOp = { op: "recordCall", runId, call: callFromEntry(task, c, [...at, "call"], scratch) };
       if (has(o, "fencing_token")) op.fencingToken = count(o, "fencing_token", at, undefined);
+      if (has(o, "fenced_by")) op.fencedBy = name(checkTaskName, o.fenced_by, [...at, "fenced_by"]);
       return op;
     }
     case "clear_calls":

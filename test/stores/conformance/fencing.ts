@@ -87,5 +87,79 @@ export function fencingSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(await observe(other, "r")).toEqual(before);
       expect((await ctx.store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "b", fencingToken: 2 });
     });
+
+    describe("fenced by another record (fencedBy)", () => {
+      /** A run whose `flow` record holds token 3, as a flow's claim leaves it. */
+      const flowRun = async () => {
+        await beginSampleRun(ctx.store, "r");
+        await ctx.store.saveTask("r", completedTask("flow", { status: "running", output: null, fencingToken: 3 }), { type: "task_started" });
+      };
+
+      it("commits a record under the current token of the record it is fenced by", async () => {
+        await flowRun();
+        const step = completedTask("write#1", { fencingToken: 0 });
+        await ctx.store.saveTask("r", step, { type: "task_completed" }, { fencingToken: 3, fencedBy: "flow" });
+        expect((await ctx.store.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["flow", "write#1"]);
+        expect((await ctx.store.getRun("r"))!.tasks[1]).toEqual(step);
+        const events = await ctx.store.events("r");
+        expect(events.at(-1)).toMatchObject({ task: "write#1", type: "task_completed" });
+        // The step's own token is not what is compared: a second commit under the flow's token goes through.
+        await ctx.store.saveTask("r", completedTask("write#1", { attempts: 2, fencingToken: 0 }), { type: "task_completed" }, { fencingToken: 3, fencedBy: "flow" });
+        expect((await ctx.store.getRun("r"))!.tasks[1]!.attempts).toBe(2);
+      });
+
+      it("refuses a stale token with FENCED_OUT naming the fencing record, writing neither record nor event", async () => {
+        await flowRun();
+        await ctx.store.saveTask("r", completedTask("write#1", { fencingToken: 2 }), { type: "task_started" });
+        const before = await observe(ctx.store, "r");
+        for (const stale of [2, 4, 0]) {
+          const error = await expectCode(
+            () => ctx.store.saveTask("r", completedTask("write#1", { output: "zombie" }), { type: "task_completed" }, { fencingToken: stale, fencedBy: "flow" }),
+            "FENCED_OUT",
+          );
+          expect(error.message).toContain('"flow"');
+          expect(error.context.runId).toBe("r");
+          expect(error.context.task).toBe("write#1");
+        }
+        // A fresh step record is not written either, nor its journal entries.
+        await expectCode(
+          () => ctx.store.saveTask("r", completedTask("write#2"), { type: "task_completed" }, { fencingToken: 2, fencedBy: "flow", calls: [call("write#2", 0)] }),
+          "FENCED_OUT",
+        );
+        expect(await observe(ctx.store, "r")).toEqual(before);
+        expect(await ctx.store.calls("r", "write#2")).toEqual([]);
+      });
+
+      it("a fencing record without a record has token 0", async () => {
+        await beginSampleRun(ctx.store, "r");
+        const error = await expectCode(() => ctx.store.saveTask("r", completedTask("write#1"), { type: "task_completed" }, { fencingToken: 1, fencedBy: "flow" }), "FENCED_OUT");
+        expect(error.message).toContain('"flow"');
+        expect((await ctx.store.getRun("r"))!.tasks).toEqual([]);
+        expect(await ctx.store.events("r")).toHaveLength(1);
+        await ctx.store.saveTask("r", completedTask("write#1"), { type: "task_completed" }, { fencingToken: 0, fencedBy: "flow" });
+        expect((await ctx.store.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["write#1"]);
+      });
+
+      it("fences journal entries by the fencing record too", async () => {
+        await beginSampleRun(ctx.store, "r");
+        const lease = (await ctx.store.claimTask("r", "flow", "worker-a", 30_000))!;
+        await ctx.store.recordCall("r", call("write#1", 0), { fencingToken: lease.token, fencedBy: "flow" });
+        const error = await expectCode(() => ctx.store.recordCall("r", call("write#1", 1), { fencingToken: lease.token + 1, fencedBy: "flow" }), "FENCED_OUT");
+        expect(error.message).toContain('"flow"');
+        await expectCode(() => ctx.store.recordCall("r", call("write#1", 1), { fencingToken: 1, fencedBy: "nothing-here" }), "FENCED_OUT");
+        await ctx.store.recordCall("r", call("write#1", 1), { fencingToken: 0, fencedBy: "nothing-here" });
+        expect(await ctx.store.calls("r", "write#1")).toEqual([call("write#1", 0), call("write#1", 1)]);
+      });
+
+      it("a claim of the fencing record fences out commits made under its previous token", async () => {
+        await beginSampleRun(ctx.store, "r");
+        const a = (await ctx.store.claimTask("r", "flow", "worker-a", 30_000))!;
+        await ctx.store.saveTask("r", completedTask("write#1"), { type: "task_completed" }, { fencingToken: a.token, fencedBy: "flow" });
+        const b = (await ctx.store.claimTask("r", "flow", "worker-b", 30_000, { takeOverFrom: "worker-a" }))!;
+        await expectCode(() => ctx.store.saveTask("r", completedTask("write#2"), { type: "task_completed" }, { fencingToken: a.token, fencedBy: "flow" }), "FENCED_OUT");
+        await ctx.store.saveTask("r", completedTask("write#2"), { type: "task_completed" }, { fencingToken: b.token, fencedBy: "flow" });
+        expect((await ctx.store.getRun("r"))!.tasks.map((t) => t.name)).toEqual(["flow", "write#1", "write#2"]);
+      });
+    });
   });
 }

@@ -61,6 +61,8 @@ export function importExportSpec(ctx: ConformanceContext, it: SpecIt): void {
         run: {
           runId: "r",
           crew: "kyc-review",
+          kind: "flow",
+          parent: { runId: "origin", task: "write#2" },
           inputs: { customer: "C-9" },
           status: "paused",
           attempts: 7,
@@ -87,7 +89,7 @@ export function importExportSpec(ctx: ConformanceContext, it: SpecIt): void {
 
     it("numbers imported events 1…n under the imported run's ID, and later events continue from n", async () => {
       const dump: RunDump = {
-        run: { runId: "imported", crew: "c", inputs: {}, status: "failed", attempts: 2, error: "old", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:09.000Z", tasks: [completedTask("a")] },
+        run: { runId: "imported", crew: "c", kind: "crew", parent: null, inputs: {}, status: "failed", attempts: 2, error: "old", createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:09.000Z", tasks: [completedTask("a")] },
         events: [
           { seq: 7, runId: "elsewhere", task: null, type: "run_started", at: "2025-01-01T00:00:00.000Z", data: { attempt: 1 } },
           { seq: 9, runId: "elsewhere", task: "a", type: "task_completed", at: "2025-01-01T00:00:05.000Z", data: null },
@@ -110,7 +112,7 @@ export function importExportSpec(ctx: ConformanceContext, it: SpecIt): void {
 
     it("imports a run with no tasks, events or calls", async () => {
       const dump: RunDump = {
-        run: { runId: "bare", crew: "c", inputs: { a: "b" }, status: "running", attempts: 1, error: null, createdAt: "2025-03-01T00:00:00.000Z", updatedAt: "2025-03-01T00:00:00.000Z", tasks: [] },
+        run: { runId: "bare", crew: "c", kind: "crew", parent: null, inputs: { a: "b" }, status: "running", attempts: 1, error: null, createdAt: "2025-03-01T00:00:00.000Z", updatedAt: "2025-03-01T00:00:00.000Z", tasks: [] },
         events: [],
         calls: [],
       };

@@ -22,7 +22,7 @@ export function listRunsSpec(ctx: ConformanceContext, it: SpecIt): void {
     it("breaks ties in creation time by run ID, descending", async () => {
       for (const runId of ["b", "c", "a"]) {
         await ctx.store.importRun({
-          run: { runId, crew: "c", inputs: {}, status: "completed", attempts: 1, error: null, createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z", tasks: [] },
+          run: { runId, crew: "c", kind: "crew", parent: null, inputs: {}, status: "completed", attempts: 1, error: null, createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z", tasks: [] },
           events: [],
           calls: [],
         });
@@ -46,6 +46,8 @@ export function listRunsSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(summary).toMatchObject({
         runId: "r",
         crew: "claims-triage",
+        kind: "crew",
+        parent: null,
         status: "failed",
         attempts: 1,
         error: "task c failed",

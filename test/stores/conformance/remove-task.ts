@@ -16,6 +16,17 @@ export function removeTaskSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(run.updatedAt).toBe(events[4]!.at);
     });
 
+    it("its event names the removed task, even when the event names another task or none", async () => {
+      await beginSampleRun(ctx.store, "r");
+      for (const name of ["a", "b"]) await ctx.store.saveTask("r", completedTask(name), { type: "task_completed" });
+      await ctx.store.removeTask("r", "a", { type: "task_invalidated", task: null });
+      await ctx.store.removeTask("r", "b", { type: "task_invalidated", task: "a" });
+      expect((await ctx.store.events("r")).slice(3).map((e) => [e.type, e.task])).toEqual([
+        ["task_invalidated", "a"],
+        ["task_invalidated", "b"],
+      ]);
+    });
+
     it("returns false for a task that has no record, appending nothing", async () => {
       await beginSampleRun(ctx.store, "r");
       await ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" });

@@ -44,7 +44,7 @@ export function runIdsSpec(ctx: ConformanceContext, it: SpecIt): void {
         const runId = bad as string;
         const label = `run ID ${JSON.stringify(bad) ?? String(bad)}`;
         const dump: RunDump = {
-          run: { runId, crew: "c", inputs: {}, status: "running", attempts: 1, error: null, createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z", tasks: [] },
+          run: { runId, crew: "c", kind: "crew", parent: null, inputs: {}, status: "running", attempts: 1, error: null, createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z", tasks: [] },
           events: [],
           calls: [],
         };

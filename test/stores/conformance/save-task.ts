@@ -16,6 +16,16 @@ export function saveTaskSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(events[1]).toEqual({ seq: 2, runId: "r", task: "analyze_task", type: "task_completed", at: expect.stringMatching(ISO_TIME), data: { ms: 812, reused: false } });
     });
 
+    it("its event names the saved task, even when the event names another task or none", async () => {
+      await beginSampleRun(ctx.store, "r");
+      await ctx.store.saveTask("r", completedTask("a"), { type: "task_completed", task: null });
+      await ctx.store.saveTask("r", completedTask("b"), { type: "task_edited", task: "a" });
+      expect((await ctx.store.events("r")).slice(1).map((e) => [e.type, e.task])).toEqual([
+        ["task_completed", "a"],
+        ["task_edited", "b"],
+      ]);
+    });
+
     it("stores every field of a record exactly, whatever its status", async () => {
       await beginSampleRun(ctx.store, "r");
       const records: TaskRecord[] = [
