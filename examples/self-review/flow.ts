@@ -76,13 +76,13 @@ const review = flow.router("review", write, ["accepted", "revise", "out_of_round
 // The run pauses here until someone answers with `crewstate feedback`.
 const ask = flow.feedback("ask", or("accepted", "out_of_rounds"), "Publish this post?", (state) => state.post);
 
-flow.router("decide", ask, ["publish", "revise"], (state, answer) => {
+flow.router("decide", ask, ["ship", "revise"], (state, answer) => {
   state.verdict = answer.feedback.verdict ?? "commented";
   if (answer.feedback.text) state.feedback = answer.feedback.text;
-  return answer.feedback.verdict === "approved" ? "publish" : "revise";
+  return answer.feedback.verdict === "approved" ? "ship" : "revise";
 });
 
-flow.listen("publish", "publish", (state) => ({ post: state.post, rounds: state.rounds, score: state.score }));
+flow.listen("publish", "ship", (state) => ({ post: state.post, rounds: state.rounds, score: state.score }));
 
 void review;
 export default flow;

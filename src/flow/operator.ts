@@ -3,7 +3,7 @@ import { outputHashOf } from "../hash.js";
 import { operatorName, requireRun } from "../engine/operator.js";
 import type { JsonValue, Run, Store, TaskRecord } from "../stores/store.js";
 import type { Feedback } from "./flow.js";
-import { FLOW_RECORD, parseExecutionKey, readStepPayload } from "./step-record.js";
+import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, readStepPayload } from "./step-record.js";
 
 export interface FeedbackInput {
   text?: string;
@@ -55,7 +55,7 @@ export async function invalidateStep(store: Store, runId: string, step: string, 
   const run = await requireRun(store, runId);
   const records = run.tasks.filter((t) => t.name === step || parseExecutionKey(t.name)?.step === step);
   if (records.length === 0 || step === FLOW_RECORD) {
-    const steps = [...new Set(run.tasks.map((t) => parseExecutionKey(t.name)?.step).filter((s) => s !== undefined))];
+    const steps = [...new Set(inExecutionOrder(run.tasks).map((t) => parseExecutionKey(t.name)?.step).filter((s) => s !== undefined))];
     throw new CrewstateError("TASK_NOT_FOUND", `flow run ${quote(runId)} has no step ${quote(step)}${steps.length ? `; its steps: ${steps.join(", ")}` : " (no step has run yet)"}`, {
       runId,
       task: step,

@@ -220,6 +220,7 @@ class FlowKickoff {
     const payload: StepPayload = {
       kind: "step",
       iteration: execution.iteration,
+      position: execution.position,
       result: result as JsonValue,
       state,
       label,

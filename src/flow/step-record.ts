@@ -13,6 +13,8 @@ export const FLOW_RECORD = "flow";
 export interface StepPayload {
   kind: "step";
   iteration: number;
+  /** 0-based place of the execution in the run's order (the same on every rerun that takes the same path). */
+  position: number;
   result: JsonValue;
   state: JsonValue;
   /** The label a router returned. */
@@ -53,6 +55,20 @@ export function readStepPayload(runId: string, record: TaskRecord): StepPayload 
   }
   const payload = value as unknown as StepPayload;
   return { ...payload, label: payload.label ?? null, trigger: payload.trigger ?? null, children: payload.children ?? [] };
+}
+
+/** A flow run's step records in the order they ran (a rerun's records are written where they were). */
+export function inExecutionOrder(records: TaskRecord[]): TaskRecord[] {
+  const positionOf = (record: TaskRecord) => {
+    const value = record.structured;
+    const position = typeof value === "object" && value !== null && !Array.isArray(value) ? value.position : undefined;
+    return typeof position === "number" ? position : Number.MAX_SAFE_INTEGER;
+  };
+  return records
+    .filter((r) => r.name !== FLOW_RECORD)
+    .map((record, i) => ({ record, i }))
+    .sort((a, b) => positionOf(a.record) - positionOf(b.record) || a.i - b.i)
+    .map(({ record }) => record);
 }
 
 /** The result listeners get: a feedback step's, once answered, is `{ output, feedback }`. */

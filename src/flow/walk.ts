@@ -20,6 +20,8 @@ export interface Execution {
   /** `write#2`: the step's name and its iteration, the record's name. */
   key: string;
   iteration: number;
+  /** Executions before this one in the run. */
+  position: number;
   trigger: { key: string; result: JsonValue } | null;
   /** The state it starts from. */
   state: JsonValue;
@@ -73,7 +75,7 @@ export class FlowWalk {
       state: hashOf(this.state),
       trigger: item.trigger ? `${item.trigger.key}:${hashOf(item.trigger.result)}` : null,
     };
-    return { step: item.step, key, iteration, trigger: item.trigger, state: this.state, parts, inputHash: hashOf({ flow: this.flow.name, step: key, parts }) };
+    return { step: item.step, key, iteration, position: this.executed.length, trigger: item.trigger, state: this.state, parts, inputHash: hashOf({ flow: this.flow.name, step: key, parts }) };
   }
 
   /** Records an execution as done and queues what it fires. */

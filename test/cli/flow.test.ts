@@ -19,7 +19,7 @@ function expectOk(result: CliResult): void {
 
 /** The prompts of every call the server answered, as "WRITE 1", "REVIEW 2"… in arrival order. */
 function callsMade(server: FakeOpenAI): string[] {
-  return server.requests.filter((r) => r.status === 200).map((r) => /^(WRITE|REVIEW|SCORE) round (\d+)/.exec(r.taskPrompt)!.slice(1).join(" "));
+  return server.requests.filter((r) => r.status === 200).map((r) => /(WRITE|REVIEW|SCORE) round (\d+)/.exec(r.taskPrompt)!.slice(1).join(" "));
 }
 
 const TO_PAUSE = ["WRITE 1", "REVIEW 1", "SCORE 1", "WRITE 2", "REVIEW 2", "SCORE 2"];
@@ -125,7 +125,7 @@ describe.concurrent("a flow through the CLI", () => {
   it("SIGKILL after every step of a flow with and / or joins and a router: each step runs once in all", { timeout: TIMEOUT }, async (context) => {
     const ws = testWorkspace(context, { link: ["zod"] });
     const flow = ws.write("joins.js", JOIN_FLOW);
-    const order = ["a", "b", "merge", "route", "right", "end"];
+    const order = ["a", "b", "merge", "route", "go_right", "end"];
     for (let k = 1; k <= order.length; k++) {
       const ledger = ws.path(`ledger-${k}.txt`);
       const args = ["run", flow, "--run-id", `joins-${k}`, "--inputs", ws.write(`in-${k}.json`, JSON.stringify({ ledger, side: "right" })), "--store", SQLITE.url(ws)];
@@ -148,6 +148,8 @@ describe.concurrent("a flow through the CLI", () => {
     expect(callsMade(server)).toEqual([]); // the child crews' tasks are reused from their records
     expect(again.stdout).toMatch(/review#1: running/);
     expect(again.stdout).toMatch(/write#2: reused/);
+    const shown = JSON.parse((await cli("show", "inv-1", "--json")).stdout);
+    expect(shown.tasks.filter((t: { kind: string }) => t.kind === "step").map((t: { name: string }) => t.name)).toEqual(["write#1", "review#1", "write#2", "review#2", "ask#1"]);
     const unknown = await cli("invalidate", "inv-1", "nope");
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/flow run "inv-1" has no step "nope"; its steps: write, review, ask/);

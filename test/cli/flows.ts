@@ -44,11 +44,11 @@ flow.router("review", write, ["accepted", "revise"], async (state, post, { kicko
   return state.round >= 2 ? "accepted" : "revise";
 });
 const ask = flow.feedback("ask", or("accepted"), "Publish it?", (state) => state.post);
-flow.router("decide", ask, ["publish", "revise"], (state, answer) => {
+flow.router("decide", ask, ["ship", "revise"], (state, answer) => {
   if (answer.feedback.text) state.feedback = answer.feedback.text;
-  return answer.feedback.verdict === "approved" ? "publish" : "revise";
+  return answer.feedback.verdict === "approved" ? "ship" : "revise";
 });
-flow.listen("publish", "publish", (state) => "published round " + state.round + ": " + state.post);
+flow.listen("publish", "ship", (state) => "published round " + state.round + ": " + state.post);
 export default flow;
 `;
 
@@ -73,8 +73,8 @@ flow.router("route", merge, ["left", "right"], (state) => {
   appendFileSync(state.ledger, "route\\n");
   return state.side === "right" ? "right" : "left";
 });
-flow.listen("left", "left", step("left"));
-flow.listen("right", "right", step("right"));
+flow.listen("go_left", "left", step("go_left"));
+flow.listen("go_right", "right", step("go_right"));
 flow.listen("end", or("left", "right"), step("end"));
 export default flow;
 `;

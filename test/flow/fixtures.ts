@@ -102,12 +102,12 @@ export function feedbackFlow(calls: Calls) {
     calls.hit("ask");
     return state.draft;
   });
-  flow.router("decide", ask, ["publish", "redo"], (state, answer) => {
+  flow.router("decide", ask, ["ship", "redo"], (state, answer) => {
     calls.hit("decide");
     if (answer.feedback.text) state.notes.push(answer.feedback.text);
-    return answer.feedback.verdict === "approved" ? "publish" : "redo";
+    return answer.feedback.verdict === "approved" ? "ship" : "redo";
   });
-  flow.listen("publish", "publish", (state) => {
+  flow.listen("publish", "ship", (state) => {
     calls.hit("publish");
     return `published: ${state.draft}`;
   });

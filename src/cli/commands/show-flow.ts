@@ -1,5 +1,5 @@
 import { savedSoFar, spentSoFar } from "../../engine/ledger.js";
-import { FLOW_RECORD, parseExecutionKey, readStepPayload } from "../../flow/step-record.js";
+import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, readStepPayload } from "../../flow/step-record.js";
 import type { JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../stores/store.js";
 import { oneLine, table, when } from "../format.js";
 
@@ -21,7 +21,7 @@ export async function showFlow(store: Store, run: Run, events: RunEvent[], optio
     const key = child.parent?.task ?? "";
     links.set(key, [...(links.get(key) ?? []), { runId: child.runId, status: child.status, tokens: await tokensOf(child) }]);
   }
-  const steps = run.tasks.filter((t) => t.name !== FLOW_RECORD).map((record) => stepView(run.runId, record, links.get(record.name) ?? []));
+  const steps = inExecutionOrder(run.tasks).map((record) => stepView(run.runId, record, links.get(record.name) ?? []));
   const flowRecord = run.tasks.find((t) => t.name === FLOW_RECORD);
   const last = [...steps].reverse().find((s) => s.state !== undefined);
   const state = flowRecord?.status === "completed" ? flowRecord.structured : (last?.state ?? run.inputs);
