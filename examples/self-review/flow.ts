@@ -69,7 +69,7 @@ const review = flow.router("review", write, ["accepted", "revise", "out_of_round
   const { score, feedback } = result.get(reviewPost)!.structured!;
   state.score = score;
   state.feedback = feedback;
-  if (score >= 70) return "accepted";
+  if (score >= 90) return "accepted";
   return state.rounds >= 3 ? "out_of_rounds" : "revise";
 });
 

@@ -189,7 +189,10 @@ class FlowKickoff {
         this.observer.onTaskEnd!({ runId: this.runId, task: execution.key, outcome: "reused" });
         return { result: { ...base, outcome: "reused", reason: "input hash unchanged", result: resultOf(payload), label: payload.label, children: payload.children }, state };
       }
-      if (record.status === "pending" && payload.awaiting !== undefined) throw new Paused(execution.key);
+      if (record.status === "pending" && payload.awaiting !== undefined) {
+        this.progress(execution.key, "skipped", `still waiting for feedback: ${payload.awaiting}`);
+        throw new Paused(execution.key);
+      }
     }
     const reason = staleReason(payload?.parts ?? null, execution.parts);
     const outcome: TaskOutcome = record ? "rerun" : "ran";
@@ -246,15 +249,15 @@ class FlowKickoff {
     const data = { kind: "step", iteration: execution.iteration, outcome, reason, label, children, ...(awaiting ? { awaitingFeedback: step.message ?? "" } : {}) };
     await this.store.saveTask(this.runId, record, { type: "task_completed", task: key, data }, { ...this.lease!.commitOptions, fencedBy: FLOW_RECORD });
     crashPoint("committed");
+    this.progress(key, "done", awaiting ? `waiting for feedback: ${step.message}` : label === null ? outcome : `${outcome} → ${label}`);
     if (awaiting) throw new Paused(key);
-    this.progress(key, "done", label === null ? outcome : `${outcome} → ${label}`);
     this.observer.onTaskEnd!({ runId: this.runId, task: key, outcome });
     return { result: { execution: key, step: step.name, iteration: execution.iteration, outcome, reason, result: resultOf(payload), label, children }, state };
   }
 
   private executions = 0;
 
-  private progress(task: string, state: "reused" | "running" | "done", detail: string): void {
+  private progress(task: string, state: "reused" | "running" | "done" | "skipped", detail: string): void {
     if (state !== "done") this.executions += 1;
     this.observer.onProgress!({ runId: this.runId, task, index: this.executions, total: 0, state, store: this.store.location, detail, isDemoModel: false });
   }

@@ -50,7 +50,7 @@ export async function runFlowFromCli(flow: Flow<any>, module: string, inputs: In
     say(
       step === null
         ? `waiting for review in child run ${result.awaiting}: approve it with \`crewstate approve\`, then run again`
-        : `step ${result.awaiting} waits for feedback: \`crewstate feedback ${result.runId} ${step} --text "…"\` (or --approve / --reject)${storeFlag}, then run again`,
+        : `step ${result.awaiting} waits for feedback: \`crewstate feedback ${result.runId} ${step}${storeFlag} --text "…"\` (or --approve / --reject), then run again`,
     );
   }
   say(`state: ${result.store} · inspect with: crewstate show ${result.runId}${storeFlag}`);
