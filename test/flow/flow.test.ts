@@ -135,6 +135,34 @@ describe.each(stores)("flows on $name", ({ available, url }) => {
     });
   });
 
+  it.skipIf(!available)("a kickoff whose claim another worker took commits nothing more: the step's commit is fenced out", async () => {
+    await withStore(url(), async (store) => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let started = 0;
+      const flow = new Flow({ name: "zombie", state: z.object({ n: z.number().default(0) }) });
+      const slow = flow.start("slow", async (state) => {
+        started += 1;
+        if (started === 1) await gate;
+        state.n += 1;
+        return state.n;
+      });
+      flow.listen("after", slow, (state) => state.n);
+      const first = runFlow(flow, { runId: "z-1", store, worker: "w1", leaseTtlMs: 60_000 });
+      while (started === 0) await new Promise((r) => setTimeout(r, 5));
+      // As after w1's lease ran out: w2 takes the flow over.
+      const lease = (await store.claimTask("z-1", "flow", "w2", 60_000, { takeOverFrom: "w1" }))!;
+      expect(lease.token).toBe(2);
+      release();
+      const error = await first.catch((e: unknown) => e);
+      expect(isCrewstateError(error, "FENCED_OUT")).toBe(true);
+      expect((await store.getRun("z-1"))!.tasks.map((t) => t.name)).toEqual(["flow"]);
+      await store.releaseTask(lease);
+      const again = await runFlow(flow, { runId: "z-1", store, worker: "w3" });
+      expect(again.steps.map((s) => `${s.execution}:${s.outcome}`)).toEqual(["slow#1:ran", "after#1:ran"]);
+    });
+  });
+
   it.skipIf(!available)("state written by an older schema is a clear error naming the field, not a crash", async () => {
     await withStore(url(), async (store) => {
       await runFlow(loopFlow(new Calls(), { acceptAt: 1 }), { runId: "schema-1", store });
