@@ -37,6 +37,30 @@ describe("examples/meeting-prep", () => {
   }, 90_000);
 });
 
+describe("examples/self-review", () => {
+  it("loops until the editor accepts, pauses for a person, takes a rejection for one more round, then an approval", async (context) => {
+    const ws = testWorkspace(context);
+    const store = ["--store", `sqlite:${ws.path("state.db")}`];
+    const run = ["run", path.join(REPO_ROOT, "examples", "self-review", "flow.ts"), "--run-id", "post-1", "--model", "demo", ...store];
+    const first = await runCli(run, { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/review#1: done \(ran → revise\)/);
+    expect(first.stdout).toMatch(/review#2: done \(ran → accepted\)/);
+    expect(first.stdout).toContain("flow run post-1 paused");
+    const reject = await runCli(["feedback", "post-1", "ask", "--reject", "--text", "Shorter, and name one number.", ...store], { cwd: ws.dir });
+    expect(reject.code, reject.stderr).toBe(0);
+    const second = await runCli(run, { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(second.stdout).toMatch(/decide#1: done \(ran → revise\)/);
+    expect(second.stdout).toMatch(/review#3: done \(ran → out_of_rounds\)/);
+    expect(second.stdout).toMatch(/paused: 3 step\(s\) ran, 0 rerun, 5 reused/);
+    expect((await runCli(["feedback", "post-1", "ask", "--approve", ...store], { cwd: ws.dir })).code).toBe(0);
+    const third = await runCli(run, { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(third.stdout).toContain("flow run post-1 completed: 2 step(s) ran, 0 rerun, 9 reused · 0 model/tool call(s) made");
+    const plot = await runCli(["plot", path.join(REPO_ROOT, "examples", "self-review", "flow.ts")], { cwd: ws.dir });
+    expect(plot.stdout).toContain('s_review -- "out_of_rounds" --> s_ask');
+  }, 120_000);
+});
+
 describe("npm run demo (examples/claims-triage/demo.js)", () => {
   it("interrupts draft_task after calls were journaled, and the resume replays them and saves tokens", (context) => {
     const ws = testWorkspace(context);

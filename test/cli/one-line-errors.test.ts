@@ -62,6 +62,9 @@ const CASES: { name: string; args: () => string[] }[] = [
   { name: "migrate --from <url>", args: () => ["migrate", "--from", `sqlite:${fixture.path(HOSTILE)}`, "--to", `json:${fixture.path("copy.json")}`] },
   { name: "enqueue --store <url>", args: () => ["enqueue", crew, "--store", `sqlite:${fixture.path(HOSTILE)}`] },
   { name: "worker --concurrency", args: () => ["worker", crew, "--concurrency", HOSTILE, ...store] },
+  { name: "feedback <run-id>", args: () => ["feedback", HOSTILE, "ask", "--approve", ...store] },
+  { name: "feedback --file <file>", args: () => ["feedback", "r1", "ask", "--file", HOSTILE, ...store] },
+  { name: "plot <module>", args: () => ["plot", HOSTILE] },
 ];
 
 describe("errors naming hostile names", () => {
@@ -76,12 +79,12 @@ describe("errors naming hostile names", () => {
 
 describe("a crew module that ends the process itself", () => {
   const MODULES: { name: string; source: string; says: RegExp; code?: number }[] = [
-    { name: "process.exit(3) on import", source: "process.exit(3);\n", says: /crew module ".*exit\.js" called process\.exit\(3\) while it was loading/, code: 3 },
-    { name: "process.exit(0) on import", source: "process.exit(0);\n", says: /crew module ".*exit\.js" called process\.exit\(0\) while it was loading/ },
+    { name: "process.exit(3) on import", source: "process.exit(3);\n", says: /module ".*exit\.js" called process\.exit\(3\) while it was loading/, code: 3 },
+    { name: "process.exit(0) on import", source: "process.exit(0);\n", says: /module ".*exit\.js" called process\.exit\(0\) while it was loading/ },
     {
       name: "a top-level await that never settles",
       source: "await new Promise(() => {});\nexport default null;\n",
-      says: /crew module ".*hang\.js" never settled while it was loading/,
+      says: /module ".*hang\.js" never settled while it was loading/,
     },
     {
       name: "process.exit(3) in a task callback during the run",
