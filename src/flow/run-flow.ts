@@ -281,7 +281,7 @@ class FlowKickoff {
           logger: this.options.logger,
           worker: this.worker,
           leaseTtlMs: this.options.leaseTtlMs,
-          observers: this.options.observers,
+          observers: this.options.observers?.map(withinStep),
           tracing: this.options.tracing,
           signal: this.lease!.signal,
         });
@@ -312,6 +312,21 @@ class FlowKickoff {
       this.log.warn({ err: messageOf(cause) }, "could not record the flow run as failed");
     });
   }
+}
+
+/**
+ * An observer of the flow as the crews inside its steps see it: their tasks and calls, but not
+ * their run's start and end, which are not the flow's (a view would close at the first crew's end).
+ */
+function withinStep(observer: RunObserver): RunObserver {
+  return {
+    onProgress: observer.onProgress?.bind(observer),
+    onTaskStart: observer.onTaskStart?.bind(observer),
+    onTaskEnd: observer.onTaskEnd?.bind(observer),
+    onCallStart: observer.onCallStart?.bind(observer),
+    onCallEnd: observer.onCallEnd?.bind(observer),
+    onToken: observer.onToken?.bind(observer),
+  };
 }
 
 function encodeJsonOf(result: unknown, key: string): void {

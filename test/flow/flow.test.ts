@@ -163,6 +163,19 @@ describe.each(stores)("flows on $name", ({ available, url }) => {
     });
   });
 
+  it.skipIf(!available)("observers see one run start and end — the flow's — with its steps and its crews' tasks in between", async () => {
+    await withStore(url(), async (store) => {
+      const seen: string[] = [];
+      const observer = {
+        onRunStart: (e: { runId: string; kind?: string }) => seen.push(`start ${e.runId} ${e.kind}`),
+        onRunEnd: (e: { runId: string; status: string }) => seen.push(`end ${e.runId} ${e.status}`),
+        onProgress: (e: { task: string; state: string }) => seen.push(`${e.task} ${e.state}`),
+      };
+      await runFlow(crewFlow(new Calls(), "demo"), { runId: "seen-1", store, observers: [observer] });
+      expect(seen).toEqual(["start seen-1 flow", "draft#1 running", "write_task running", "write_task done", "draft#1 done", "end seen-1 completed"]);
+    });
+  });
+
   it.skipIf(!available)("state written by an older schema is a clear error naming the field, not a crash", async () => {
     await withStore(url(), async (store) => {
       await runFlow(loopFlow(new Calls(), { acceptAt: 1 }), { runId: "schema-1", store });
