@@ -138,6 +138,8 @@ class FlowKickoff {
         await this.store.setRunStatus(this.runId, "paused", null, { type: "run_paused", task: awaiting, data: { reason: "awaiting feedback" } });
         this.log.info({ awaiting }, "flow run paused for feedback");
       } else {
+        // A kickoff that lost its claim must not remove what the new holder wrote.
+        this.lease.signal.throwIfAborted();
         await this.removeUnreached(stored, new Set(walk.executed));
         const record: TaskRecord = { ...newTaskRecord(FLOW_RECORD), ...this.lease.recordFields(false), status: "completed", output: displayOf(state), structured: state, completedAt: new Date().toISOString() };
         record.outputHash = outputHashOf(record.output!, record.structured);
@@ -196,7 +198,7 @@ class FlowKickoff {
     }
     const reason = staleReason(payload?.parts ?? null, execution.parts);
     const outcome: TaskOutcome = record ? "rerun" : "ran";
-    this.lease!.signal.throwIfAborted();
+    this.signal.throwIfAborted();
     return this.perform(execution, record, outcome, reason);
   }
 
@@ -257,6 +259,11 @@ class FlowKickoff {
 
   private executions = 0;
 
+  /** Aborted when the claim is lost to another worker, or by the caller's `signal`. */
+  private get signal(): AbortSignal {
+    return this.options.signal ? AbortSignal.any([this.lease!.signal, this.options.signal]) : this.lease!.signal;
+  }
+
   private progress(task: string, state: "reused" | "running" | "done" | "skipped", detail: string): void {
     if (state !== "done") this.executions += 1;
     this.observer.onProgress!({ runId: this.runId, task, index: this.executions, total: 0, state, store: this.store.location, detail, isDemoModel: false });
@@ -268,7 +275,7 @@ class FlowKickoff {
       execution: execution.key,
       iteration: execution.iteration,
       trigger: execution.trigger?.key ?? null,
-      signal: this.lease!.signal,
+      signal: this.signal,
       kickoff: async (crew: Crew, options: Pick<KickoffOptions, "inputs" | "model" | "budget"> = {}): Promise<KickoffResult> => {
         const childId = checkRunId(`${this.runId}.${execution.step.name}.${execution.iteration}${children.length === 0 ? "" : `.${children.length + 1}`}`);
         children.push(childId);
@@ -283,7 +290,7 @@ class FlowKickoff {
           leaseTtlMs: this.options.leaseTtlMs,
           observers: this.options.observers?.map(withinStep),
           tracing: this.options.tracing,
-          signal: this.lease!.signal,
+          signal: this.signal,
         });
         addUsage(usage, result.usage);
         addUsage(this.usage, result.usage);

@@ -260,6 +260,29 @@ describe("a flow's definition and state are checked before any step runs", () =>
   });
 });
 
+describe("stopping a flow run", () => {
+  it("an abort signal stops the run before its next step; the next kickoff goes on from the last commit", async () => {
+    const store = await openStore("memory:");
+    const controller = new AbortController();
+    const calls = new Calls();
+    const flow = new Flow({ name: "stoppable", state: z.object({ n: z.number().default(0) }) });
+    const first = flow.start("first", (state) => {
+      calls.hit("first");
+      controller.abort(new Error("operator stopped it"));
+      return (state.n += 1);
+    });
+    flow.listen("second", first, (state) => {
+      calls.hit("second");
+      return (state.n += 1);
+    });
+    await expect(runFlow(flow, { runId: "stop-1", store, signal: controller.signal })).rejects.toThrow("operator stopped it");
+    expect(calls.of("second")).toBe(0);
+    const resumed = await runFlow(flow, { runId: "stop-1", store });
+    expect(resumed.steps.map((s) => `${s.execution}:${s.outcome}`)).toEqual(["first#1:reused", "second#1:ran"]);
+    expect(calls.of("first")).toBe(1);
+  });
+});
+
 describe("plan and plot", () => {
   it("plan reuses what is stored and stops at the first step that would run, saying why", async () => {
     const store = await openStore("memory:");
