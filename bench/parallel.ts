@@ -24,7 +24,8 @@ const LATENCY_MS = 200;
 const BRANCHES = 8;
 const CRITICAL_PATH_MS = 3 * LATENCY_MS;
 const TARGET = 1.3;
-const WRITES = new Set(["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun"]);
+/** Every store method that writes: each one call is one commit. */
+export const WRITES = new Set(["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun"]);
 const COMMITS = new Set(["saveTask", "claimTask"]);
 
 function slowModel(ms: number): LanguageModelV3 {
@@ -62,21 +63,25 @@ function taskOf(args: unknown[]): string | undefined {
   return typeof lease?.task === "string" ? lease.task : undefined;
 }
 
-/** Counts a store's writes for the parallel tasks, and times their commits. */
-function meter(store: Store) {
-  const counts = { writes: 0 };
+/**
+ * Counts a store's writes (all of them, per method in `byMethod`) for the tasks `counted` picks —
+ * default the parallel branches — and times their claims and task commits.
+ */
+export function meter(store: Store, counted: (task: string | undefined) => boolean = (task) => task?.startsWith("branch_") === true) {
+  const counts = { writes: 0, byMethod: {} as Record<string, number> };
   const commitMs: number[] = [];
   const record = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   for (const name of WRITES) {
     const method = record[name]!.bind(store);
     record[name] = async (...args: unknown[]) => {
-      const branch = taskOf(args)?.startsWith("branch_") === true;
+      const branch = counted(taskOf(args));
       const start = performance.now();
       try {
         return await method(...args);
       } finally {
         if (branch) {
           counts.writes += 1;
+          counts.byMethod[name] = (counts.byMethod[name] ?? 0) + 1;
           if (COMMITS.has(name)) commitMs.push(performance.now() - start);
         }
       }

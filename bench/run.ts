@@ -13,7 +13,8 @@
  *   npm run bench -- --peers none    crewstate only
  *   npm run bench -- --all           also the slow peer variants at N = 1000 (~15 minutes)
  *
- * Then the sections of bench/journal.ts, workers.ts, parallel.ts and tracing.ts.
+ * Then the sections of bench/journal.ts, workers.ts, parallel.ts, tracing.ts, recovery.ts,
+ * lease-race.ts, view.ts and flow.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -33,6 +34,7 @@ import { tracingSection } from "./tracing.js";
 import { recoverySection } from "./recovery.js";
 import { leaseRaceSection } from "./lease-race.js";
 import { viewSection } from "./view.js";
+import { flowSection } from "./flow.js";
 
 interface Options {
   sizes: number[];
@@ -294,6 +296,7 @@ async function main(): Promise<void> {
   await recoverySection(process.argv.slice(2)); // pickup after a SIGKILL on pg-boss and BullMQ, appended to docs/benchmarks.md unless --smoke
   await leaseRaceSection(process.argv.slice(2)); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
   await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
+  await flowSection(process.argv.slice(2)); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

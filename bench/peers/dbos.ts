@@ -18,26 +18,30 @@ import { DBOS, DBOSClient } from "@dbos-inc/dbos-sdk";
 import pg from "pg";
 import { schemaBytes } from "./langgraph.js";
 import { elapsedSince, type System } from "./system.js";
-import { OUTPUT_BYTES, stepName, stepOutput } from "./workload.js";
+import { chainWork, stepName, type StepWork } from "./workload.js";
 
 const DATABASE_PREFIX = "crewstate_bench_dbos_";
 /** DBOS tables that describe the application rather than hold workflow runs; kept between runs. */
 const CATALOG_TABLES = new Set(["dbos_migrations", "application_versions", "queues", "workflow_schedules", "event_dispatch_kv"]);
 
-async function chain(n: number): Promise<string> {
-  let previous = "";
-  for (let i = 0; i < n; i++) {
-    const input = previous;
-    previous = await DBOS.runStep(async () => stepOutput(i, input), { name: stepName(i) });
-  }
-  return previous;
+/** The workflow body: `n` steps, each `work.step` of the previous step's value. */
+function chainOf<T>(work: StepWork<T>): (n: number) => Promise<T> {
+  return async (n) => {
+    let previous = work.initial;
+    for (let i = 0; i < n; i++) {
+      const input = previous;
+      previous = await DBOS.runStep(async () => work.step(i, input), { name: stepName(i) });
+    }
+    return previous;
+  };
 }
 
-async function plainChain(n: number): Promise<string> {
-  let previous = "";
+/** The same loop without DBOS. */
+async function plainChain<T>(work: StepWork<T>, n: number): Promise<T> {
+  let previous = work.initial;
   for (let i = 0; i < n; i++) {
     const input = previous;
-    previous = await (async () => stepOutput(i, input))();
+    previous = await (async () => work.step(i, input))();
   }
   return previous;
 }
@@ -64,13 +68,14 @@ async function dropStale(admin: pg.Client): Promise<void> {
   }
 }
 
-export async function dbosSystems(pgUrl: string, admin: pg.Client): Promise<System[]> {
+/** `work`: what each step computes; default the chain bench's 1 KiB steps. */
+export async function dbosSystems(pgUrl: string, admin: pg.Client, work: StepWork<any> = chainWork): Promise<System[]> {
   await dropStale(admin);
   const database = `${DATABASE_PREFIX}${process.pid}`;
   await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await admin.query(`CREATE DATABASE "${database}"`);
   const url = withDatabase(pgUrl, database);
-  const workflow = DBOS.registerWorkflow(chain, { name: "bench_chain" });
+  const workflow = DBOS.registerWorkflow(chainOf(work), { name: work.name });
   DBOS.setConfig({ name: "crewstate-bench", systemDatabaseUrl: url, logLevel: "error" });
   await DBOS.launch();
   const inspector = new pg.Client({ connectionString: url });
@@ -96,9 +101,9 @@ export async function dbosSystems(pgUrl: string, admin: pg.Client): Promise<Syst
       durability: "—",
       async run(n) {
         const start = process.hrtime.bigint();
-        const last = await plainChain(n);
+        const last = await plainChain(work, n);
         const ms = elapsedSince(start);
-        if (last.length !== OUTPUT_BYTES) throw new Error("plain chain returned the wrong output");
+        if (!work.check(last, n)) throw new Error("plain chain returned the wrong output");
         return { ms, steps: n, bytes: 0 };
       },
       async close() {},
@@ -115,17 +120,17 @@ export async function dbosSystems(pgUrl: string, admin: pg.Client): Promise<Syst
         const handle = await DBOS.startWorkflow(workflow, { workflowID: workflowId(tag) })(n);
         const last = await handle.getResult();
         const ms = elapsedSince(start);
-        if (last.length !== OUTPUT_BYTES) throw new Error("DBOS chain returned the wrong output");
+        if (!work.check(last, n)) throw new Error("DBOS chain returned the wrong output");
         return { ms, steps: n, bytes: await schemaBytes(inspector, "dbos") };
       },
       async resume(n, tag) {
         const start = process.hrtime.bigint();
         const client = await DBOSClient.create({ systemDatabaseUrl: url });
         try {
-          const result = await client.retrieveWorkflow<string>(workflowId(tag)).getResult();
+          const result = await client.retrieveWorkflow<unknown>(workflowId(tag)).getResult();
           const steps = await client.listWorkflowSteps(workflowId(tag));
           const ms = elapsedSince(start);
-          if (result.length !== OUTPUT_BYTES || steps?.length !== n) throw new Error(`dbos: the completed workflow has ${steps?.length} of ${n} steps`);
+          if (!work.check(result, n) || steps?.length !== n) throw new Error(`dbos: the completed workflow has ${steps?.length} of ${n} steps`);
           return ms;
         } finally {
           await client.destroy();

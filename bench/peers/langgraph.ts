@@ -25,15 +25,16 @@ import Database from "better-sqlite3";
 import type pg from "pg";
 import { dirBytes } from "../targets.js";
 import { elapsedSince, instrument, type Sample, type System } from "./system.js";
-import { stepName, stepOutput } from "./workload.js";
+import { stepName, stepOutput, type StepWork } from "./workload.js";
 
-interface ChainState {
-  outputs: string[];
-}
+type ChainState = Record<string, unknown>;
 
 const ChainAnnotation = Annotation.Root({
   outputs: Annotation<string[]>({ reducer: (left, right) => left.concat(right), default: () => [] }),
 });
+
+/** One value, replaced by each node (a LastValue channel): the graph of a `StepWork`. */
+const ValueAnnotation = Annotation.Root({ value: Annotation<unknown>() });
 
 /** The compiled graph, typed only as far as the bench uses it. */
 interface CompiledChain {
@@ -48,35 +49,62 @@ interface ChainBuilder {
   compile(options?: { checkpointer?: BaseCheckpointSaver }): CompiledChain;
 }
 
-const builders = new Map<number, ChainBuilder>();
+/** The graph a peer system runs: its nodes, its input, and whether a final state is what N nodes give. */
+interface GraphShape {
+  graph(n: number): ChainBuilder;
+  input(): ChainState;
+  /** Why `state` is not the state after `n` nodes; undefined when it is. */
+  wrong(state: ChainState, n: number): string | undefined;
+}
 
-/** The graph of `n` nodes, built once per size; compiling it per checkpointer is cheap. */
-function chainGraph(n: number): ChainBuilder {
-  let builder = builders.get(n);
-  if (!builder) {
-    builder = new StateGraph(ChainAnnotation) as unknown as ChainBuilder;
-    for (let i = 0; i < n; i++) builder.addNode(stepName(i), (state) => ({ outputs: [stepOutput(i, state.outputs.at(-1) ?? "")] }));
-    builder.addEdge(START, stepName(0));
-    for (let i = 1; i < n; i++) builder.addEdge(stepName(i - 1), stepName(i));
-    builder.addEdge(stepName(n - 1), END);
-    builders.set(n, builder);
-  }
-  return builder;
+/** A line of `n` nodes named like the chain's tasks. */
+function line(annotation: unknown, node: (i: number) => (state: ChainState) => Partial<ChainState>): (n: number) => ChainBuilder {
+  const builders = new Map<number, ChainBuilder>();
+  return (n) => {
+    let builder = builders.get(n);
+    if (!builder) {
+      builder = new StateGraph(annotation as typeof ChainAnnotation) as unknown as ChainBuilder;
+      for (let i = 0; i < n; i++) builder.addNode(stepName(i), node(i));
+      builder.addEdge(START, stepName(0));
+      for (let i = 1; i < n; i++) builder.addEdge(stepName(i - 1), stepName(i));
+      builder.addEdge(stepName(n - 1), END);
+      builders.set(n, builder);
+    }
+    return builder;
+  };
+}
+
+/** The chain bench's graph: each node appends its 1 KiB output to `outputs`; built once per size, compiling it per checkpointer is cheap. */
+const CHAIN: GraphShape = {
+  graph: line(ChainAnnotation, (i) => (state) => ({ outputs: [stepOutput(i, (state.outputs as string[]).at(-1) ?? "")] })),
+  input: () => ({ outputs: [] }),
+  wrong: (state, n) => ((state.outputs as string[]).length === n ? undefined : `${(state.outputs as string[]).length} of ${n} outputs`),
+};
+
+/** The graph of `work`: one `value` channel that each node replaces with `work.step` of it. */
+function workShape(work: StepWork<any>): GraphShape {
+  return {
+    graph: line(ValueAnnotation, (i) => (state) => ({ value: work.step(i, state.value) })),
+    input: () => ({ value: work.initial }),
+    wrong: (state, n) => (work.check(state.value, n) ? undefined : `value ${JSON.stringify(state.value)} after ${n} nodes`),
+  };
 }
 
 const THREAD = { configurable: { thread_id: "bench" } };
 
-async function invoke(app: CompiledChain, n: number, threaded: boolean): Promise<number> {
+async function invoke(shape: GraphShape, app: CompiledChain, n: number, threaded: boolean): Promise<number> {
   const start = process.hrtime.bigint();
-  const result = await app.invoke({ outputs: [] }, { ...(threaded ? THREAD : {}), recursionLimit: n + 10 });
+  const result = await app.invoke(shape.input(), { ...(threaded ? THREAD : {}), recursionLimit: n + 10 });
   const ms = elapsedSince(start);
-  if (result.outputs.length !== n) throw new Error(`LangGraph chain of ${n} returned ${result.outputs.length} outputs`);
+  const wrong = shape.wrong(result, n);
+  if (wrong) throw new Error(`LangGraph chain of ${n} returned ${wrong}`);
   return ms;
 }
 
-function checkResumed(state: { values: ChainState; next: string[] }, n: number, label: string): void {
-  if (state.values.outputs.length !== n || state.next.length !== 0) {
-    throw new Error(`${label}: the resumed state has ${state.values.outputs.length} of ${n} outputs and ${state.next.length} nodes still to run`);
+function checkResumed(shape: GraphShape, state: { values: ChainState; next: string[] }, n: number, label: string): void {
+  const wrong = shape.wrong(state.values, n);
+  if (wrong || state.next.length !== 0) {
+    throw new Error(`${label}: the resumed state has ${wrong ?? "every node's output"} and ${state.next.length} nodes still to run`);
   }
 }
 
@@ -89,7 +117,9 @@ function heldBytes(value: unknown): number {
   return 0;
 }
 
-export function langgraphSystems(scratch: string, pgUrl: string | undefined, admin: pg.Client | undefined): System[] {
+/** `work`: what each node computes, in a graph of one value; default the chain bench's graph of 1 KiB outputs. */
+export function langgraphSystems(scratch: string, pgUrl: string | undefined, admin: pg.Client | undefined, work?: StepWork<any>): System[] {
+  const shape = work ? workShape(work) : CHAIN;
   const family = "LangGraph.js" as const;
   const baseline = "langgraph:none";
   const systems: System[] = [
@@ -99,7 +129,7 @@ export function langgraphSystems(scratch: string, pgUrl: string | undefined, adm
       family,
       durability: "—",
       async run(n) {
-        return { ms: await invoke(chainGraph(n).compile(), n, false), steps: n, bytes: 0 };
+        return { ms: await invoke(shape, shape.graph(n).compile(), n, false), steps: n, bytes: 0 };
       },
       async close() {},
     },
@@ -115,19 +145,19 @@ export function langgraphSystems(scratch: string, pgUrl: string | undefined, adm
       async run(n) {
         const saver = new MemorySaver();
         const meter = instrument(saver);
-        const ms = await invoke(chainGraph(n).compile({ checkpointer: saver }), n, true);
+        const ms = await invoke(shape, shape.graph(n).compile({ checkpointer: saver }), n, true);
         return { ms, insideMs: meter.ms, steps: n, bytes: heldBytes([saver.storage, saver.writes]) };
       },
       async close() {},
     },
-    sqliteSystem(scratch, "full"),
-    sqliteSystem(scratch, "normal"),
+    sqliteSystem(shape, scratch, "full"),
+    sqliteSystem(shape, scratch, "normal"),
   ];
-  if (pgUrl && admin) systems.push(postgresSystem(pgUrl, admin));
+  if (pgUrl && admin) systems.push(postgresSystem(shape, pgUrl, admin));
   return systems;
 }
 
-function sqliteSystem(scratch: string, synchronous: "full" | "normal"): System {
+function sqliteSystem(shape: GraphShape, scratch: string, synchronous: "full" | "normal"): System {
   const shipped = synchronous === "full";
   const id = shipped ? "langgraph:sqlite" : "langgraph:sqlite-normal";
   const dirOf = (tag: string) => path.join(scratch, id.replace(":", "-"), tag);
@@ -151,12 +181,12 @@ function sqliteSystem(scratch: string, synchronous: "full" | "normal"): System {
     async run(n, tag) {
       mkdirSync(dirOf(tag), { recursive: true });
       const saver = open(tag);
-      const app = chainGraph(n).compile({ checkpointer: saver });
+      const app = shape.graph(n).compile({ checkpointer: saver });
       // Create the tables before the clock starts, as crewstate's openStore does; SqliteSaver
       // would otherwise do it lazily inside the first step.
       (saver as unknown as { setup(): void }).setup();
       const meter = instrument(saver);
-      const ms = await invoke(app, n, true);
+      const ms = await invoke(shape, app, n, true);
       saver.db.close();
       return { ms, insideMs: meter.ms, steps: n, bytes: dirBytes(dirOf(tag)) };
     },
@@ -164,12 +194,12 @@ function sqliteSystem(scratch: string, synchronous: "full" | "normal"): System {
       const start = process.hrtime.bigint();
       const saver = open(tag);
       const opened = elapsedSince(start);
-      const app = chainGraph(n).compile({ checkpointer: saver });
+      const app = shape.graph(n).compile({ checkpointer: saver });
       const loadStart = process.hrtime.bigint();
       const state = await app.getState(THREAD);
       const loaded = elapsedSince(loadStart);
       saver.db.close();
-      checkResumed(state, n, id);
+      checkResumed(shape, state, n, id);
       return opened + loaded;
     },
     async discard(tag) {
@@ -179,7 +209,7 @@ function sqliteSystem(scratch: string, synchronous: "full" | "normal"): System {
   };
 }
 
-function postgresSystem(pgUrl: string, admin: pg.Client): System {
+function postgresSystem(shape: GraphShape, pgUrl: string, admin: pg.Client): System {
   const schemaOf = (tag: string) => `lgbench_${process.pid}_${tag.replace(/[^a-z0-9]/gi, "_").toLowerCase()}`;
   const used = new Set<string>();
   const drop = async (schema: string) => {
@@ -203,7 +233,7 @@ function postgresSystem(pgUrl: string, admin: pg.Client): System {
       try {
         await saver.setup(); // creates the schema and tables, and warms the pool's connection
         const meter = instrument(saver);
-        const ms = await invoke(chainGraph(n).compile({ checkpointer: saver }), n, true);
+        const ms = await invoke(shape, shape.graph(n).compile({ checkpointer: saver }), n, true);
         sample = { ms, insideMs: meter.ms, steps: n, bytes: await schemaBytes(admin, schema) };
       } finally {
         await saver.end();
@@ -215,11 +245,11 @@ function postgresSystem(pgUrl: string, admin: pg.Client): System {
       const saver = PostgresSaver.fromConnString(pgUrl, { schema: schemaOf(tag) });
       const opened = elapsedSince(start);
       try {
-        const app = chainGraph(n).compile({ checkpointer: saver });
+        const app = shape.graph(n).compile({ checkpointer: saver });
         const loadStart = process.hrtime.bigint();
         const state = await app.getState(THREAD); // connects, then loads the latest checkpoint and its blobs
         const loaded = elapsedSince(loadStart);
-        checkResumed(state, n, "langgraph:postgres");
+        checkResumed(shape, state, n, "langgraph:postgres");
         return opened + loaded;
       } finally {
         await saver.end();
