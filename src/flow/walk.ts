@@ -47,6 +47,9 @@ export interface Done {
  */
 export class FlowWalk {
   private readonly queue: Array<{ step: Step<any>; trigger: Execution["trigger"] }>;
+  private readonly queued = new Set<Step<any>>();
+  /** By step name or label: the steps listening to it, in the order they were declared. */
+  private readonly listeners = new Map<string, Step<any>[]>();
   private readonly runs = new Map<string, number>();
   private readonly arrived = new Map<string, Set<string>>();
   readonly executed: string[] = [];
@@ -56,12 +59,17 @@ export class FlowWalk {
     public state: JsonValue,
   ) {
     this.queue = flow.steps.filter((s) => s.kind === "start").map((step) => ({ step, trigger: null }));
+    for (const { step } of this.queue) this.queued.add(step);
+    for (const step of flow.steps) {
+      for (const source of new Set(step.on ? sourceNames(step.on) : [])) this.listeners.set(source, [...(this.listeners.get(source) ?? []), step]);
+    }
   }
 
   /** The next execution, or undefined when the flow is over. */
   next(): Execution | undefined {
     const item = this.queue.shift();
     if (!item) return undefined;
+    this.queued.delete(item.step);
     if (this.executed.length >= this.flow.maxSteps) {
       throw new CrewstateError(
         "FLOW_LOOP",
@@ -85,20 +93,23 @@ export class FlowWalk {
     this.state = outcome.state;
     const fired = new Set([execution.step.name, ...(outcome.label === null ? [] : [outcome.label])]);
     const trigger = { key: execution.key, result: outcome.result };
-    for (const step of this.flow.steps) {
-      if (step.on === null) continue;
-      const heard = sourceNames(step.on).filter((s) => fired.has(s));
-      if (heard.length === 0) continue;
-      if (step.on.mode === "and") {
+    const order = this.flow.steps;
+    const hearing = [...new Set([...fired].flatMap((name) => this.listeners.get(name) ?? []))].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    for (const step of hearing) {
+      const heard = sourceNames(step.on!).filter((s) => fired.has(s));
+      if (step.on!.mode === "and") {
         const arrived = this.arrived.get(step.name) ?? new Set<string>();
         for (const source of heard) arrived.add(source);
-        if (!sourceNames(step.on).every((s) => arrived.has(s))) {
+        if (!sourceNames(step.on!).every((s) => arrived.has(s))) {
           this.arrived.set(step.name, arrived);
           continue;
         }
         this.arrived.delete(step.name);
       }
-      if (!this.queue.some((q) => q.step === step)) this.queue.push({ step, trigger });
+      if (!this.queued.has(step)) {
+        this.queued.add(step);
+        this.queue.push({ step, trigger });
+      }
     }
   }
 }
