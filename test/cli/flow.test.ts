@@ -40,7 +40,7 @@ describe.concurrent("a flow through the CLI", () => {
     const first = await run("post-1");
     expectOk(first);
     expect(first.stdout).toContain("flow run post-1 paused");
-    expect(first.stdout).toContain('step ask#1 waits for feedback: `crewstate feedback post-1 ask --text "…"`');
+    expect(first.stdout).toMatch(/step ask#1 waits for feedback: `crewstate feedback post-1 ask --store \S+ --text "…"`/);
     expect(callsMade(server)).toEqual(TO_PAUSE);
 
     const show = await cli("show", "post-1", "--json");
