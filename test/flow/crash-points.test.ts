@@ -4,8 +4,8 @@
  * claim or answer inside the crew, a commit of a crew task or of a step — then the run is resumed.
  * Each case must end with the golden state, with every committed step and task reused (never run
  * again) and no model called more than once, but the one call a kill cut off between its answer
- * and its commit. SQLite at every commit and at the first and last claim and answer; the other
- * persistent stores at the points of the loop's second round.
+ * and its commit. SQLite at every step boundary and at a claim and an answer inside the crew; the
+ * other persistent stores at the points of the loop's second round.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -23,12 +23,13 @@ const goldenLedger = path.join(scratch, "golden.ledger");
 const golden = await runFlow(crashFlow(goldenLedger), { runId: "golden", store: new MemoryStore() });
 const goldenCalls = readFileSync(goldenLedger, "utf8").split("\n").filter(Boolean);
 
-const EVERY_COMMIT = Array.from({ length: CRASH_COUNTS.committed }, (_, i) => `committed:${i + 1}`);
-const EDGES = ["claimed:1", `claimed:${CRASH_COUNTS.claimed}`, "answered:1", `answered:${CRASH_COUNTS.answered}`];
+// Every step boundary (open, work, check in both rounds, close) and a crew task's commit in each round.
+const BOUNDARIES = [1, 2, 6, 7, 8, 12, 13, CRASH_COUNTS.committed].map((n) => `committed:${n}`);
+const EDGES = ["claimed:1", `answered:${CRASH_COUNTS.answered}`];
 const SECOND_ROUND = ["claimed:6", "answered:7", "committed:11", "committed:12", "committed:13"];
 
 describe.each(backends)("a flow killed at each crash point on $name", ({ name, available, url: urlFor }) => {
-  const points = name === "sqlite" ? [...EVERY_COMMIT, ...EDGES] : SECOND_ROUND;
+  const points = name === "sqlite" ? [...BOUNDARIES, ...EDGES] : SECOND_ROUND;
   it.skipIf(!available)(`${points.length} points: resume ends with the golden state and never reruns committed work`, async () => {
     for (const at of points) {
       const runId = `flow-${at.replace(":", "-")}`;
