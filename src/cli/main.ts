@@ -12,6 +12,7 @@ import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerShow } from "./commands/show.js";
 import { registerTransfer } from "./commands/transfer.js";
+import { registerUi } from "./commands/ui.js";
 import { registerWorker } from "./commands/worker.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -39,6 +40,7 @@ Examples:
   crewstate run examples/self-review/flow.ts --run-id post-1 --model demo
   crewstate feedback post-1 ask --approve
   crewstate plot examples/self-review/flow.ts
+  crewstate ui --store sqlite:.crewstate/state.db
   crewstate doctor --store sqlite:.crewstate/state.db
   crewstate export --all --store json:crew_state.json > runs.jsonl
   crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app
@@ -52,7 +54,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerTransfer, registerWorker, registerDoctor]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerTransfer, registerWorker, registerDoctor, registerUi]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

@@ -32,6 +32,9 @@ interface ModelCall {
   modelId: string;
   position: number;
   requestHash: string;
+  /** The request's messages, kept with the answer for people to read (`crewstate ui`). */
+  prompt: LanguageModelV3CallOptions["prompt"];
+  started: number;
   watch: Watch;
   replay?: LanguageModelV3GenerateResult;
 }
@@ -219,18 +222,18 @@ export class TaskJournal {
       const replay = reviveModelResponse(hit.response);
       watch.end(hit.usage, textOf(replay));
       this.placeToolCalls(replay.content);
-      return { modelId, position, requestHash, watch, replay };
+      return { modelId, position, requestHash, prompt: params.prompt, started: performance.now(), watch, replay };
     }
     this.options.budget?.check(this.task);
     await this.flush();
-    return { modelId, position, requestHash, watch };
+    return { modelId, position, requestHash, prompt: params.prompt, started: performance.now(), watch };
   }
 
   /** Journals a live model call's whole answer. */
   private answered(call: ModelCall, result: LanguageModelV3GenerateResult): void {
     crashPoint("answered");
     const usage = usageOf(result, call.modelId, this.options.prices);
-    this.record({ position: call.position, kind: "model", requestHash: call.requestHash, response: storableModelResponse(result), usage });
+    this.record({ position: call.position, kind: "model", requestHash: call.requestHash, response: storableModelResponse(result, call), usage });
     addUsage(this.stats.usage, usage);
     this.options.budget?.record(usage);
     call.watch.end(usage, textOf(result));
@@ -374,17 +377,29 @@ function requestOf(params: LanguageModelV3CallOptions): unknown {
   return request;
 }
 
-/** The parts of a model answer worth keeping: no raw HTTP bodies or headers. */
-function storableModelResponse(result: LanguageModelV3GenerateResult): JsonValue {
+/**
+ * The parts of a model answer worth keeping — no raw HTTP bodies or headers — and, under
+ * `crewstate`, what people read it with: the request's messages and how long the call took.
+ */
+function storableModelResponse(result: LanguageModelV3GenerateResult, call: Pick<ModelCall, "prompt" | "started">): JsonValue {
   const { request: _request, response, ...rest } = result;
   const meta = response
     ? { id: response.id, modelId: response.modelId, timestamp: response.timestamp?.toISOString() }
     : undefined;
-  return toJson({ ...rest, response: meta }, "model response");
+  const seen = { prompt: promptJson(call.prompt), durationMs: Math.round(performance.now() - call.started) };
+  return toJson({ ...rest, response: meta, crewstate: seen }, "model response");
+}
+
+/** The request's messages as JSON: file bytes are kept as their size, URLs as text. */
+function promptJson(prompt: LanguageModelV3CallOptions["prompt"]): JsonValue {
+  return JSON.parse(
+    JSON.stringify(prompt, (_key, value: unknown) => (value instanceof Uint8Array ? { bytes: value.byteLength } : value instanceof URL ? value.href : value)),
+  ) as JsonValue;
 }
 
 function reviveModelResponse(stored: JsonValue): LanguageModelV3GenerateResult {
-  const result = structuredClone(stored) as unknown as LanguageModelV3GenerateResult & { response?: { timestamp?: unknown } };
+  const { crewstate: _seen, ...answer } = stored as { [key: string]: JsonValue };
+  const result = structuredClone(answer) as unknown as LanguageModelV3GenerateResult & { response?: { timestamp?: unknown } };
   if (result.response && typeof result.response.timestamp === "string") {
     result.response.timestamp = new Date(result.response.timestamp);
   }

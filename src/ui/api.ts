@@ -1,0 +1,156 @@
+import { Hono, type Context } from "hono";
+import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
+import { addUsage, emptyUsage, savedSoFar, spentSoFar } from "../engine/ledger.js";
+import { approveTask, editTaskOutput, invalidateTask, requireRun, requireTask } from "../engine/operator.js";
+import { lastPlanned } from "../engine/planned.js";
+import { giveFeedback, invalidateStep } from "../flow/operator.js";
+import type { RunStatus, RunSummary, Store } from "../stores/store.js";
+import { callsOf, changedOf, stepRecords, timelineOf } from "./views.js";
+
+const STATUSES: readonly RunStatus[] = ["running", "completed", "failed", "paused"];
+const EVENTS_SHOWN = 500;
+
+/** The dashboard's JSON API over one store (see docs/ui.md): reads, and the CLI's own operator actions. */
+export function apiRoutes(store: Store, location: string, version: string): Hono {
+  const api = new Hono();
+
+  api.get("/info", (c) => c.json({ store: location, version }));
+
+  api.get("/runs", async (c) => {
+    const status = c.req.query("status") || undefined;
+    if (status !== undefined && !STATUSES.includes(status as RunStatus)) throw badRequest(`status ${JSON.stringify(status)} is none of ${STATUSES.join(", ")}`);
+    const q = c.req.query("q") ?? "";
+    const offset = whole(c.req.query("offset"), 0, "offset");
+    const limit = Math.min(whole(c.req.query("limit"), 50, "limit"), 200);
+    const matching = (await store.listRuns()).filter((r) => (status === undefined || r.status === status) && r.runId.includes(q));
+    const page = await Promise.all(matching.slice(offset, offset + limit).map((summary) => runRow(store, summary)));
+    return c.json({ total: matching.length, offset, limit, runs: page });
+  });
+
+  api.get("/runs/:runId", async (c) => {
+    const run = await requireRun(store, c.req.param("runId"));
+    const events = await store.events(run.runId);
+    const children = (await store.listRuns()).filter((r) => r.parent?.runId === run.runId).reverse();
+    const { tasks: _tasks, ...header } = run;
+    return c.json({
+      run: header,
+      tasks: timelineOf(run, events),
+      totals: { spent: await spentSoFar(store, run.runId, run.tasks.map((t) => t.name), events), saved: savedSoFar(events) },
+      children: children.map((r) => ({ runId: r.runId, status: r.status, parentTask: r.parent?.task ?? null })),
+      events: events.slice(-EVENTS_SHOWN),
+    });
+  });
+
+  api.get("/runs/:runId/tasks/:task", async (c) => {
+    const run = await requireRun(store, c.req.param("runId"));
+    const task = requireTask(run, c.req.param("task"), store);
+    const events = await store.events(run.runId);
+    return c.json({ task, changed: changedOf(events, task.name), calls: callsOf(await store.calls(run.runId, task.name), events, task.name, task.model) });
+  });
+
+  api.post("/runs/:runId/tasks/:task/:action", async (c) => {
+    const runId = c.req.param("runId");
+    const task = c.req.param("task");
+    const body = await bodyOf(c);
+    const run = await requireRun(store, runId);
+    const before = (await store.events(runId)).length;
+    switch (c.req.param("action")) {
+      case "invalidate":
+        if (run.kind === "flow") await invalidateStep(store, runId, task);
+        else await invalidateTask(store, runId, task);
+        break;
+      case "edit":
+        if (typeof body.output !== "string") throw badRequest('edit needs { "output": "…" }');
+        await editTaskOutput(store, runId, task, body.output);
+        break;
+      case "approve":
+        await approveTask(store, runId, task);
+        break;
+      case "feedback": {
+        const verdict = body.verdict === "approved" || body.verdict === "rejected" ? body.verdict : undefined;
+        if (body.verdict !== undefined && verdict === undefined) throw badRequest('feedback\'s verdict is "approved" or "rejected"');
+        await giveFeedback(store, runId, task, { text: typeof body.text === "string" ? body.text : undefined, verdict });
+        break;
+      }
+      default:
+        throw new CrewstateError("INVALID_INPUT", `no action ${JSON.stringify(c.req.param("action"))}: invalidate, edit, approve or feedback`);
+    }
+    const events = await store.events(runId);
+    return c.json({ ok: true, event: events.slice(before).at(-1) ?? null });
+  });
+
+  api.onError((error, c) => c.json({ error: messageOf(error) }, statusOf(error)));
+  return api;
+}
+
+/** A run as the runs list shows it: progress, tokens and cost of its current results, who holds it. */
+async function runRow(store: Store, summary: RunSummary) {
+  const run = await store.getRun(summary.runId);
+  const tasks = run?.tasks ?? [];
+  const now = new Date().toISOString();
+  let done = summary.completedCount;
+  let total = summary.taskCount;
+  if (summary.kind === "flow") {
+    const steps = run ? stepRecords(run) : [];
+    done = steps.filter((t) => t.status === "completed").length;
+    total = steps.length;
+  } else {
+    // Done of the crew's tasks as its last kickoff planned them.
+    const planned = lastPlanned(await store.events(summary.runId));
+    if (planned) {
+      const crew = new Set(planned.tasks);
+      done = tasks.filter((t) => crew.has(t.name) && (t.status === "completed" || t.status === "skipped")).length;
+      total = planned.tasks.length;
+    }
+  }
+  const usage = emptyUsage();
+  for (const task of tasks) addUsage(usage, task.usage);
+  const holders = tasks.filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => ({ task: t.name, worker: t.worker, until: t.leaseExpiresAt }));
+  return {
+    runId: summary.runId,
+    crew: summary.crew,
+    kind: summary.kind,
+    parent: summary.parent,
+    status: summary.status,
+    done,
+    total,
+    attempts: summary.attempts,
+    tokens: { input: usage.inputTokens, output: usage.outputTokens },
+    costUsd: usage.costUsd,
+    holders,
+    createdAt: summary.createdAt,
+    updatedAt: summary.updatedAt,
+    error: summary.error,
+  };
+}
+
+async function bodyOf(c: Context): Promise<{ [key: string]: unknown }> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the request body is not JSON: ${messageOf(error)}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("the request body must be a JSON object");
+  return body as { [key: string]: unknown };
+}
+
+function whole(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw badRequest(`${name} must be a whole number ≥ 0, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function badRequest(message: string): CrewstateError {
+  return new CrewstateError("INVALID_INPUT", message);
+}
+
+function statusOf(error: unknown): 400 | 404 | 409 | 500 {
+  if (isCrewstateError(error, "RUN_NOT_FOUND") || isCrewstateError(error, "TASK_NOT_FOUND")) return 404;
+  if (isCrewstateError(error, "FENCED_OUT") || isCrewstateError(error, "LEASE_HELD")) return 409;
+  if (isCrewstateError(error)) return 400;
+  return 500;
+}
