@@ -35,6 +35,7 @@ import { recoverySection } from "./recovery.js";
 import { leaseRaceSection } from "./lease-race.js";
 import { viewSection } from "./view.js";
 import { flowSection } from "./flow.js";
+import { uiSection } from "./ui.js";
 
 interface Options {
   sizes: number[];
@@ -297,6 +298,7 @@ async function main(): Promise<void> {
   await leaseRaceSection(process.argv.slice(2)); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
   await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
   await flowSection(process.argv.slice(2)); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
+  await uiSection(process.argv.slice(2)); // the dashboard over 10,000 runs and a 1,000-task run, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

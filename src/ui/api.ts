@@ -5,13 +5,14 @@ import { approveTask, editTaskOutput, invalidateTask, requireRun, requireTask } 
 import { lastPlanned } from "../engine/planned.js";
 import { giveFeedback, invalidateStep } from "../flow/operator.js";
 import type { RunStatus, RunSummary, Store } from "../stores/store.js";
+import type { ChangeFeed } from "./changes.js";
 import { callsOf, changedOf, stepRecords, timelineOf } from "./views.js";
 
 const STATUSES: readonly RunStatus[] = ["running", "completed", "failed", "paused"];
 const EVENTS_SHOWN = 500;
 
 /** The dashboard's JSON API over one store (see docs/ui.md): reads, and the CLI's own operator actions. */
-export function apiRoutes(store: Store, location: string, version: string): Hono {
+export function apiRoutes(store: Store, location: string, version: string, feed: ChangeFeed): Hono {
   const api = new Hono();
 
   api.get("/info", (c) => c.json({ store: location, version }));
@@ -22,7 +23,7 @@ export function apiRoutes(store: Store, location: string, version: string): Hono
     const q = c.req.query("q") ?? "";
     const offset = whole(c.req.query("offset"), 0, "offset");
     const limit = Math.min(whole(c.req.query("limit"), 50, "limit"), 200);
-    const matching = (await store.listRuns()).filter((r) => (status === undefined || r.status === status) && r.runId.includes(q));
+    const matching = (await feed.runs()).filter((r) => (status === undefined || r.status === status) && r.runId.includes(q));
     const page = await Promise.all(matching.slice(offset, offset + limit).map((summary) => runRow(store, summary)));
     return c.json({ total: matching.length, offset, limit, runs: page });
   });
@@ -30,7 +31,7 @@ export function apiRoutes(store: Store, location: string, version: string): Hono
   api.get("/runs/:runId", async (c) => {
     const run = await requireRun(store, c.req.param("runId"));
     const events = await store.events(run.runId);
-    const children = (await store.listRuns()).filter((r) => r.parent?.runId === run.runId).reverse();
+    const children = (await feed.runs()).filter((r) => r.parent?.runId === run.runId).reverse();
     const { tasks: _tasks, ...header } = run;
     return c.json({
       run: header,

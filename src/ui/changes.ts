@@ -9,11 +9,14 @@ export interface RunChange {
 /**
  * Tells listeners which runs changed, from whatever process or worker changed them: it looks at
  * the store's run list every `everyMs` while anyone listens, and reports each run whose status or
- * `updatedAt` moved (every commit touches the run's `updatedAt`).
+ * `updatedAt` moved (every commit touches the run's `updatedAt`). The list it saw last also
+ * answers the runs page while it is fresh, so a store of many runs is listed once per look, not
+ * once per request.
  */
 export class ChangeFeed {
   private readonly listeners = new Set<(change: RunChange) => void>();
   private seen = new Map<string, string>();
+  private last: { at: number; runs: RunSummary[] } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private looking = false;
 
@@ -35,6 +38,14 @@ export class ChangeFeed {
     };
   }
 
+  /** The store's runs, newest first, as of at most `everyMs` ago. */
+  async runs(): Promise<RunSummary[]> {
+    if (this.last && performance.now() - this.last.at < this.everyMs) return this.last.runs;
+    const runs = await this.store.listRuns();
+    this.last = { at: performance.now(), runs };
+    return runs;
+  }
+
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
@@ -44,7 +55,9 @@ export class ChangeFeed {
     if (this.looking) return;
     this.looking = true;
     try {
-      const now = new Map((await this.store.listRuns()).map((r: RunSummary) => [r.runId, `${r.status} ${r.updatedAt}`]));
+      const runs = await this.store.listRuns();
+      this.last = { at: performance.now(), runs };
+      const now = new Map(runs.map((r) => [r.runId, `${r.status} ${r.updatedAt}`]));
       if (tell) {
         for (const [runId, mark] of now) {
           if (this.seen.get(runId) === mark) continue;

@@ -55,7 +55,7 @@ export async function startUi(options: UiOptions = {}): Promise<RunningUi> {
 
   const app = new Hono();
   app.use("*", guard(host, () => port, token));
-  app.route("/api", apiRoutes(store, location, version));
+  app.route("/api", apiRoutes(store, location, version, feed));
   app.get("/api/stream", (c) => {
     const only = c.req.query("run");
     return streamSSE(c, async (stream) => {
