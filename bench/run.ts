@@ -14,7 +14,7 @@
  *   npm run bench -- --all           also the slow peer variants at N = 1000 (~15 minutes)
  *
  * Then the sections of bench/journal.ts, workers.ts, parallel.ts, tracing.ts, recovery.ts,
- * lease-race.ts, view.ts and flow.ts.
+ * lease-race.ts, view.ts, flow.ts and ui.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
