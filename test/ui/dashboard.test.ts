@@ -128,6 +128,7 @@ describe.skipIf(SKIP_BROWSER || CHROMIUM === null)("crewstate ui in a browser", 
     await prepare();
     ui = await startUi({ store: storeUrl, port: 0 });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(5_000); // a missing element fails the test quickly, not at its timeout
     page = await context.newPage();
     dialogs = [];
     page.on("dialog", (dialog) => {
@@ -282,6 +283,21 @@ describe.skipIf(SKIP_BROWSER || CHROMIUM === null)("crewstate ui in a browser", 
     expect(await p.locator("#task-details textarea.editor-text").inputValue()).toBe(hostile);
     await p.waitForTimeout(300);
     expect(dialogs).toEqual([]);
+
+    // Edit again from the page, then invalidate: each after its confirmation, each an event.
+    await p.fill("#task-details textarea.editor-text", "- **Policy:** POL-4471\n- checked by a person");
+    await p.click("#task-details button.save-edit");
+    await p.click("#confirm button.ok");
+    await expect.poll(() => p.locator('#events tr[data-type="task_edited"]').count()).toBe(2);
+    await expect.poll(() => output.locator("strong").textContent()).toBe("Policy:");
+    await p.click('#task-details button[data-action="invalidate"]');
+    await p.click("#confirm button.cancel");
+    await p.waitForTimeout(300);
+    expect(await p.locator('#events tr[data-type="task_invalidated"]').count()).toBe(0);
+    await p.click('#task-details button[data-action="invalidate"]');
+    await p.click("#confirm button.ok");
+    await expect.poll(() => p.locator('#events tr[data-type="task_invalidated"]').count()).toBe(1);
+    await expect.poll(() => timelineRow(p, "analyze_task").getAttribute("data-outcome")).toBe("stale");
   });
 
   it("without the token the page gets nothing", async () => {

@@ -60,7 +60,18 @@ export function showRun(root, runId) {
       layout.classList.add("with-details");
     } catch (error) {
       if (name !== selected) return;
-      detailsBox.replaceChildren(el("aside.details#task-details", {}, el("p.message", {}, error.status === 404 ? `No task ${name} in this run.` : error.message)));
+      const summary = data?.tasks.find((t) => t.name === name) ?? null;
+      detailsBox.replaceChildren(
+        error.status === 404 && summary
+          ? el(
+              "aside.details#task-details",
+              { dataset: { task: name } },
+              el("div.details-head", {}, el("h2", {}, name), badge(summary.outcome, "outcome"), el("a.close", { href: runLink(runId), "aria-label": "Close the details" }, "×")),
+              el("p", {}, summary.reason || ""),
+              el("p.muted", {}, "No result is recorded for it: it runs at the run's next kickoff."),
+            )
+          : el("aside.details#task-details", {}, el("p.message", {}, error.status === 404 ? `No task ${name} in this run.` : error.message)),
+      );
       layout.classList.add("with-details");
     }
   }
