@@ -154,7 +154,7 @@ export function callsOf(calls: CallRecord[], events: RunEvent[], task: string, m
         name: meta?.modelId ?? model,
         messages: seen?.prompt ?? null,
         answer: content.filter((part) => part.type === "text").map((part) => String(part.text)).join("") || null,
-        toolCalls: asked,
+        toolCalls: [...asked], // a copy: the tool calls below take their arguments from `asked`
         usage: call.usage,
         durationMs: typeof seen?.durationMs === "number" ? seen.durationMs : null,
         replayed,
