@@ -80,7 +80,7 @@ async function firstRender(ui: RunningUi, runId: string, rows: number, reps: num
       await page.waitForLoadState("networkidle");
       const started = performance.now();
       await page.goto(`${ui.origin}/#/runs/${encodeURIComponent(runId)}`);
-      await page.waitForFunction(`document.querySelectorAll("[data-timeline-row]").length >= ${rows}`, undefined, { timeout: 30_000 });
+      await page.locator("[data-timeline-row]").nth(rows - 1).waitFor({ state: "attached", timeout: 30_000 });
       samples.push(performance.now() - started);
     }
     return stats(samples);
