@@ -32,7 +32,6 @@ export function renderTimeline(runId, tasks, selected, now = Date.now()) {
     const span = spans[i];
     const outcome = task.outcome ?? task.status ?? "pending";
     const track = el("div.track");
-    for (let t = 1; t < TICKS - 1; t++) track.append(el("span.gridline", { style: { left: `${(t / (TICKS - 1)) * 100}%` } }));
     if (span) {
       const left = ((span.start - t0) / width) * 100;
       const size = ((span.end - span.start) / width) * 100;
@@ -52,7 +51,7 @@ export function renderTimeline(runId, tasks, selected, now = Date.now()) {
       {
         href: selected === task.name ? `#/runs/${encodeURIComponent(runId)}` : taskLink(runId, task.name),
         class: selected === task.name ? "selected" : "",
-        dataset: { task: task.name, outcome },
+        dataset: { task: task.name, outcome, timelineRow: "" },
         title: selected === task.name ? "Close the details" : "Show the details",
       },
       el(
