@@ -33,10 +33,19 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
     const events = await store.events(run.runId);
     const children = (await feed.runs()).filter((r) => r.parent?.runId === run.runId).reverse();
     const { tasks: _tasks, ...header } = run;
+    // A flow's tokens are spent by the crews its steps kicked off.
+    const spent = await spentSoFar(store, run.runId, run.tasks.map((t) => t.name), events);
+    const saved = savedSoFar(events);
+    for (const child of run.kind === "flow" ? children : []) {
+      const childRun = await store.getRun(child.runId);
+      const childEvents = await store.events(child.runId);
+      addUsage(spent, await spentSoFar(store, child.runId, childRun?.tasks.map((t) => t.name) ?? [], childEvents));
+      addUsage(saved, savedSoFar(childEvents));
+    }
     return c.json({
       run: header,
       tasks: timelineOf(run, events),
-      totals: { spent: await spentSoFar(store, run.runId, run.tasks.map((t) => t.name), events), saved: savedSoFar(events) },
+      totals: { spent, saved },
       children: children.map((r) => ({ runId: r.runId, status: r.status, parentTask: r.parent?.task ?? null })),
       events: events.slice(-EVENTS_SHOWN),
     });

@@ -1,7 +1,7 @@
 import { describeDecision, type RunReason } from "../engine/plan.js";
 import { inCrewOrder, lastPlanned } from "../engine/planned.js";
 import { FLOW_RECORD, inExecutionOrder, parseExecutionKey } from "../flow/step-record.js";
-import type { CallRecord, JsonValue, Run, RunEvent, TaskRecord, TokenUsage } from "../stores/store.js";
+import { newTaskRecord, type CallRecord, type JsonValue, type Run, type RunEvent, type TaskRecord, type TokenUsage } from "../stores/store.js";
 
 /** What a task did in the run's last kickoff, as the dashboard colours its bar. */
 export type Outcome = "ran" | "reused" | "rerun" | "stale" | "failed" | "skipped" | "paused" | "running" | "pending";
@@ -40,8 +40,11 @@ export function timelineOf(run: Run, events: RunEvent[], now = new Date().toISOS
   const byTask = new Map<string, RunEvent[]>();
   for (const event of recent) if (event.task !== null) byTask.set(event.task, [...(byTask.get(event.task) ?? []), event]);
   const paused = run.status === "paused" ? [...recent].reverse().find((e) => e.type === "run_paused")?.task ?? null : null;
-  const records = run.kind === "flow" ? inExecutionOrder(run.tasks) : inCrewOrder(run.tasks, lastPlanned(events));
+  const planned = run.kind === "flow" ? undefined : lastPlanned(events);
+  const missing = new Set(unrecorded(run, planned?.tasks ?? []).map((t) => t.name));
+  const records = run.kind === "flow" ? inExecutionOrder(run.tasks) : inCrewOrder([...run.tasks, ...[...missing].map((name) => newTaskRecord(name))], planned);
   return records.map((record) => {
+    if (missing.has(record.name)) return notYetRun(record.name, events);
     const { outcome, reason } = outcomeOf(run, record, byTask.get(record.name) ?? [], paused, now);
     const key = run.kind === "flow" ? parseExecutionKey(record.name) : undefined;
     return {
@@ -63,6 +66,34 @@ export function timelineOf(run: Run, events: RunEvent[], now = new Date().toISOS
       awaiting: awaitingOf(run, record, paused),
     };
   });
+}
+
+/** The crew's tasks the store holds no record of: not run yet, or invalidated since. */
+function unrecorded(run: Run, names: string[]): { name: string }[] {
+  const held = new Set(run.tasks.map((t) => t.name));
+  return names.filter((name) => !held.has(name)).map((name) => ({ name }));
+}
+
+function notYetRun(name: string, events: RunEvent[]): TimelineTask {
+  const invalidated = [...events].reverse().find((e) => e.task === name && e.type === "task_invalidated");
+  const by = text(invalidated?.data?.by);
+  return {
+    name,
+    kind: "task",
+    status: "pending",
+    outcome: invalidated ? "stale" : "pending",
+    reason: invalidated ? `run: invalidated${by ? ` by ${by}` : ""}; runs at the next kickoff` : "run: new",
+    startedAt: null,
+    completedAt: null,
+    attempts: 0,
+    worker: null,
+    fencingToken: 0,
+    leaseExpiresAt: null,
+    usage: null,
+    model: null,
+    outputPreview: null,
+    awaiting: null,
+  };
 }
 
 function outcomeOf(run: Run, record: TaskRecord, events: RunEvent[], paused: string | null, now: string): { outcome: Outcome; reason: string } {

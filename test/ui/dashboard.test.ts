@@ -308,6 +308,8 @@ describe.skipIf(SKIP_BROWSER || CHROMIUM === null)("crewstate ui in a browser", 
     await p.click("#confirm button.ok");
     await expect.poll(() => p.locator('#events tr[data-type="task_invalidated"]').count()).toBe(1);
     await expect.poll(() => p.locator("#task-details .output").count()).toBe(0); // its result is gone
+    // Still on the timeline, as stale: it reruns at the next kickoff.
+    await expect.poll(() => timelineRow(p, "analyze_task").getAttribute("data-outcome")).toBe("stale");
   });
 
   it("without the token the page gets nothing", async () => {
