@@ -69,6 +69,12 @@ export async function editTaskOutput(
   structured: JsonValue | null = null,
 ): Promise<TaskRecord> {
   const run = await requireRun(store, runId);
+  if (run.kind === "flow") {
+    throw new CrewstateError("INVALID_INPUT", `run ${quote(runId)} is a flow run: a step's result is not edited; invalidate the step to rerun it, or answer a waiting step with \`crewstate feedback\``, {
+      runId,
+      task,
+    });
+  }
   const record = requireTask(run, task, store);
   if (record.status !== "completed") {
     throw new CrewstateError(

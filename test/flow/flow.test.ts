@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Flow, giveFeedback, invalidateStep, isCrewstateError, planFlow, plotFlow, runFlow, type Store } from "../../src/index.js";
 import { openStore } from "../../src/stores/open.js";
+import { editTaskOutput } from "../../src/engine/operator.js";
 import { Calls, crewFlow, feedbackFlow, joinFlow, loopFlow } from "./fixtures.js";
 import { flowStores } from "./stores.js";
 
@@ -257,6 +258,16 @@ describe("a flow's definition and state are checked before any step runs", () =>
     flow.router("r", a, ["again"], () => "again");
     const error = await runFlow(flow, { runId: "f", store: await openStore("memory:") }).catch((e: unknown) => e);
     expect(isCrewstateError(error, "FLOW_LOOP")).toBe(true);
+  });
+});
+
+describe("operators on a flow run", () => {
+  it("a step's result is not edited (it is rerun, or answered): edit is refused, changing nothing", async () => {
+    const store = await openStore("memory:");
+    await runFlow(loopFlow(new Calls(), { acceptAt: 1 }), { runId: "edit-1", store });
+    const before = await store.events("edit-1");
+    await expect(editTaskOutput(store, "edit-1", "write#1", "mine")).rejects.toThrow(/run "edit-1" is a flow run: a step's result is not edited/);
+    expect(await store.events("edit-1")).toEqual(before);
   });
 });
 

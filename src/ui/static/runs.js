@@ -86,7 +86,7 @@ function parentId(run) {
   return typeof run.parent === "string" ? run.parent : run.parent.runId ?? null;
 }
 
-/** The page's runs, newest first, each child run right under its parent when both are on the page. */
+/** The page's runs, newest first, each child run right under its parent when both are on the page, in the order they ran. */
 function ordered(runs) {
   const onPage = new Set(runs.map((r) => r.runId));
   const children = new Map();
@@ -104,7 +104,7 @@ function ordered(runs) {
     if (seen.has(run.runId)) return;
     seen.add(run.runId);
     out.push({ run, depth });
-    for (const child of children.get(run.runId) ?? []) visit(child, depth + 1);
+    for (const child of [...(children.get(run.runId) ?? [])].reverse()) visit(child, depth + 1);
   };
   for (const run of roots) visit(run, parentId(run) ? 1 : 0);
   for (const run of runs) visit(run, 1); // a cycle, if one ever came: still shown

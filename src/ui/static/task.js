@@ -102,17 +102,20 @@ export function renderTaskDetails(runId, summary, detail, onAction) {
     awaiting && awaiting !== "approval"
       ? el("button.primary", { type: "button", dataset: { action: "feedback" }, onclick: () => open(feedbackBox, feedbackText) }, "Feedback…")
       : null,
-    el(
-      "button",
-      {
-        type: "button",
-        dataset: { action: "edit" },
-        disabled: task.status !== "completed",
-        title: task.status !== "completed" ? "Only a completed task's output can be edited" : "Replace the output",
-        onclick: () => open(editBox, editor),
-      },
-      "Edit output…",
-    ),
+    // A flow step's result is its step's to give: it is rerun (invalidate) or answered (feedback), not edited.
+    summary?.kind === "step"
+      ? null
+      : el(
+          "button",
+          {
+            type: "button",
+            dataset: { action: "edit" },
+            disabled: task.status !== "completed",
+            title: task.status !== "completed" ? "Only a completed task's output can be edited" : "Replace the output",
+            onclick: () => open(editBox, editor),
+          },
+          "Edit output…",
+        ),
     el("button", { type: "button", dataset: { action: "invalidate" }, onclick: () => act("invalidate", {}, `Invalidate ${task.name}?`, "Its result is marked out of date: the next kickoff runs it again, and the tasks that depend on it.", "Invalidate") }, "Invalidate…"),
   );
 
