@@ -37,6 +37,7 @@ export function registerShow(program: Command): void {
             `run ${run.runId} · crew ${run.crew || "-"} · ${run.status} · kickoff ${run.attempts} · updated ${when(run.updatedAt)}`,
             `state: ${store.location}`,
           ];
+          if (run.parent) lines.push(`parent: run ${run.parent.runId}${run.parent.task ? ` (${run.parent.task})` : ""}`);
           const models = modelsLine(tasks, planned);
           if (models) lines.push(models);
           if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
