@@ -5,7 +5,7 @@
  * (atomically, O(1) in the size of the run), the append-only event log, the per-task journal of
  * model and tool calls, invalidating a task, copying whole runs between stores, and fencing a
  * commit by a claim's token. Every store passes the one conformance suite in
- * `test/stores/conformance.ts`.
+ * `src/testing/conformance.ts`, published as `crewstate/testing`.
  *
  * Left out: planning and hashing (pure, in `src/engine`), queues (a capability of the
  * multi-worker back ends), and anything about how a model is called.

@@ -10,37 +10,38 @@ import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src
 import { openStore } from "../../src/stores/open.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
 import { SqliteStore } from "../../src/stores/sqlite-store.js";
-import { newTaskRecord, type Store } from "../../src/stores/store.js";
-import { describeStoreConformance } from "./conformance.js";
+import { newTaskRecord } from "../../src/stores/store.js";
+import { describeStoreConformance } from "../../src/testing/index.js";
 import { localLeaseTests } from "./local/leases.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 // Each test gets a folder of its own: removed afterwards, kept (and named) when the test failed.
-describeStoreConformance("sqlite", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "crewstate-sqlite-conformance-"));
-  const file = join(dir, "state.db");
-  const handles: Store[] = [await SqliteStore.open(file)];
-  return {
-    store: handles[0]!,
-    reopen: async () => {
-      handles.push(await SqliteStore.open(file));
-      return handles.at(-1)!;
-    },
-    cleanup: async (outcome) => {
-      await Promise.all(handles.map((store) => store.close()));
-      if (outcome?.failed) console.warn(`kept ${dir} of the failed test`);
-      else rmSync(dir, { recursive: true, force: true });
-    },
-    tamperOutput: async (runId, task, output) => {
-      const db = new Database(file);
-      try {
-        db.prepare("UPDATE tasks SET output = ? WHERE run_id = ? AND name = ?").run(JSON.stringify(output), runId, task);
-      } finally {
-        db.close();
-      }
-    },
-  };
+const files = new Map<SqliteStore, string>();
+
+describeStoreConformance("sqlite", {
+  open: async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "crewstate-sqlite-conformance-")), "state.db");
+    const store = await SqliteStore.open(file);
+    files.set(store, file);
+    return store;
+  },
+  reopen: (store) => SqliteStore.open(files.get(store)!),
+  close: async (store, { failed }) => {
+    const dir = dirname(files.get(store)!);
+    files.delete(store);
+    await store.close();
+    if (failed) console.warn(`kept ${dir} of the failed test`);
+    else rmSync(dir, { recursive: true, force: true });
+  },
+  tamperOutput: async (store, runId, task, output) => {
+    const db = new Database(files.get(store)!);
+    try {
+      db.prepare("UPDATE tasks SET output = ? WHERE run_id = ? AND name = ?").run(JSON.stringify(output), runId, task);
+    } finally {
+      db.close();
+    }
+  },
 });
 
 /** A temp folder for the current test: removed when it passes, kept and named when it fails. */

@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { newTaskRecord, type TaskRecord } from "../../../src/stores/store.js";
+import { newTaskRecord, type TaskRecord } from "../../stores/store.js";
 import { beginSampleRun, clockTick, completedTask, ISO_TIME, taskNames, type ConformanceContext, type SpecIt } from "./support.js";
 
 export function saveTaskSpec(ctx: ConformanceContext, it: SpecIt): void {

@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { MAX_PAYLOAD_BYTES } from "../../../src/stores/codec.js";
+import { MAX_PAYLOAD_BYTES } from "../../stores/codec.js";
 import { beginSampleRun, call, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 /** About `bytes` bytes of UTF-8 mixing 1-, 2-, 3- and 4-byte characters, quotes and newlines. */

@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { newTaskRecord, type Lease, type Store, type TaskRecord } from "../../../src/stores/store.js";
+import { newTaskRecord, type Lease, type Store, type TaskRecord } from "../../stores/store.js";
 import { beginSampleRun, call, completedTask, expectCode, type ConformanceContext, type SpecIt } from "./support.js";
 
 const names = (n: number) => Array.from({ length: n }, (_, i) => `branch-${i}`);

@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import type { RunDump } from "../../../src/stores/store.js";
+import type { RunDump } from "../../stores/store.js";
 import { call, completedTask, expectCode, type ConformanceContext, type SpecIt } from "./support.js";
 
 /** Run IDs that could name a path outside the store, a device, or a different key. */

@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { newTaskRecord } from "../../../src/stores/store.js";
+import { newTaskRecord } from "../../stores/store.js";
 import { beginSampleRun, call, completedTask, expectCode, observe, taskNames, type ConformanceContext, type SpecIt } from "./support.js";
 
 /** Names that break string-built SQL, key patterns, templates, globs or object maps. */

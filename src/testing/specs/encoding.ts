@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import type { JsonValue, Store } from "../../../src/stores/store.js";
+import type { JsonValue, Store } from "../../stores/store.js";
 import { call, completedTask, type ConformanceContext, type SpecIt } from "./support.js";
 
 /** Strings that text encodings, drivers and databases like to change. */

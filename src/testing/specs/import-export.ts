@@ -1,7 +1,7 @@
 import { describe, expect } from "vitest";
-import type { RunDump } from "../../../src/stores/store.js";
+import type { RunDump } from "../../stores/store.js";
 import { asJson, call, completedTask, expectCode, taskNames, type ConformanceContext, type SpecIt } from "./support.js";
-import type { Store } from "../../../src/stores/store.js";
+import type { Store } from "../../stores/store.js";
 
 /** A run with history: re-begun, tasks committed, one invalidated, journals, a final status. */
 async function buildRun(store: Store, runId: string): Promise<RunDump> {

@@ -1,6 +1,6 @@
 import { describe, expect } from "vitest";
 import { call, clockTick, completedTask, type ConformanceContext, type SpecIt } from "./support.js";
-import { newTaskRecord } from "../../../src/stores/store.js";
+import { newTaskRecord } from "../../stores/store.js";
 
 export function listRunsSpec(ctx: ConformanceContext, it: SpecIt): void {
   describe("listRuns", () => {

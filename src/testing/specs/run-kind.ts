@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import type { RunDump } from "../../../src/stores/store.js";
+import type { RunDump } from "../../stores/store.js";
 import { beginSampleRun, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 export function runKindSpec(ctx: ConformanceContext, it: SpecIt): void {

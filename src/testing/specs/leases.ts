@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { newTaskRecord, type TaskRecord } from "../../../src/stores/store.js";
+import { newTaskRecord, type TaskRecord } from "../../stores/store.js";
 import { beginSampleRun, completedTask, expectCode, observe, type ConformanceContext, type SpecIt } from "./support.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,12 +1,12 @@
 import { expect, it as vitestIt } from "vitest";
-import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../../src/errors.js";
-import { outputHashOf } from "../../../src/hash.js";
-import type { CallRecord, JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../../src/stores/store.js";
+import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../errors.js";
+import { outputHashOf } from "../../hash.js";
+import type { CallRecord, JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../stores/store.js";
 
 export type { ConformanceContext } from "../harness.js";
 
-/** How a spec declares a test: vitest's `it`, honouring the store's known bugs. */
-export type SpecIt = (title: string, fn: () => Promise<void>) => void;
+/** How a spec declares a test: vitest's `it`, honouring the store's known bugs; `skip` says why a test cannot run on this store. */
+export type SpecIt = ((title: string, fn: () => Promise<void>) => void) & { skip(title: string, reason: string): void };
 
 /**
  * The `it` for one store's specs. Each test listed in `knownBugs` (title → reason) runs as
@@ -15,7 +15,7 @@ export type SpecIt = (title: string, fn: () => Promise<void>) => void;
  */
 export function specIt(knownBugs: Record<string, string>): { it: SpecIt; unmatched: () => string[] } {
   const pending = new Map(Object.entries(knownBugs));
-  const it: SpecIt = (title, fn) => {
+  const declare = (title: string, fn: () => Promise<void>): void => {
     const reason = pending.get(title);
     if (reason === undefined) {
       vitestIt(title, fn);
@@ -24,6 +24,12 @@ export function specIt(knownBugs: Record<string, string>): { it: SpecIt; unmatch
       vitestIt.fails(`${title} [known bug: ${reason}]`, fn);
     }
   };
+  const it: SpecIt = Object.assign(declare, {
+    skip: (title: string, reason: string) => {
+      pending.delete(title);
+      vitestIt.skip(`${title} [skipped: ${reason}]`, () => {});
+    },
+  });
   return { it, unmatched: () => [...pending.keys()] };
 }
 
