@@ -2,7 +2,8 @@
  * Every store that `openStore` can open must run the conformance suite: this test reads the
  * scheme list in `src/stores/open.ts` and the store test files, and fails for a store that no
  * test file wires in with `describeStoreConformance` (BullMQ once shipped a Postgres setup file
- * that nothing referenced; this is the guard against that).
+ * that nothing referenced; this is the guard against that). Each takes the suite from the module
+ * that is published as `crewstate/testing`, so what ships is what the five stores pass.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -77,5 +78,12 @@ describe("store wiring", () => {
       missing,
       `no test/stores/*.test.ts calls describeStoreConformance with these stores; add one (e.g. test/stores/${missing[0]?.split(/[/ ]/)[0]}.test.ts)`,
     ).toEqual([]);
+  });
+
+  it("every store's test file takes the suite from the published module (src/testing, crewstate/testing)", () => {
+    const elsewhere = conformanceFiles()
+      .filter(({ code }) => !/import\s*\{[^}]*\bdescribeStoreConformance\b[^}]*\}\s*from\s*"(?:\.\.\/\.\.\/src\/testing\/index\.js|crewstate\/testing)"/.test(code))
+      .map(({ file }) => file);
+    expect(elsewhere).toEqual([]);
   });
 });
