@@ -28,3 +28,8 @@ export function oneLine(text: string | null, max = 60): string {
 export function terminalWidth(): number {
   return process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 100;
 }
+
+/** A cost for a summary line: ` ($0.0123)`, or nothing when no price is known. */
+export function money(usd: number | null): string {
+  return usd === null ? "" : ` ($${usd.toFixed(4)})`;
+}

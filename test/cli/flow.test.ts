@@ -173,6 +173,9 @@ describe.concurrent("a flow through the CLI", () => {
     const state = await ws.run(["run", good, "--run-id", "bad-2", "--store", store, "--inputs", ws.write("in.json", JSON.stringify({ side: "left" }))]);
     expect(state.code).toBe(1);
     expect(state.stderr).toMatch(/the inputs of flow run "bad-2" do(es)? not fit flow "joins"'s state schema: field "ledger"/);
+    const crewFlags = await ws.run(["run", good, "--run-id", "bad-3", "--store", store, "--max-tokens", "100"]);
+    expect(crewFlags.code).toBe(1);
+    expect(crewFlags.stderr).toMatch(/--max-tokens applies to a crew's run; ".*joins\.js" is a flow/);
     const runs = await ws.run(["runs", "--json", "--store", store]);
     expect(JSON.parse(runs.stdout)).toEqual([]);
   });

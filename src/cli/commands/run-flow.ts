@@ -1,16 +1,22 @@
 import type { Flow } from "../../flow/flow.js";
 import { runFlow } from "../../flow/run-flow.js";
-import { quote } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { defaultLogger } from "../../log.js";
 import { shownUrl } from "../../redact.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import type { Inputs } from "../../stores/store.js";
 import { guardedExit } from "../exit-guard.js";
 import { createRunView } from "../view/run-view.js";
-import { money, type RunOptions } from "./run.js";
+import { money } from "../format.js";
+import type { RunOptions } from "./run-options.js";
 
 /** `crewstate run` of a module whose default export is a Flow. */
 export async function runFlowFromCli(flow: Flow<any>, module: string, inputs: Inputs, options: RunOptions): Promise<void> {
+  const crewOnly = (["replayFrom", "maxTokens", "maxCost"] as const).filter((key) => options[key] !== undefined);
+  if (crewOnly.length > 0) {
+    const flags = crewOnly.map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ");
+    throw new CrewstateError("INVALID_INPUT", `${flags} ${crewOnly.length > 1 ? "apply" : "applies"} to a crew's run; ${quote(module)} is a flow: give its crews a budget in code (ctx.kickoff(crew, { budget }))`, { path: module });
+  }
   const store = options.store ?? flow.store ?? storeUrlFrom();
   const view = options.json ? undefined : createRunView(process.stdout, { mode: options.quiet ? "quiet" : options.verbose ? "verbose" : "normal", stream: options.stream === true });
   let result: Awaited<ReturnType<typeof runFlow>>;

@@ -10,22 +10,10 @@ import { guardedExit } from "../exit-guard.js";
 import { loadModule } from "../load-module.js";
 import { isFlow } from "../../flow/flow.js";
 import { runFlowFromCli } from "./run-flow.js";
+import type { RunOptions } from "./run-options.js";
+import { money } from "../format.js";
 import { createRunView } from "../view/run-view.js";
 
-export interface RunOptions {
-  runId?: string;
-  input?: string[];
-  inputs?: string;
-  store?: string;
-  model?: string;
-  json?: boolean;
-  replayFrom?: string;
-  maxTokens?: string;
-  maxCost?: string;
-  verbose?: boolean;
-  quiet?: boolean;
-  stream?: boolean;
-}
 
 export function registerRun(program: Command): void {
   program
@@ -97,10 +85,6 @@ export function registerRun(program: Command): void {
         say(`\n--- ${result.tasks[result.tasks.length - 1]!.name} ---\n${result.output}`);
       }
     });
-}
-
-export function money(usd: number | null): string {
-  return usd === null ? "" : ` ($${usd.toFixed(4)})`;
 }
 
 function budgetFrom(options: RunOptions): Budget | undefined {
