@@ -40,7 +40,7 @@ export async function showFlow(store: Store, run: Run, events: RunEvent[], optio
   const rows = steps.map((s) => [
     s.name,
     s.awaiting !== null ? "waiting for feedback" : s.status,
-    s.label !== null ? `→ ${s.label}` : oneLine(s.output, 48),
+    s.label !== null ? `→ ${s.label}` : s.feedback ? oneLine(`${s.feedback.verdict ?? "answered"} by ${s.feedback.by}${s.feedback.text ? `: ${s.feedback.text}` : ""}`, 48) : oneLine(s.output, 48),
     s.children.map((c) => `${c.runId} (${c.status}, ${c.tokens} tokens)`).join(", ") || "-",
     when(s.completedAt),
   ]);
