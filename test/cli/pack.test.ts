@@ -7,9 +7,10 @@
  * downloads — is copied from this repo's own build (same package version) instead of compiled.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { npm, packInto } from "../support/pack.js";
 import { assertBuilt, cliEnv, REPO_ROOT, testWorkspace } from "../support/cli.js";
 
 const CREW = `import { Agent, Crew, Task } from "crewstate";
@@ -20,19 +21,11 @@ const file = new Task({ name: "file_task", description: "File the claim for poli
 export default new Crew({ name: "packed", agents: [clerk], tasks: [file] });
 `;
 
-function npm(args: string[], cwd: string): string {
-  return execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env: cliEnv(), encoding: "utf8", timeout: 240_000 });
-}
-
 describe("npm pack", () => {
   it("installs with tsx into an empty project and runs a .ts crew with `npx crewstate run`", (context) => {
     assertBuilt();
     const ws = testWorkspace(context);
-    const packs = ws.path("packs");
-    mkdirSync(packs);
-    // dist/ is built already (assertBuilt): skip `prepare`.
-    npm(["pack", "--ignore-scripts", "--pack-destination", packs], REPO_ROOT);
-    const tarball = path.join(packs, readdirSync(packs).find((f) => f.endsWith(".tgz"))!);
+    const tarball = packInto(ws);
 
     const project = ws.path("project");
     mkdirSync(project);

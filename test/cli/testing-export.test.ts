@@ -7,10 +7,11 @@
  * Installs come from the local npm cache first (`--prefer-offline`), as in pack.test.ts. vitest, an
  * optional peer dependency, is linked from this repo's node_modules, as the author's own would be.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { npm, packInto } from "../support/pack.js";
 import { assertBuilt, cliEnv, REPO_ROOT, testWorkspace } from "../support/cli.js";
 
 /** A store that hands every call to the memory store; `skipFencing` drops the token of every task commit. */
@@ -65,19 +66,12 @@ interface JsonReport {
   testResults: Array<{ name: string; assertionResults: Array<{ fullName: string; title: string; status: string; failureMessages: string[] }> }>;
 }
 
-function npm(args: string[], cwd: string): string {
-  return execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env: cliEnv(), encoding: "utf8", timeout: 120_000 });
-}
-
 describe("crewstate/testing from the packed package", () => {
   it("type-checks, passes a store that wraps the memory store, and fails one that skips the fencing check", (context) => {
     assertBuilt();
     if (!existsSync(path.join(REPO_ROOT, "dist", "testing", "index.js"))) throw new Error("dist/testing is missing: run `npm run build`");
     const ws = testWorkspace(context);
-    const packs = ws.path("packs");
-    mkdirSync(packs);
-    npm(["pack", "--ignore-scripts", "--pack-destination", packs], REPO_ROOT);
-    const tarball = path.join(packs, readdirSync(packs).find((f) => f.endsWith(".tgz"))!);
+    const tarball = packInto(ws);
 
     const project = ws.path("project");
     mkdirSync(project);
