@@ -173,10 +173,10 @@ describe("the API", () => {
   }, 20_000);
 });
 
+const pg = await postgresService();
+
 describe("the store's password", () => {
-  it("never reaches the page", async () => {
-    const pg = await postgresService();
-    if (!pg.available) return;
+  it.skipIf(!pg.available)("never reaches the page (a PostgreSQL URL with a password)", async () => {
     const secret = "s3cr3t-pw";
     const withPassword = withParam(pg.url.replace("postgres://postgres@", `postgres://postgres:${secret}@`), "schema", freshName("ui"));
     const other = await startUi({ store: withPassword, port: 0 });
