@@ -55,6 +55,12 @@ export async function spentSoFar(store: Store, runId: string, taskNames: string[
   return total;
 }
 
+/** What a run has spent and what resuming has saved it, read from the store (a flow's child runs, say). */
+export async function ledgerOf(store: Store, runId: string): Promise<{ spent: TokenUsage; saved: TokenUsage }> {
+  const [run, events] = await Promise.all([store.getRun(runId), store.events(runId)]);
+  return { spent: await spentSoFar(store, runId, run?.tasks.map((t) => t.name) ?? [], events), saved: savedSoFar(events) };
+}
+
 /** What resuming has saved a run: the usage of the calls answered from journals instead of made again. */
 export function savedSoFar(events: RunEvent[]): TokenUsage {
   const total = emptyUsage();

@@ -1,9 +1,9 @@
 import { CrewstateError, quote } from "../errors.js";
 import { outputHashOf } from "../hash.js";
-import { operatorName, requireRun } from "../engine/operator.js";
+import { invalidateTask, operatorName, requireRun } from "../engine/operator.js";
 import type { JsonValue, Run, Store, TaskRecord } from "../stores/store.js";
 import type { Feedback } from "./flow.js";
-import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, readStepPayload } from "./step-record.js";
+import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, questionOf, readStepPayload } from "./step-record.js";
 
 export interface FeedbackInput {
   text?: string;
@@ -35,7 +35,7 @@ export async function giveFeedback(store: Store, runId: string, step: string, in
 }
 
 function waitingRecord(run: Run, step: string): TaskRecord {
-  const isWaiting = (t: TaskRecord) => t.status === "pending" && typeof t.structured === "object" && t.structured !== null && !Array.isArray(t.structured) && "awaiting" in t.structured;
+  const isWaiting = (t: TaskRecord) => questionOf(t) !== null;
   const waiting = run.tasks.filter(isWaiting);
   const named = run.tasks.filter((t) => t.name === step || parseExecutionKey(t.name)?.step === step);
   const found = named.filter(isWaiting);
@@ -65,4 +65,13 @@ export async function invalidateStep(store: Store, runId: string, step: string, 
     await store.removeTask(runId, record.name, { type: "task_invalidated", data: { previousStatus: record.status, by, kind: "step" } });
   }
   return records;
+}
+
+/**
+ * What `crewstate invalidate` and the dashboard do: in a crew run, removes the task's result; in a
+ * flow run, the step's executions (see `invalidateStep`). Returns the records removed.
+ */
+export async function invalidate(store: Store, runId: string, name: string, by = operatorName()): Promise<{ kind: Run["kind"]; removed: TaskRecord[] }> {
+  const { kind } = await requireRun(store, runId);
+  return { kind, removed: kind === "flow" ? await invalidateStep(store, runId, name, by) : [await invalidateTask(store, runId, name, by)] };
 }

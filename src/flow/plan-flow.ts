@@ -4,7 +4,7 @@ import { openStore } from "../stores/open.js";
 import type { Inputs, Run, Store } from "../stores/store.js";
 import type { Flow } from "./flow.js";
 import { parseState } from "./state.js";
-import { readStepPayload, resultOf } from "./step-record.js";
+import { questionOf, readStepPayload, resultOf } from "./step-record.js";
 import { FlowWalk, staleReason } from "./walk.js";
 
 export interface PlannedStep {
@@ -59,7 +59,7 @@ function planAgainst(flow: Flow, runId: string, run: Run | undefined, inputs: In
       walk.done(execution, { result: resultOf(payload), state: payload.state, label: payload.label });
       continue;
     }
-    if (matches && record.status === "pending" && payload?.awaiting !== undefined) {
+    if (matches && questionOf(record) !== null) {
       steps.push({ name: execution.key, action: "wait", explanation: `wait for feedback: \`crewstate feedback ${runId} ${execution.step.name} --text …\`` });
       return { runId, kind: "flow", exists: run !== undefined, steps, then: null };
     }

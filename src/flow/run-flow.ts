@@ -14,7 +14,7 @@ import { openStore, storeUrlFrom } from "../stores/open.js";
 import { newTaskRecord, type Inputs, type JsonValue, type RunParent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
 import type { Flow, StepContext } from "./flow.js";
 import { parseState } from "./state.js";
-import { displayOf, FLOW_RECORD, readStepPayload, resultOf, type StepPayload } from "./step-record.js";
+import { displayOf, FLOW_RECORD, questionOf, readStepPayload, resultOf, type StepPayload } from "./step-record.js";
 import { FlowWalk, staleReason, type Execution } from "./walk.js";
 
 export interface FlowRunOptions {
@@ -191,8 +191,9 @@ class FlowKickoff {
         this.observer.onTaskEnd!({ runId: this.runId, task: execution.key, outcome: "reused" });
         return { result: { ...base, outcome: "reused", reason: "input hash unchanged", result: resultOf(payload), label: payload.label, children: payload.children }, state };
       }
-      if (record.status === "pending" && payload.awaiting !== undefined) {
-        this.progress(execution.key, "skipped", `still waiting for feedback: ${payload.awaiting}`);
+      const question = questionOf(record);
+      if (question !== null) {
+        this.progress(execution.key, "skipped", `still waiting for feedback: ${question}`);
         throw new Paused(execution.key);
       }
     }

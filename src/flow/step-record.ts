@@ -57,6 +57,13 @@ export function readStepPayload(runId: string, record: TaskRecord): StepPayload 
   return { ...payload, label: payload.label ?? null, trigger: payload.trigger ?? null, children: payload.children ?? [] };
 }
 
+/** The question a feedback step's record waits on for a person; null once answered, or for any other record. */
+export function questionOf(record: TaskRecord): string | null {
+  const value = record.structured;
+  const waiting = record.status === "pending" && typeof value === "object" && value !== null && !Array.isArray(value) && typeof value.awaiting === "string";
+  return waiting ? (value.awaiting as string) : null;
+}
+
 /** A flow run's step records in the order they ran (a rerun's records are written where they were). */
 export function inExecutionOrder(records: TaskRecord[]): TaskRecord[] {
   const positionOf = (record: TaskRecord) => {

@@ -1,12 +1,12 @@
 import { Hono, type Context } from "hono";
 import { CrewstateError, isCrewstateError, messageOf } from "../errors.js";
-import { addUsage, emptyUsage, savedSoFar, spentSoFar } from "../engine/ledger.js";
-import { approveTask, editTaskOutput, invalidateTask, requireRun, requireTask } from "../engine/operator.js";
-import { lastPlanned } from "../engine/planned.js";
-import { giveFeedback, invalidateStep } from "../flow/operator.js";
+import { addUsage, emptyUsage, ledgerOf, savedSoFar, spentSoFar } from "../engine/ledger.js";
+import { approveTask, editTaskOutput, requireRun, requireTask } from "../engine/operator.js";
+import { progressOf } from "../engine/progress.js";
+import { giveFeedback, invalidate } from "../flow/operator.js";
 import type { RunStatus, RunSummary, Store } from "../stores/store.js";
 import type { ChangeFeed } from "./changes.js";
-import { callsOf, changedOf, stepRecords, timelineOf } from "./views.js";
+import { callsOf, changedOf, timelineOf } from "./views.js";
 
 const STATUSES: readonly RunStatus[] = ["running", "completed", "failed", "paused"];
 const EVENTS_SHOWN = 500;
@@ -37,10 +37,9 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
     const spent = await spentSoFar(store, run.runId, run.tasks.map((t) => t.name), events);
     const saved = savedSoFar(events);
     for (const child of run.kind === "flow" ? children : []) {
-      const childRun = await store.getRun(child.runId);
-      const childEvents = await store.events(child.runId);
-      addUsage(spent, await spentSoFar(store, child.runId, childRun?.tasks.map((t) => t.name) ?? [], childEvents));
-      addUsage(saved, savedSoFar(childEvents));
+      const ledger = await ledgerOf(store, child.runId);
+      addUsage(spent, ledger.spent);
+      addUsage(saved, ledger.saved);
     }
     return c.json({
       run: header,
@@ -62,12 +61,11 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
     const runId = c.req.param("runId");
     const task = c.req.param("task");
     const body = await bodyOf(c);
-    const run = await requireRun(store, runId);
+    await requireRun(store, runId);
     const before = (await store.events(runId)).length;
     switch (c.req.param("action")) {
       case "invalidate":
-        if (run.kind === "flow") await invalidateStep(store, runId, task);
-        else await invalidateTask(store, runId, task);
+        await invalidate(store, runId, task);
         break;
       case "edit":
         if (typeof body.output !== "string") throw badRequest('edit needs { "output": "…" }');
@@ -95,27 +93,9 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
 
 /** A run as the runs list shows it: progress, tokens and cost of its current results, who holds it. */
 async function runRow(store: Store, summary: RunSummary) {
-  const run = await store.getRun(summary.runId);
-  const tasks = run?.tasks ?? [];
-  const now = new Date().toISOString();
-  let done = summary.completedCount;
-  let total = summary.taskCount;
-  if (summary.kind === "flow") {
-    const steps = run ? stepRecords(run) : [];
-    done = steps.filter((t) => t.status === "completed").length;
-    total = steps.length;
-  } else {
-    // Done of the crew's tasks as its last kickoff planned them.
-    const planned = lastPlanned(await store.events(summary.runId));
-    if (planned) {
-      const crew = new Set(planned.tasks);
-      done = tasks.filter((t) => crew.has(t.name) && (t.status === "completed" || t.status === "skipped")).length;
-      total = planned.tasks.length;
-    }
-  }
+  const { run, done, total, holders } = await progressOf(store, summary);
   const usage = emptyUsage();
-  for (const task of tasks) addUsage(usage, task.usage);
-  const holders = tasks.filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => ({ task: t.name, worker: t.worker, until: t.leaseExpiresAt }));
+  for (const task of run?.tasks ?? []) addUsage(usage, task.usage);
   return {
     runId: summary.runId,
     crew: summary.crew,

@@ -1,6 +1,6 @@
 import { describeDecision, type RunReason } from "../engine/plan.js";
 import { inCrewOrder, lastPlanned } from "../engine/planned.js";
-import { FLOW_RECORD, inExecutionOrder, parseExecutionKey } from "../flow/step-record.js";
+import { inExecutionOrder, parseExecutionKey, questionOf } from "../flow/step-record.js";
 import { newTaskRecord, type CallRecord, type JsonValue, type Run, type RunEvent, type TaskRecord, type TokenUsage } from "../stores/store.js";
 
 /** What a task did in the run's last kickoff, as the dashboard colours its bar. */
@@ -133,10 +133,7 @@ function startReason(events: RunEvent[]): string | undefined {
 }
 
 function awaitingOf(run: Run, record: TaskRecord, paused: string | null): string | null {
-  const structured = record.structured;
-  if (run.kind === "flow") {
-    return record.status === "pending" && typeof structured === "object" && structured !== null && !Array.isArray(structured) && typeof structured.awaiting === "string" ? structured.awaiting : null;
-  }
+  if (run.kind === "flow") return questionOf(record);
   return record.name === paused ? "approval" : null;
 }
 
@@ -197,11 +194,6 @@ export function callsOf(calls: CallRecord[], events: RunEvent[], task: string, m
     }
   }
   return views;
-}
-
-/** A flow run's own record is its lease, not a step: the dashboard counts steps. */
-export function stepRecords(run: Run): TaskRecord[] {
-  return run.tasks.filter((t) => t.name !== FLOW_RECORD);
 }
 
 function parsed(value: JsonValue | undefined): JsonValue {

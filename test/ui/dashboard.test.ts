@@ -27,15 +27,20 @@ const lookupPolicy = tool({
   execute: async ({ policyNumber }) => ({ policyNumber, status: "active", deductibleUsd: 1000 }),
 });
 
-/** The tutorial's crew: facts from case notes (with a policy lookup), then a triage note. */
-function claimsCrew(options: { review?: boolean } = {}): Crew {
-  const researcher = new Agent({
+/** The tutorial's researcher, on the demo model, with its policy lookup. */
+function claimsResearcher(): Agent {
+  return new Agent({
     role: "Claims Researcher",
     goal: "Collect relevant facts from the case notes",
     backstory: "You work on insurance operations and summarize case details accurately.",
     tools: { lookup_policy: lookupPolicy },
     model: "demo",
   });
+}
+
+/** The tutorial's crew: facts from case notes (with a policy lookup), then a triage note. */
+function claimsCrew(options: { review?: boolean } = {}): Crew {
+  const researcher = claimsResearcher();
   const analyze = new Task({
     name: "analyze_task",
     description: "Review the case notes and extract key facts: policy number, loss date, and issue summary.\n\nCase notes:\n{notes}",
@@ -54,13 +59,7 @@ function claimsCrew(options: { review?: boolean } = {}): Crew {
 
 /** The claims crew with two checks in parallel between the facts and the note. */
 function parallelCrew(): Crew {
-  const researcher = new Agent({
-    role: "Claims Researcher",
-    goal: "Collect relevant facts from the case notes",
-    backstory: "You work on insurance operations and summarize case details accurately.",
-    tools: { lookup_policy: lookupPolicy },
-    model: "demo",
-  });
+  const researcher = claimsResearcher();
   const reviewer = new Agent({ role: "Claims Reviewer", goal: "Check claims against policy and history", backstory: "Thorough and fair.", model: "demo" });
   const analyze = new Task({
     name: "analyze_task",

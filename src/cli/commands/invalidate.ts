@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { invalidateTask, requireRun } from "../../engine/operator.js";
-import { invalidateStep } from "../../flow/operator.js";
+import { invalidate } from "../../flow/operator.js";
 import { withStore } from "../with-store.js";
 
 export function registerInvalidate(program: Command): void {
@@ -14,14 +13,13 @@ export function registerInvalidate(program: Command): void {
       await withStore(
         options.store,
         async (store) => {
-          if ((await requireRun(store, runId)).kind === "flow") {
-            const removed = await invalidateStep(store, runId, task);
-            const names = removed.map((r) => r.name).join(", ");
-            process.stdout.write(`invalidated ${names} of flow run ${runId}; the next \`crewstate run … --run-id ${runId}\` reruns ${removed.length > 1 ? "them" : "it"}\n`);
-            return;
+          const { kind, removed } = await invalidate(store, runId, task);
+          const next = `the next \`crewstate run … --run-id ${runId}\` reruns`;
+          if (kind === "flow") {
+            process.stdout.write(`invalidated ${removed.map((r) => r.name).join(", ")} of flow run ${runId}; ${next} ${removed.length > 1 ? "them" : "it"}\n`);
+          } else {
+            process.stdout.write(`invalidated task ${task} of run ${runId} (was ${removed[0]!.status}); ${next} it\n`);
           }
-          const removed = await invalidateTask(store, runId, task);
-          process.stdout.write(`invalidated task ${task} of run ${runId} (was ${removed.status}); the next \`crewstate run … --run-id ${runId}\` reruns it\n`);
         },
         { runId },
       );

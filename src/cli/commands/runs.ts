@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import { isCrewstateError } from "../../errors.js";
-import { lastPlanned } from "../../engine/planned.js";
+import { progressOf } from "../../engine/progress.js";
 import { redactUrl } from "../../redact.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
-import { FLOW_RECORD } from "../../flow/step-record.js";
 import type { RunParent } from "../../stores/store.js";
 
 export function registerRuns(program: Command): void {
@@ -18,25 +17,12 @@ export function registerRuns(program: Command): void {
       const url = storeUrlFrom(options.store);
       const runs = await withStore(url, async (store) => {
         const summaries = await store.listRuns();
-        // Which workers hold leases on a running run's tasks, and on which.
-        const now = new Date().toISOString();
         return Promise.all(
           summaries.map(async (summary) => {
-            const [run, events] = await Promise.all([store.getRun(summary.runId), store.events(summary.runId)]);
-            const tasks = run?.tasks ?? [];
-            if (summary.kind === "flow") {
-              const steps = tasks.filter((t) => t.name !== FLOW_RECORD);
-              const flowHolder = tasks.find((t) => t.name === FLOW_RECORD && t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now);
-              return { ...summary, taskCount: steps.length, completedCount: steps.filter((t) => t.status === "completed").length, holders: flowHolder ? [`flow@${flowHolder.worker}`] : [] };
-            }
-            const holders =
-              summary.status === "running" ? tasks.filter((t) => t.worker && t.leaseExpiresAt && t.leaseExpiresAt > now).map((t) => `${t.name}@${t.worker}`) : [];
-            // Done of the crew's tasks as its last kickoff planned them, not of the tasks stored so far.
-            const planned = lastPlanned(events)?.tasks;
-            if (!planned) return { ...summary, holders };
-            const crew = new Set(planned);
-            const completedCount = tasks.filter((t) => crew.has(t.name) && (t.status === "completed" || t.status === "skipped")).length;
-            return { ...summary, taskCount: planned.length, completedCount, holders };
+            const { done, total, holders } = await progressOf(store, summary);
+            // Who holds a running crew run's tasks (a flow's one claim, whatever its status).
+            const shown = summary.kind === "flow" || summary.status === "running" ? holders.map((h) => `${h.task}@${h.worker}`) : [];
+            return { ...summary, taskCount: total, completedCount: done, holders: shown };
           }),
         );
       }, { readOnly: true }).catch((error: unknown) => {

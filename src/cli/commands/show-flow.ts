@@ -1,5 +1,5 @@
-import { savedSoFar, spentSoFar } from "../../engine/ledger.js";
-import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, readStepPayload } from "../../flow/step-record.js";
+import { ledgerOf, savedSoFar, spentSoFar } from "../../engine/ledger.js";
+import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, questionOf, readStepPayload } from "../../flow/step-record.js";
 import type { JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../stores/store.js";
 import { oneLine, table, when } from "../format.js";
 
@@ -13,7 +13,7 @@ interface ChildLink {
 export async function showFlow(store: Store, run: Run, events: RunEvent[], options: { json?: boolean; events?: boolean }): Promise<string> {
   const children = (await store.listRuns()).filter((r) => r.parent?.runId === run.runId);
   const tokensOf = async (child: RunSummary) => {
-    const spent = await spentSoFar(store, child.runId, (await store.getRun(child.runId))?.tasks.map((t) => t.name) ?? [], await store.events(child.runId));
+    const { spent } = await ledgerOf(store, child.runId);
     return spent.inputTokens + spent.outputTokens;
   };
   const links = new Map<string, ChildLink[]>();
@@ -68,7 +68,7 @@ function stepView(runId: string, record: TaskRecord, children: ChildLink[]) {
     step: key?.step ?? record.name,
     iteration: key?.iteration ?? null,
     label: payload?.label ?? null,
-    awaiting: payload?.awaiting ?? null,
+    awaiting: questionOf(record),
     feedback: payload?.feedback ?? null,
     children,
     state: payload?.state as JsonValue | undefined,
