@@ -1,6 +1,7 @@
 import { CrewstateError, FencedOutError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
 import { checkStoredOutputs } from "./output-check.js";
+import type { Exists, Fenced, NoRun, Ok, OtherCrew, OtherKind } from "./outcomes.js";
 import type {
   BeginRun,
   CallRecord,
@@ -9,38 +10,49 @@ import type {
   FenceOptions,
   Lease,
   NewEvent,
+  NextClaim,
   Run,
   RunDump,
   RunEvent,
   RunKind,
+  RunEnd,
   RunParent,
   RunStatus,
   RunSummary,
+  ReusedTask,
   Store,
   TaskRecord,
+  TaskStart,
   TokenUsage,
 } from "./store.js";
 
 /**
- * Checks every argument once, for every store, so that all stores refuse the same bad input with
- * the same error; back ends implement the `do*` primitives and may assume valid arguments.
+ * The one checked layer above every back end. It checks every argument, normalises what the
+ * contract fixes (an event saved with a task names that task; an import names each task once and
+ * each journal position once), and words every refusal, so that all stores refuse the same bad
+ * input, and report the same conflict, with the same error. Back ends implement the `do*` atomic
+ * steps, may assume valid arguments, and report refusals as outcomes (see `./outcomes.ts`).
  */
 export abstract class BaseStore implements Store {
   abstract readonly location: string;
 
-  protected abstract doBeginRun(init: BeginRun, now: string): Promise<Run>;
+  protected abstract doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind>;
   protected abstract doGetRun(runId: string): Promise<Run | undefined>;
   protected abstract doListRuns(): Promise<RunSummary[]>;
-  protected abstract doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void>;
-  protected abstract doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void>;
-  protected abstract doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean>;
+  /** `event.task` is the task's name. The claim of `options.next`, when refused, is `ok(undefined)`. */
+  protected abstract doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced>;
+  protected abstract doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced>;
+  protected abstract doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun>;
+  /** `event.task` is the task's name. */
+  protected abstract doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun>;
   protected abstract doEvents(runId: string): Promise<RunEvent[]>;
-  protected abstract doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void>;
+  protected abstract doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced>;
   protected abstract doCalls(runId: string, task: string): Promise<CallRecord[]>;
-  protected abstract doClearCalls(runId: string, task: string): Promise<void>;
-  protected abstract doImportRun(dump: RunDump, overwrite: boolean): Promise<void>;
-  protected abstract doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined>;
-  protected abstract doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease>;
+  protected abstract doClearCalls(runId: string, task: string): Promise<Ok | NoRun>;
+  /** `dump` names each task once and each (task, position) once. */
+  protected abstract doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists>;
+  protected abstract doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun>;
+  protected abstract doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced>;
   protected abstract doReleaseTask(lease: Lease): Promise<void>;
   abstract close(): Promise<void>;
 
@@ -57,7 +69,19 @@ export abstract class BaseStore implements Store {
     checkInputs(init.inputs, init.runId);
     const kind = checkKind(init.kind ?? "crew", init.runId);
     const parent = checkParent(init.parent ?? null, init.runId);
-    return this.checkOutputs(await this.doBeginRun({ ...init, kind, parent }, this.now()));
+    if (init.planned !== undefined) encodeJson(init.planned, `the plan of run ${quote(init.runId)}`);
+    const outcome = await this.doBeginRun({ ...init, kind, parent }, this.now());
+    switch (outcome.outcome) {
+      case "ok":
+        return this.checkOutputs(outcome.value);
+      case "otherCrew":
+        throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(outcome.crew)}, not ${quote(init.crew)}; use another run ID`, {
+          runId: init.runId,
+          store: this.location,
+        });
+      case "otherKind":
+        throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} is a ${outcome.kind} run, not a ${kind} run; use another run ID`, { runId: init.runId, store: this.location });
+    }
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -77,7 +101,7 @@ export abstract class BaseStore implements Store {
     return this.doListRuns();
   }
 
-  async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<void> {
+  async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<Lease | undefined> {
     checkRunId(runId);
     checkTaskRecord(task);
     if (options.fencedBy !== undefined) checkTaskName(options.fencedBy);
@@ -88,17 +112,43 @@ export abstract class BaseStore implements Store {
       }
       checkCall(call);
     }
-    return this.doSaveTask(runId, task, event, this.now(), options);
+    if (options.next !== undefined) checkNextClaim(options.next, runId);
+    if (options.endRun !== undefined) checkRunEnd(options.endRun);
+    const outcome = await this.doSaveTask(runId, task, { ...event, task: task.name }, this.now(), options);
+    return this.valueOf(outcome, runId, "commit", task.name, options);
+  }
+
+  async reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options: { endRun?: RunEnd } = {}): Promise<void> {
+    checkRunId(runId);
+    const names = new Set<string>();
+    for (const { record, fencingToken } of tasks) {
+      checkTaskRecord(record);
+      checkToken(fencingToken, `the reuse of task ${quote(record.name)}`, 0);
+      if (names.has(record.name)) throw new CrewstateError("INVALID_INPUT", `a reuse names task ${quote(record.name)} twice`, { runId, task: record.name });
+      names.add(record.name);
+    }
+    encodeJson(event.data ?? null, "event data of a reuse");
+    if (options.endRun !== undefined) checkRunEnd(options.endRun);
+    if (tasks.length === 0 && options.endRun === undefined) return;
+    const outcome = await this.doReuseTasks(runId, tasks, { ...event, task: null }, this.now(), options);
+    if (outcome.outcome === "fenced") {
+      const read = tasks.find((t) => t.record.name === outcome.task)?.fencingToken;
+      throw fencedOut("reuse", runId, outcome.task, undefined, read, outcome.current, this.location);
+    }
+    this.valueOf(outcome, runId, "reuse", "", {});
   }
 
   async setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void> {
     checkRunId(runId);
-    encodeJson(event.data ?? null, "event data");
-    return this.doSetRunStatus(runId, status, error, event, this.now());
+    checkRunEnd({ status, error, event });
+    this.valueOf(await this.doSetRunStatus(runId, status, error, event, this.now()), runId, "status", "", {});
   }
 
   async removeTask(runId: string, task: string, event: NewEvent): Promise<boolean> {
-    return this.doRemoveTask(checkRunId(runId), checkTaskName(task), event, this.now());
+    checkRunId(runId);
+    checkTaskName(task);
+    encodeJson(event.data ?? null, `event data of task ${quote(task)}`);
+    return this.valueOf(await this.doRemoveTask(runId, task, { ...event, task }, this.now()), runId, "removal", task, {});
   }
 
   async events(runId: string): Promise<RunEvent[]> {
@@ -109,7 +159,7 @@ export abstract class BaseStore implements Store {
     checkRunId(runId);
     checkCall(call);
     if (options.fencedBy !== undefined) checkTaskName(options.fencedBy);
-    return this.doRecordCall(runId, call, options);
+    this.valueOf(await this.doRecordCall(runId, call, options), runId, "journal entry", call.task, options);
   }
 
   async calls(runId: string, task: string): Promise<CallRecord[]> {
@@ -117,7 +167,7 @@ export abstract class BaseStore implements Store {
   }
 
   async clearCalls(runId: string, task: string): Promise<void> {
-    return this.doClearCalls(checkRunId(runId), checkTaskName(task));
+    this.valueOf(await this.doClearCalls(checkRunId(runId), checkTaskName(task)), runId, "clear", task, {});
   }
 
   async claimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions = {}): Promise<Lease | undefined> {
@@ -125,22 +175,15 @@ export abstract class BaseStore implements Store {
     checkTaskName(task);
     checkWorker(worker);
     if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
-    if (options.seenToken !== undefined && (!Number.isInteger(options.seenToken) || options.seenToken < 0)) {
-      throw new CrewstateError("INVALID_INPUT", `a claim of task ${quote(task)} names token ${options.seenToken}; tokens are whole numbers from 0`, { runId, task });
-    }
-    if (options.start !== undefined) {
-      checkTaskRecord(options.start.task);
-      if (options.start.task.name !== task) {
-        throw new CrewstateError("INVALID_INPUT", `a claim of task ${quote(task)} cannot start task ${quote(options.start.task.name)}`, { runId, task });
-      }
-      encodeJson(options.start.event.data ?? null, `event data of task ${quote(task)}`);
-    }
-    return this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options);
+    if (options.seenToken !== undefined) checkToken(options.seenToken, `a claim of task ${quote(task)}`, 0);
+    if (options.start !== undefined) checkStart(options.start, task, runId);
+    return this.valueOf(await this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options), runId, "claim", task, {});
   }
 
   async heartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
     checkLease(lease);
-    return this.doHeartbeat(lease, checkTtl(ttlMs));
+    const outcome = await this.doHeartbeat(lease, checkTtl(ttlMs));
+    return this.valueOf(outcome, lease.runId, "heartbeat", lease.task, { fencingToken: lease.token });
   }
 
   async releaseTask(lease: Lease): Promise<void> {
@@ -153,11 +196,17 @@ export abstract class BaseStore implements Store {
     checkInputs(dump.run.inputs, dump.run.runId);
     const kind = checkKind(dump.run.kind ?? "crew", dump.run.runId);
     const parent = checkParent(dump.run.parent ?? null, dump.run.runId);
-    dump = { ...dump, run: { ...dump.run, kind, parent } };
     for (const task of dump.run.tasks) checkTaskRecord(task);
     for (const call of dump.calls) checkCall(call);
     for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run ${quote(dump.run.runId)}`);
-    return this.doImportRun(dump, options.overwrite === true);
+    const normalised: RunDump = { ...dump, run: { ...dump.run, kind, parent, tasks: onceEach(dump.run.tasks) }, calls: lastCallAtEachPosition(dump.calls) };
+    const outcome = await this.doImportRun(normalised, options.overwrite === true);
+    if (outcome.outcome === "exists") {
+      throw new CrewstateError("RUN_EXISTS", `run ${quote(dump.run.runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
+        runId: dump.run.runId,
+        store: this.location,
+      });
+    }
   }
 
   async exportRun(runId: string): Promise<RunDump | undefined> {
@@ -174,6 +223,70 @@ export abstract class BaseStore implements Store {
     const calls: CallRecord[] = [];
     for (const task of run.tasks) calls.push(...(await this.calls(runId, task.name)));
     return { run, events, calls };
+  }
+
+  /** The value of an outcome; a refusal becomes its error (`what` of `task`, fenced as `fence` says). */
+  private valueOf<T>(outcome: Ok<T> | NoRun | Fenced, runId: string, what: string, task: string, fence: FenceOptions): T {
+    switch (outcome.outcome) {
+      case "ok":
+        return outcome.value;
+      case "noRun":
+        throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
+      case "fenced":
+        throw fencedOut(what, runId, task, fence.fencedBy, fence.fencingToken, outcome.current, this.location);
+    }
+  }
+}
+
+/** An import's tasks with each name once: in its first place, with its last record. */
+function onceEach(tasks: TaskRecord[]): TaskRecord[] {
+  const byName = new Map<string, TaskRecord>();
+  for (const task of tasks) byName.set(task.name, task);
+  const seen = new Set<string>();
+  return tasks.filter((t) => !seen.has(t.name) && seen.add(t.name)).map((t) => byName.get(t.name)!);
+}
+
+/** An import's journal with each (task, position) once: the later entry wins, as with `recordCall`. */
+function lastCallAtEachPosition(calls: CallRecord[]): CallRecord[] {
+  const byKey = new Map<string, CallRecord>();
+  for (const call of calls) {
+    const key = JSON.stringify([call.task, call.position]);
+    byKey.delete(key);
+    byKey.set(key, call);
+  }
+  return [...byKey.values()];
+}
+
+function checkStart(start: TaskStart, task: string, runId: string): void {
+  checkTaskRecord(start.task);
+  if (start.task.name !== task) {
+    throw new CrewstateError("INVALID_INPUT", `a claim of task ${quote(task)} cannot start task ${quote(start.task.name)}`, { runId, task });
+  }
+  encodeJson(start.event.data ?? null, `event data of task ${quote(task)}`);
+}
+
+function checkNextClaim(next: NextClaim, runId: string): void {
+  checkTaskName(next.task);
+  checkWorker(next.worker);
+  checkTtl(next.ttlMs);
+  checkToken(next.seenToken, `a claim of task ${quote(next.task)}`, 0);
+  checkStart(next.start, next.task, runId);
+}
+
+const RUN_STATUSES: readonly RunStatus[] = ["running", "completed", "failed", "paused"];
+
+function checkRunEnd(end: RunEnd): void {
+  if (!RUN_STATUSES.includes(end.status)) {
+    throw new CrewstateError("INVALID_INPUT", `run status ${quote(end.status)} is not one of ${RUN_STATUSES.join(", ")}`);
+  }
+  if (end.error !== null && typeof end.error !== "string") throw new CrewstateError("INVALID_INPUT", "a run's error is text or null");
+  if (end.event.task != null) checkTaskName(end.event.task);
+  encodeJson(end.event.data ?? null, "event data");
+}
+
+function checkToken(token: unknown, what: string, min: number): void {
+  if (!Number.isInteger(token) || (token as number) < min) {
+    throw new CrewstateError("INVALID_INPUT", `${what} names token ${String(token)}; tokens are whole numbers from ${min}`);
   }
 }
 
@@ -247,9 +360,7 @@ function checkLease(lease: Lease): void {
   if (typeof lease.expiresAt !== "string" || Number.isNaN(Date.parse(lease.expiresAt))) {
     throw new CrewstateError("INVALID_INPUT", `lease of task ${quote(lease.task)} has no valid expiry time`);
   }
-  if (!Number.isInteger(lease.token) || lease.token < 1) {
-    throw new CrewstateError("INVALID_INPUT", `lease of task ${quote(lease.task)} has token ${lease.token}; tokens are whole numbers from 1`);
-  }
+  checkToken(lease.token, `lease of task ${quote(lease.task)}`, 1);
 }
 
 /**
@@ -265,11 +376,6 @@ export function fencedOut(what: string, runId: string, task: string, fencedBy: s
     `${what} of task ${quote(task)} in run ${quote(runId)} is fenced by ${quote(fencedBy)}: it carries fencing token ${token}, but the current token of ${quote(fencedBy)} is ${current}`,
     context,
   );
-}
-
-/** The refusal of a begin of `runId` as a run of `kind` when the run is of kind `existing`. */
-export function kindMismatch(runId: string, existing: RunKind, kind: RunKind, store: string): CrewstateError {
-  return new CrewstateError("RUN_MISMATCH", `run ${quote(runId)} is a ${existing} run, not a ${kind} run; use another run ID`, { runId, store });
 }
 
 /** The time `ms` after an ISO timestamp, as an ISO timestamp. */

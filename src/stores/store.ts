@@ -106,7 +106,9 @@ export type EventType =
   | "task_approved"
   | "task_skipped"
   | "run_imported"
-  | "step_feedback";
+  | "step_feedback"
+  /** Many tasks reused in one commit (data: `tasks`, the names; `adopted`, those whose input hash was adopted). */
+  | "tasks_reused";
 
 export interface RunEvent {
   /** Increases with every event of the run, starting at 1. */
@@ -151,6 +153,8 @@ export interface BeginRun {
   kind?: RunKind;
   /** Set when the run is created; a later begin keeps the run's own. */
   parent?: RunParent | null;
+  /** When given, a `run_planned` event with this data follows `run_started` in the same commit. */
+  planned?: { [key: string]: JsonValue };
 }
 
 /** A worker's claim on one task of a run: while its token is current, it alone may commit the task. */
@@ -207,6 +211,41 @@ export interface CommitOptions extends FenceOptions {
    * engine's last answers before the task's result, made durable together with it.
    */
   calls?: CallRecord[];
+  /**
+   * The claim of the task the worker goes on to, made in this commit, after the record is written:
+   * judged exactly as `claimTask(runId, next.task, next.worker, next.ttlMs, { seenToken, start })`
+   * would (the store's clock, the seen token, a live holder refuses it). A refused claim writes
+   * nothing of its own and leaves the rest of the commit in place. A fenced-out commit writes
+   * nothing at all.
+   */
+  next?: NextClaim;
+  /** The run's status, set in this commit after the record (and any claim): the last result ends the run. */
+  endRun?: RunEnd;
+}
+
+/** The claim of a task made in the commit of the task before it (see `CommitOptions.next`). */
+export interface NextClaim {
+  task: string;
+  worker: string;
+  ttlMs: number;
+  /** The token of the task's record when the worker read it (0: it had none). */
+  seenToken: number;
+  start: TaskStart;
+}
+
+/** A run status set in the same commit as a task's result. */
+export interface RunEnd {
+  status: RunStatus;
+  error: string | null;
+  event: NewEvent;
+}
+
+/** A task whose stored result a kickoff keeps, with the token of the record it decided from. */
+export interface ReusedTask {
+  /** The stored record, with the input hash it is reused under. */
+  record: TaskRecord;
+  /** The record's token when read: a worker that claimed the task since wins, and the commit is FENCED_OUT. */
+  fencingToken: number;
 }
 
 export interface Store {
@@ -223,8 +262,18 @@ export interface Store {
   /** Newest first. */
   listRuns(): Promise<RunSummary[]>;
 
-  /** Upserts one task record and appends its event, atomically. */
-  saveTask(runId: string, task: TaskRecord, event: NewEvent, options?: CommitOptions): Promise<void>;
+  /**
+   * Upserts one task record and appends its event (naming the task), atomically; with
+   * `options.next` and `options.endRun`, the next task's claim and the run's status ride in the
+   * same commit. Returns the lease of `options.next` when it was granted.
+   */
+  saveTask(runId: string, task: TaskRecord, event: NewEvent, options?: CommitOptions): Promise<Lease | undefined>;
+  /**
+   * Keeps many tasks' stored results in one commit: upserts each record and appends one event
+   * (`tasks_reused`, naming no task), then sets the run's status when `options.endRun` is given.
+   * Refused whole, with `FENCED_OUT`, when any record's token is no longer the one it was read with.
+   */
+  reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options?: { endRun?: RunEnd }): Promise<void>;
   /** Sets the run's status and error and appends the event, atomically. */
   setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void>;
   /** Deletes a task's record and its call journal and appends the event, atomically; false if absent. */

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, beforeEach, describe } from "vitest";
 import type { Store } from "../stores/store.js";
 import { beginRunSpec } from "./specs/begin-run.js";
 import { callsSpec } from "./specs/calls.js";
+import { commitChainSpec } from "./specs/commit-chain.js";
 import { concurrencySpec } from "./specs/concurrency.js";
 import { durabilitySpec } from "./specs/durability.js";
 import { encodingSpec } from "./specs/encoding.js";
@@ -25,6 +26,7 @@ import { outputHashSpec } from "./specs/output-hash.js";
 import { parallelTasksSpec } from "./specs/parallel-tasks.js";
 import { payloadsSpec } from "./specs/payloads.js";
 import { removeTaskSpec } from "./specs/remove-task.js";
+import { reuseSpec } from "./specs/reuse.js";
 import { runIdsSpec } from "./specs/run-ids.js";
 import { runKindSpec } from "./specs/run-kind.js";
 import { runStatusSpec } from "./specs/run-status.js";
@@ -41,6 +43,8 @@ export const CONFORMANCE_SPECS: Readonly<Record<SpecName, (ctx: ConformanceConte
   "begin-run": beginRunSpec,
   "run-kind": runKindSpec,
   "save-task": saveTaskSpec,
+  "commit-chain": commitChainSpec,
+  reuse: reuseSpec,
   "run-status": runStatusSpec,
   "remove-task": removeTaskSpec,
   "unknown-run": unknownRunSpec,

@@ -52,6 +52,8 @@ export type SpecName =
   | "begin-run"
   | "run-kind"
   | "save-task"
+  | "commit-chain"
+  | "reuse"
   | "run-status"
   | "remove-task"
   | "unknown-run"

@@ -56,6 +56,18 @@ export function beginRunSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(await ctx.store.events("shared-id")).toHaveLength(1);
     });
 
+    it("with planned, a run_planned event follows run_started in the same commit", async () => {
+      await ctx.store.beginRun({ runId: "r", crew: "c", inputs: {}, planned: { tasks: ["a", "b"], orphaned: [] } });
+      await ctx.store.beginRun({ runId: "r", crew: "c", inputs: {}, planned: { tasks: ["a"], orphaned: ["b"] } });
+      expect((await (await ctx.reopen()).events("r")).map((e) => [e.seq, e.type, e.task, e.data])).toEqual([
+        [1, "run_started", null, { attempt: 1 }],
+        [2, "run_planned", null, { tasks: ["a", "b"], orphaned: [] }],
+        [3, "run_started", null, { attempt: 2 }],
+        [4, "run_planned", null, { tasks: ["a"], orphaned: ["b"] }],
+      ]);
+      expect((await ctx.store.getRun("r"))!.status).toBe("running");
+    });
+
     it("getRun of an unknown run is undefined", async () => {
       expect(await ctx.store.getRun("never-begun")).toBeUndefined();
       await beginSampleRun(ctx.store, "other");
