@@ -8,8 +8,10 @@ import { CrewstateError } from "../errors.js";
  * - `claimed`: a task's claim (and the started record it carries) is committed; no model call yet.
  * - `answered`: a model call has answered; the answer is not committed yet.
  * - `committed`: a task's result is committed; the next task has not started.
+ * - `chained`: a task's result is committed together with the claim (and started record) of the
+ *   next task; the next task's first model call is not made yet.
  */
-export const CRASH_POINTS = ["claimed", "answered", "committed"] as const;
+export const CRASH_POINTS = ["claimed", "answered", "committed", "chained"] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 let target: { point: CrashPoint; n: number } | null | undefined;

@@ -1,3 +1,4 @@
+import { eventsPerTask } from "./task-events.js";
 import { resolve } from "node:path";
 import { isCrewstateError, messageOf } from "../errors.js";
 import { checkRunId } from "../stores/codec.js";
@@ -132,7 +133,7 @@ export function checkRun(run: Run, summary: RunSummary, events: RunEvent[]): { t
 
   const lastTaskEvent = new Map<string, RunEvent>();
   let lastRunEvent: RunEvent | undefined;
-  for (const event of events) {
+  for (const event of eventsPerTask(events)) {
     if (event.type.startsWith("task_") && event.task !== null) lastTaskEvent.set(event.task, event);
     if (event.type in RUN_STATUS_SET_BY_EVENT) lastRunEvent = event;
   }

@@ -11,7 +11,22 @@ import type { TaskOutput } from "../model/task-output.js";
 import { outputHashOf } from "../hash.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
-import { newTaskRecord, type Inputs, type JsonValue, type NewEvent, type RunEvent, type RunParent, type Store, type TaskRecord, type TokenUsage } from "../stores/store.js";
+import {
+  newTaskRecord,
+  type Inputs,
+  type JsonValue,
+  type Lease,
+  type NewEvent,
+  type NextClaim,
+  type ReusedTask,
+  type RunEnd,
+  type RunEvent,
+  type RunParent,
+  type Store,
+  type TaskRecord,
+  type TaskStart,
+  type TokenUsage,
+} from "../stores/store.js";
 import { runAgentLoop } from "./agent-loop.js";
 import { DEFAULT_PRICES, type PriceTable } from "../llm/prices.js";
 import { TaskJournal, type JournalOptions } from "./journal.js";
@@ -171,6 +186,18 @@ class Kickoff {
   private readonly observer: RunObserver;
   /** Whether someone listens for streamed text: then models are asked for streams. */
   private readonly streams: boolean;
+  /** The stored records read at the kickoff's begin, by task name; decisions start from them. */
+  private stored = new Map<string, TaskRecord>();
+  private readonly slots: Slot[];
+  /** The scheduler's state: which tasks were launched, finished, handed back; how many run. */
+  private readonly sched: Schedule;
+  /** Claims made in the commit of the task before, by task position (see `chainAfter`). */
+  private readonly preclaimed = new Map<number, Preclaim>();
+  /** Reused results not committed yet: they commit together, with the next write that needs them. */
+  private reused: ReusedTask[] = [];
+  private adopted: string[] = [];
+  /** Set once a commit has also set the run's final status. */
+  private runEnded = false;
 
   constructor(
     private readonly crew: Crew,
@@ -189,13 +216,18 @@ class Kickoff {
     const observers: RunObserver[] = [...(onProgress ? [{ onProgress }] : []), ...(onToken ? [{ onToken }] : []), ...tracing, ...(options.observers ?? [])];
     this.streams = observers.some((observer) => typeof observer.onToken === "function");
     this.observer = fanOut(observers, (error, method) => this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"));
+    const n = tasks.length;
+    this.slots = scheduleOf(tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
+    this.sched = { launched: new Array<boolean>(n).fill(false), finished: new Array<boolean>(n).fill(false), deferred: new Array<boolean>(n).fill(false), finishedPrefix: 0, running: 0, stop: {} };
   }
 
   async run(): Promise<KickoffResult> {
-    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null });
+    // The crew's task list as of this kickoff, in the begin's commit: `runs` counts against it, `show` follows its order.
+    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null, planned: plannedData(this.tasks) });
     this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
     this.observer.onRunStart!({ runId: this.runId, crew: this.crew.name, store: this.store.location, tasks: this.tasks.map((t) => t.name), attempt: run.attempts });
     const stored = new Map(run.tasks.map((t) => [t.name, t]));
+    this.stored = stored;
     const prices = { ...DEFAULT_PRICES, ...(this.options.prices ?? {}) };
     this.ledger = { prices };
     if (this.options.budget) {
@@ -204,8 +236,6 @@ class Kickoff {
     }
     const names = new Set(this.tasks.map((t) => t.name));
     const orphaned = run.tasks.map((t) => t.name).filter((name) => !names.has(name));
-    // The crew's task list as of this kickoff: `runs` counts against it, `show` follows its order.
-    await this.store.setRunStatus(this.runId, "running", null, { type: "run_planned", data: plannedData(this.tasks, orphaned) });
     if (orphaned.length > 0) this.log.info({ orphaned }, "stored tasks that the crew no longer has are kept but not used");
 
     const stop = await this.schedule(stored);
@@ -215,20 +245,19 @@ class Kickoff {
       const after = isCrewstateError(error, "HOOK_FAILED") || isCrewstateError(error, "OUTPUT_FILE_FAILED");
       if (after && !this.failedRun) {
         const failed = error as CrewstateError;
-        await this.store.setRunStatus(this.runId, "failed", failed.message, { type: "run_failed", task: failed.context.task ?? null, data: { error: failed.message } });
+        await this.endRun({ status: "failed", error: failed.message, event: { type: "run_failed", task: failed.context.task ?? null, data: { error: failed.message } } });
+      } else {
+        await this.flushReused();
       }
       this.observer.onRunEnd!({ runId: this.runId, status: "failed", error: messageOf(error) });
       throw stop.error;
     }
     const awaiting = stop.awaiting ?? null;
     if (awaiting !== null) {
-      await this.store.setRunStatus(this.runId, "paused", null, { type: "run_paused", task: awaiting, data: { reason: "awaiting approval" } });
+      await this.endRun({ status: "paused", error: null, event: { type: "run_paused", task: awaiting, data: { reason: "awaiting approval" } } });
       this.log.info({ task: awaiting }, "run paused for human review");
     } else {
-      await this.store.setRunStatus(this.runId, "completed", null, {
-        type: "run_completed",
-        data: { made: this.calls.made, replayed: this.calls.replayed },
-      });
+      if (!this.runEnded) await this.endRun(this.completion(this.calls));
       this.log.info({ calls: this.calls }, "run completed");
     }
     this.observer.onRunEnd!({ runId: this.runId, status: awaiting === null ? "completed" : "paused" });
@@ -260,14 +289,9 @@ class Kickoff {
    */
   private schedule(stored: Map<string, TaskRecord>): Promise<{ error?: unknown; awaiting?: string }> {
     const n = this.tasks.length;
-    const slots = scheduleOf(this.tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
-    const finished: boolean[] = new Array<boolean>(n).fill(false);
-    const launched: boolean[] = new Array<boolean>(n).fill(false);
-    const deferred: boolean[] = new Array<boolean>(n).fill(false);
-    let finishedPrefix = 0;
+    const slots = this.slots;
+    const { finished, launched, deferred, stop } = this.sched;
     let next = 0;
-    let running = 0;
-    const stop: { error?: unknown; awaiting?: string } = {};
     const stopped = () => stop.error !== undefined || stop.awaiting !== undefined;
 
     return new Promise((resolve) => {
@@ -276,21 +300,21 @@ class Kickoff {
         const ready: number[] = [];
         for (let i = next; i < n; i++) {
           if (launched[i]) continue;
-          if (isReady(slots[i]!, finished, finishedPrefix)) ready.push(i);
+          if (isReady(slots[i]!, finished, this.sched.finishedPrefix)) ready.push(i);
           // Every task after an unstarted sync task waits for it.
           else if (!this.tasks[i]!.task.asyncExecution) break;
         }
         // A task another worker holds goes after the free ones, and is then waited for.
         const order = [...ready.filter((i) => !deferred[i]), ...ready.filter((i) => deferred[i])];
         for (const i of order) {
-          if (stopped() || running >= this.crew.maxConcurrency) break;
+          if (stopped() || this.sched.running >= this.crew.maxConcurrency) break;
           launch(i);
         }
-        if (running === 0) resolve(stop);
+        if (this.sched.running === 0) resolve(stop);
       };
       const launch = (i: number) => {
         launched[i] = true;
-        running += 1;
+        this.sched.running += 1;
         const task = this.tasks[i]!;
         this.runScheduled(task, slots[i]!, stored.get(task.name), !deferred[i])
           .then(async (result) => {
@@ -304,10 +328,10 @@ class Kickoff {
             this.results[i] = result;
             this.outputHashes[i] = result.outputHash;
             finished[i] = true;
-            while (finishedPrefix < n && finished[finishedPrefix]) {
-              const done = this.tasks[finishedPrefix]!;
-              this.prefixDigests.push(foldUpstream(this.prefixDigests[finishedPrefix]!, done.name, this.outputHashes[finishedPrefix]!));
-              finishedPrefix += 1;
+            while (this.sched.finishedPrefix < n && finished[this.sched.finishedPrefix]) {
+              const k = this.sched.finishedPrefix;
+              this.prefixDigests.push(foldUpstream(this.prefixDigests[k]!, this.tasks[k]!.name, this.outputHashes[k]!));
+              this.sched.finishedPrefix += 1;
             }
             if (task.task.humanReview && result.outcome !== "skipped" && !isApproved(await this.loadEvents(), task.name, result.outputHash)) {
               stop.awaiting ??= task.name;
@@ -317,7 +341,7 @@ class Kickoff {
             stop.error ??= error;
           })
           .finally(() => {
-            running -= 1;
+            this.sched.running -= 1;
             pump();
           });
       };
@@ -364,8 +388,9 @@ class Kickoff {
       const detail = describeDecision(decision, skipped);
       if (decision.action === "reuse") {
         const record = { ...stored!, inputHash };
-        // Fenced by the token it was read with: a worker that claimed the task since wins.
-        await this.store.saveTask(this.runId, record, { type: "task_reused", data: { adopted: decision.adopted } }, { fencingToken: stored!.fencingToken });
+        // Committed with the kickoff's next write, fenced by the token it was read with: a worker that claimed the task since wins.
+        this.reused.push({ record, fencingToken: stored!.fencingToken });
+        if (decision.adopted) this.adopted.push(task.name);
         log.info({ adopted: decision.adopted, skipped }, "task reused");
         this.progress(task, "reused", detail);
         return this.resultOf(task, record, skipped ? "skipped" : "reused", detail);
@@ -408,6 +433,7 @@ class Kickoff {
     mayDefer: boolean,
   ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
+    await this.flushReused();
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
@@ -456,35 +482,23 @@ class Kickoff {
     mayDefer: boolean,
   ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
-    // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
-    // afresh, and what its discarded journal cost stays on the ledger through the started event.
-    const resumeJournal = stored !== undefined && !isResult(stored) && stored.inputHash === inputHash;
-    const discardsJournal = stored !== undefined && !resumeJournal;
-    const deadLetter = decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts;
-    let record: TaskRecord = {
-      ...(stored ?? newTaskRecord(task.name)),
-      status: "running",
-      inputHash,
-      startedAt: new Date().toISOString(),
-      completedAt: null,
-      error: null,
-      model: task.agent.model.id,
-      attempts: (stored?.attempts ?? 0) + 1,
-    };
-    const started = (data: { [key: string]: JsonValue } = {}): NewEvent => ({
-      type: decision.reason === "stale" ? "task_stale" : "task_started",
-      data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, ...data },
-    });
-    // The claim commits the started record too, unless the old journal must be read and priced
-    // first, or the record read was held and must be read again under the claim.
-    const start = deadLetter || discardsJournal || wasHeld(stored) ? undefined : { task: record, event: started() };
-    const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, {
-      seenToken: stored?.fencingToken ?? 0,
-      start,
-      wait: !mayDefer,
-    });
-    if (!(lease instanceof TaskLease)) return lease;
-    crashPoint("claimed");
+    const preclaim = this.takePreclaim(task.index, inputHash);
+    const plan = preclaim?.plan ?? this.planStart(task, inputHash, stored, decision);
+    const { resumeJournal, discardsJournal, deadLetter, start, started } = plan;
+    let record = plan.record;
+    let lease: TaskLease | Held | { changed: TaskRecord | undefined };
+    if (preclaim) {
+      lease = TaskLease.adopt(this.store, preclaim.lease, this.leaseTtlMs, this.log);
+    } else {
+      await this.flushReused();
+      lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, {
+        seenToken: stored?.fencingToken ?? 0,
+        start,
+        wait: !mayDefer,
+      });
+      if (!(lease instanceof TaskLease)) return lease;
+      crashPoint("claimed");
+    }
     try {
       const moved = await this.movedSince(stored);
       if (moved) return moved;
@@ -546,7 +560,8 @@ class Kickoff {
             usage: journal.usage(),
           };
           const outputChanged = stored?.outputHash != null && stored.outputHash !== record.outputHash;
-          await this.commitTask(
+          const chain = await this.chainAfter(task, record.outputHash!, journal);
+          const granted = await this.commitTask(
             record,
             {
               type: "task_completed",
@@ -561,9 +576,15 @@ class Kickoff {
             },
             lease,
             journal,
+            chain,
           );
           lease.ended();
           crashPoint("committed");
+          if (chain.endRun) this.runEnded = true;
+          if (granted && chain.next) {
+            this.preclaimed.set(chain.next.index, { inputHash: chain.next.inputHash, plan: chain.next.plan, lease: granted });
+            crashPoint("chained");
+          }
           this.collect(journal);
           log.info({ calls: journal.stats.called, replayed: journal.stats.replayed }, "task completed");
           this.progress(task, "done", `${journal.stats.called} model/tool call(s), ${journal.stats.replayed} replayed`);
@@ -605,9 +626,12 @@ class Kickoff {
     cause?: unknown,
     journal?: TaskJournal,
   ): Promise<never> {
-    await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal);
+    // The run fails in the task's commit when nothing else is under way, else once the others are done.
+    const endRun: RunEnd = { status: "failed", error: `task ${quote(task.name)}: ${message}`, event: { type: "run_failed", task: task.name, data: { error: message } } };
+    const alone = this.sched.running === 1;
+    await this.commitTask(record, { type: "task_failed", data: { attempt: record.attempts, error: message, ...data } }, lease, journal, alone ? { endRun } : {});
     lease.ended();
-    await this.store.setRunStatus(this.runId, "failed", `task ${quote(task.name)}: ${message}`, { type: "run_failed", task: task.name, data: { error: message } });
+    if (!alone) await this.store.setRunStatus(this.runId, endRun.status, endRun.error, endRun.event);
     this.failedRun = true;
     this.progress(task, "failed", message);
     throw new CrewstateError(
@@ -621,10 +645,118 @@ class Kickoff {
     );
   }
 
-  /** Commits a task's record and event under its lease, with the answers its journal has not committed yet. */
-  private async commitTask(record: TaskRecord, event: NewEvent, lease: TaskLease, journal?: TaskJournal): Promise<void> {
-    await this.store.saveTask(this.runId, record, event, { ...lease.commitOptions, calls: journal?.uncommitted() ?? [] });
+  /**
+   * Commits a task's record and event under its lease, with the answers its journal has not
+   * committed yet and, per `chain`, the next task's claim and the run's status. Returns the next
+   * task's lease when that claim was granted.
+   */
+  private async commitTask(record: TaskRecord, event: NewEvent, lease: TaskLease, journal?: TaskJournal, chain: Chain = {}): Promise<Lease | undefined> {
+    const granted = await this.store.saveTask(this.runId, record, event, {
+      ...lease.commitOptions,
+      calls: journal?.uncommitted() ?? [],
+      ...(chain.next ? { next: chain.next.claim } : {}),
+      ...(chain.endRun ? { endRun: chain.endRun } : {}),
+    });
     journal?.committed();
+    return granted;
+  }
+
+  /** How a task starts from the record read: what its claim writes, and what it does with the old journal. */
+  private planStart(task: PreparedTask, inputHash: string, stored: TaskRecord | undefined, decision: Extract<Decision, { action: "run" }>): StartPlan {
+    // An interrupted or failed attempt with the same inputs resumes its journal; a stale result starts
+    // afresh, and what its discarded journal cost stays on the ledger through the started event.
+    const resumeJournal = stored !== undefined && !isResult(stored) && stored.inputHash === inputHash;
+    const discardsJournal = stored !== undefined && !resumeJournal;
+    const deadLetter = decision.reason === "interrupted" && stored!.attempts >= this.maxAttempts;
+    const record: TaskRecord = {
+      ...(stored ?? newTaskRecord(task.name)),
+      status: "running",
+      inputHash,
+      startedAt: new Date().toISOString(),
+      completedAt: null,
+      error: null,
+      model: task.agent.model.id,
+      attempts: (stored?.attempts ?? 0) + 1,
+    };
+    const started = (data: { [key: string]: JsonValue } = {}): NewEvent => ({
+      type: decision.reason === "stale" ? "task_stale" : "task_started",
+      data: { attempt: record.attempts, reason: decision.reason, changed: decision.changed, worker: this.worker, ...data },
+    });
+    // The claim commits the started record too, unless the old journal must be read and priced
+    // first, or the record read was held and must be read again under the claim.
+    const start = deadLetter || discardsJournal || wasHeld(stored) ? undefined : { task: record, event: started() };
+    return { record, start, started, resumeJournal, discardsJournal, deadLetter };
+  }
+
+  /**
+   * What rides in the commit of a task's result (see `CommitOptions`): when the task is the last
+   * one to finish, the run's end; when the next task in crew order becomes ready with it alone and
+   * will run, that task's claim with its started record — one commit per task on a chain.
+   */
+  private async chainAfter(task: PreparedTask, outputHash: string, journal: TaskJournal): Promise<Chain> {
+    const { finished, launched, deferred, stop } = this.sched;
+    const i = task.index;
+    const n = this.tasks.length;
+    // A result a person must approve, or whose file is written after the commit, decides the run's end later.
+    if (this.sched.running !== 1 || stop.error !== undefined || stop.awaiting !== undefined || task.task.humanReview || task.outputFile !== null) return {};
+    const others = finished.filter((done, k) => done && k !== i).length;
+    if (others === n - 1) return { endRun: this.completion({ made: this.calls.made + journal.stats.called, replayed: this.calls.replayed + journal.stats.replayed }) };
+    const j = i + 1;
+    const next = this.tasks[j];
+    if (next === undefined || launched[j] || deferred[j] || next.conditional || !launched.slice(0, j).every(Boolean)) return {};
+    const slot = this.slots[j]!;
+    const finishedNow = finished.map((done, k) => done || k === i);
+    const outputHashes = this.outputHashes.slice();
+    outputHashes[i] = outputHash;
+    const prefixDigests = this.prefixDigests.slice();
+    if (this.sched.finishedPrefix === i) prefixDigests.push(foldUpstream(prefixDigests[i]!, task.name, outputHash));
+    const finishedPrefix = prefixDigests.length - 1;
+    if (!isReady(slot, finishedNow, finishedPrefix)) return {};
+    const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), outputHashes, prefixDigests);
+    if (upstream === null) return {};
+    const parts: HashParts = { ...next.parts, upstream };
+    const inputHash = inputHashOf(parts);
+    const stored = this.stored.get(next.name);
+    const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(next.name) : undefined;
+    const decision = decide(stored, inputHash, storedParts, parts);
+    if (decision.action !== "run") return {};
+    const plan = this.planStart(next, inputHash, stored, decision);
+    if (plan.start === undefined) return {};
+    const claim: NextClaim = { task: next.name, worker: this.worker, ttlMs: this.leaseTtlMs, seenToken: stored?.fencingToken ?? 0, start: plan.start };
+    return { next: { index: j, inputHash, plan, claim } };
+  }
+
+  /** The claim the commit before made for task `index`, when it was for these inputs; another is released. */
+  private takePreclaim(index: number, inputHash: string): Preclaim | undefined {
+    const preclaim = this.preclaimed.get(index);
+    if (!preclaim) return undefined;
+    this.preclaimed.delete(index);
+    if (preclaim.inputHash === inputHash) return preclaim;
+    void this.store.releaseTask(preclaim.lease).catch(() => undefined);
+    return undefined;
+  }
+
+  /** Commits the reused results not committed yet, in one commit (with the run's end, when given). */
+  private async flushReused(endRun?: RunEnd): Promise<void> {
+    const reused = this.reused;
+    const adopted = this.adopted;
+    if (reused.length === 0) {
+      if (endRun) await this.store.setRunStatus(this.runId, endRun.status, endRun.error, endRun.event);
+      return;
+    }
+    this.reused = [];
+    this.adopted = [];
+    await this.store.reuseTasks(this.runId, reused, { type: "tasks_reused", data: { tasks: reused.map((r) => r.record.name), adopted } }, endRun ? { endRun } : {});
+  }
+
+  /** Sets the run's final status, with the reused results not committed yet. */
+  private async endRun(end: RunEnd): Promise<void> {
+    await this.flushReused(end);
+    this.runEnded = true;
+  }
+
+  private completion(calls: { made: number; replayed: number }): RunEnd {
+    return { status: "completed", error: null, event: { type: "run_completed", data: { made: calls.made, replayed: calls.replayed } } };
   }
 
   private fencedOut(task: PreparedTask, cause: unknown): CrewstateError {
@@ -660,7 +792,7 @@ class Kickoff {
 
   /** A condition that failed outside any claim: the run is failed, naming the task, and nothing of the task is written. */
   private async hookFailed(task: PreparedTask, message: string, cause?: unknown): Promise<CrewstateError> {
-    await this.store.setRunStatus(this.runId, "failed", message, { type: "run_failed", task: task.name, data: { error: message } });
+    await this.endRun({ status: "failed", error: message, event: { type: "run_failed", task: task.name, data: { error: message } } });
     this.failedRun = true;
     this.progress(task, "failed", message);
     return new CrewstateError("HOOK_FAILED", message, { runId: this.runId, task: task.name, store: this.store.location }, { cause });
@@ -735,6 +867,41 @@ function wasHeld(record: TaskRecord | undefined): boolean {
 
 /** A task another worker was found holding, handed back to the scheduler to try again later. */
 type Held = { held: TaskRecord };
+
+interface Schedule {
+  launched: boolean[];
+  finished: boolean[];
+  /** Tasks handed back because another worker held them: worked after the free ones. */
+  deferred: boolean[];
+  /** How many tasks from the start of the crew have all finished. */
+  finishedPrefix: number;
+  running: number;
+  stop: { error?: unknown; awaiting?: string };
+}
+
+/** How a task starts (see `planStart`). */
+interface StartPlan {
+  record: TaskRecord;
+  /** The started record and event the claim writes; undefined when they are written after it. */
+  start: TaskStart | undefined;
+  started: (data?: { [key: string]: JsonValue }) => NewEvent;
+  resumeJournal: boolean;
+  discardsJournal: boolean;
+  deadLetter: boolean;
+}
+
+/** What rides in a result's commit (see `chainAfter`). */
+interface Chain {
+  next?: { index: number; inputHash: string; plan: StartPlan; claim: NextClaim };
+  endRun?: RunEnd;
+}
+
+/** A task's claim, granted in the commit of the task before it. */
+interface Preclaim {
+  inputHash: string;
+  plan: StartPlan;
+  lease: Lease;
+}
 
 function taskOutputOf(result: Pick<TaskResult, "name" | "output" | "structured" | "agent">): TaskOutput {
   return { name: result.name, raw: result.output, structured: result.structured, agent: result.agent };

@@ -4,23 +4,23 @@ import type { PreparedTask } from "./prepare.js";
 /** The crew's tasks at a run's last kickoff, in the crew's order, as its `run_planned` event recorded them. */
 export interface PlannedTasks {
   tasks: string[];
-  /** Stored tasks that crew no longer had: kept, unused. */
-  orphaned: string[];
   /** Who works each task (its agent's role, or the manager's), by task name. */
   agents: Record<string, string>;
   /** The host each model sent its requests to, by model id (the demo and model objects name none). */
   endpoints: Record<string, string>;
 }
 
-/** What a kickoff records of the crew it runs, in its `run_planned` event. */
-export function plannedData(tasks: PreparedTask[], orphaned: string[]): { [key: string]: JsonValue } {
+/**
+ * What a kickoff records of the crew it runs, in its `run_planned` event (written with the run's
+ * begin). Stored tasks the crew does not name are the run's orphans: kept, unused.
+ */
+export function plannedData(tasks: PreparedTask[]): { [key: string]: JsonValue } {
   const endpoints: Record<string, string> = {};
   for (const agent of tasks.flatMap((t) => [t.agent, ...(t.coworkers ?? [])])) {
     if (agent.model.endpoint !== null) endpoints[agent.model.id] = agent.model.endpoint;
   }
   return {
     tasks: tasks.map((t) => t.name),
-    orphaned,
     agents: Object.fromEntries(tasks.map((t) => [t.name, t.agent.role])),
     endpoints,
   };
@@ -32,7 +32,7 @@ export function lastPlanned(events: RunEvent[]): PlannedTasks | undefined {
     const event = events[i]!;
     if (event.type === "run_planned") {
       const data = event.data ?? {};
-      return { tasks: names(data.tasks), orphaned: names(data.orphaned), agents: texts(data.agents), endpoints: texts(data.endpoints) };
+      return { tasks: names(data.tasks), agents: texts(data.agents), endpoints: texts(data.endpoints) };
     }
     if (event.type === "run_started") return undefined;
   }

@@ -98,6 +98,11 @@ export class TaskLease {
     }
   }
 
+  /** Holds a lease granted elsewhere: by the commit of the task before it (see `CommitOptions.next`). */
+  static adopt(store: Store, lease: Lease, ttlMs: number, log: Logger): TaskLease {
+    return new TaskLease(store, lease, ttlMs, log);
+  }
+
   get token(): number {
     return this.current.token;
   }

@@ -4,7 +4,8 @@ import type { Crew } from "../model/crew.js";
 import { isFlow, type Flow } from "../flow/flow.js";
 import { runFlow } from "../flow/run-flow.js";
 import { openQueue, type RunJob } from "../queue/run-queue.js";
-import { openStore, storeUrlFrom } from "../stores/open.js";
+import { queueStoreUrl } from "../queue/enqueue.js";
+import { openStore } from "../stores/open.js";
 import { kickoff } from "./kickoff.js";
 import type { RunObserver, RunStartEvent } from "./observer.js";
 import { widestRow } from "./schedule.js";
@@ -125,20 +126,5 @@ export async function startWorker(crew: Workable, options: WorkerOptions = {}): 
   };
 }
 
-/**
- * Puts a run of the crew on its queue; a worker of the crew will kick it off. `jobTimeoutMs` is
- * how long a worker may hold it unacknowledged before the queue gives it to another (default 60 s).
- */
-export async function enqueueRun(crew: Workable, job: RunJob, storeUrl?: string, options: { jobTimeoutMs?: number } = {}): Promise<void> {
-  const queue = await openQueue(queueStoreUrl(crew, storeUrl), crew.name);
-  try {
-    await queue.enqueue(job, { timeoutMs: options.jobTimeoutMs });
-  } finally {
-    await queue.close();
-  }
-}
 
-/** The store URL whose server carries a crew's queue: the one given, the crew's own, or the default. */
-function queueStoreUrl(crew: Workable, given: string | undefined): string {
-  return given ?? (typeof crew.store === "string" ? crew.store : undefined) ?? storeUrlFrom();
-}
+export { enqueueRun } from "../queue/enqueue.js";

@@ -6,7 +6,7 @@ import type { KickoffOptions, KickoffResult } from "../engine/kickoff.js";
 import type { JsonValue, Store } from "../stores/store.js";
 import { checkFlow } from "./check.js";
 import { generateRunId } from "../engine/kickoff.js";
-import { enqueueRun } from "../engine/worker.js";
+import { enqueueRun } from "../queue/enqueue.js";
 import { checkRunId } from "../stores/codec.js";
 import { runFlow, type FlowResult, type FlowRunOptions } from "./run-flow.js";
 import { parseState } from "./state.js";

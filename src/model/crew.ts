@@ -1,7 +1,7 @@
 import type { LanguageModel } from "ai";
 import { generateRunId, kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
 import { prepareTasks } from "../engine/prepare.js";
-import { enqueueRun } from "../engine/worker.js";
+import { enqueueRun } from "../queue/enqueue.js";
 import { checkRunId } from "../stores/codec.js";
 import { CrewstateError, quote } from "../errors.js";
 import type { Store } from "../stores/store.js";

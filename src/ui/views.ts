@@ -1,5 +1,6 @@
 import { describeDecision, type RunReason } from "../engine/plan.js";
 import { inCrewOrder, lastPlanned } from "../engine/planned.js";
+import { eventsPerTask } from "../engine/task-events.js";
 import { inExecutionOrder, parseExecutionKey, questionOf } from "../flow/step-record.js";
 import { newTaskRecord, type CallRecord, type JsonValue, type Run, type RunEvent, type TaskRecord, type TokenUsage } from "../stores/store.js";
 
@@ -38,7 +39,7 @@ export function lastKickoff(events: RunEvent[]): RunEvent[] {
 export function timelineOf(run: Run, events: RunEvent[], now = new Date().toISOString()): TimelineTask[] {
   const recent = lastKickoff(events);
   const byTask = new Map<string, RunEvent[]>();
-  for (const event of recent) if (event.task !== null) byTask.set(event.task, [...(byTask.get(event.task) ?? []), event]);
+  for (const event of eventsPerTask(recent)) if (event.task !== null) byTask.set(event.task, [...(byTask.get(event.task) ?? []), event]);
   const paused = run.status === "paused" ? [...recent].reverse().find((e) => e.type === "run_paused")?.task ?? null : null;
   const planned = run.kind === "flow" ? undefined : lastPlanned(events);
   const missing = new Set(unrecorded(run, planned?.tasks ?? []).map((t) => t.name));

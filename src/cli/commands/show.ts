@@ -25,7 +25,8 @@ export function registerShow(program: Command): void {
           const events = await store.events(runId);
           if (run.kind === "flow") return void process.stdout.write(`${await showFlow(store, run, events, options)}\n`);
           const planned = lastPlanned(events);
-          const unused = new Set(planned?.orphaned ?? []);
+          const crew = new Set(planned?.tasks ?? run.tasks.map((t) => t.name));
+          const unused = new Set(run.tasks.map((t) => t.name).filter((name) => !crew.has(name)));
           const tasks = inCrewOrder(run.tasks, planned).map((t) => ({ ...t, inCrew: !unused.has(t.name), agent: planned?.agents[t.name] ?? null }));
           const ledger = { spent: await spentSoFar(store, runId, run.tasks.map((t) => t.name), events), saved: savedSoFar(events) };
           if (options.json) {
