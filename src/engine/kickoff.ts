@@ -497,8 +497,8 @@ class Kickoff {
         wait: !mayDefer,
       });
       if (!(lease instanceof TaskLease)) return lease;
-      crashPoint("claimed");
     }
+    crashPoint("claimed");
     try {
       const moved = await this.movedSince(stored);
       if (moved) return moved;
@@ -690,8 +690,8 @@ class Kickoff {
 
   /**
    * What rides in the commit of a task's result (see `CommitOptions`): when the task is the last
-   * one to finish, the run's end; when the next task in crew order becomes ready with it alone and
-   * will run, that task's claim with its started record — one commit per task on a chain.
+   * one to finish, the run's end; when the task the crew reaches next becomes ready with it, nothing
+   * else runs, and it will run, that task's claim with its started record — one commit per task on a chain.
    */
   private async chainAfter(task: PreparedTask, outputHash: string, journal: TaskJournal): Promise<Chain> {
     const { finished, launched, deferred, stop } = this.sched;
@@ -701,9 +701,10 @@ class Kickoff {
     if (this.sched.running !== 1 || stop.error !== undefined || stop.awaiting !== undefined || task.task.humanReview || task.outputFile !== null) return {};
     const others = finished.filter((done, k) => done && k !== i).length;
     if (others === n - 1) return { endRun: this.completion({ made: this.calls.made + journal.stats.called, replayed: this.calls.replayed + journal.stats.replayed }) };
-    const j = i + 1;
-    const next = this.tasks[j];
-    if (next === undefined || launched[j] || deferred[j] || next.conditional || !launched.slice(0, j).every(Boolean)) return {};
+    // The task the crew reaches next; tasks that run side by side do not follow one another: their claims commit on their own.
+    const j = launched.indexOf(false);
+    const next = j < 0 ? undefined : this.tasks[j];
+    if (next === undefined || deferred[j] || next.conditional || next.task.asyncExecution) return {};
     const slot = this.slots[j]!;
     const finishedNow = finished.map((done, k) => done || k === i);
     const outputHashes = this.outputHashes.slice();
