@@ -2,7 +2,7 @@ import PgBoss from "pg-boss";
 import { CrewstateError, messageOf } from "../errors.js";
 import { createHash } from "node:crypto";
 import { redactUrl } from "../redact.js";
-import { quoteSchema } from "../stores/postgres-migrations.js";
+import { quoteSchema } from "../stores/postgres/migrations.js";
 import type { ActiveJob, EnqueueOptions, RunJob, RunQueue, WorkOptions } from "./run-queue.js";
 
 /** Runs queued in pg-boss, in a schema next to the store's (`<store schema>_queue`). */

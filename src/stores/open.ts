@@ -56,7 +56,7 @@ export async function openStore(url: string = storeUrlFrom(), options: OpenStore
     }
     case "postgres":
     case "postgresql": {
-      const { PostgresStore } = await import("./postgres-store.js");
+      const { PostgresStore } = await import("./postgres/store.js");
       return PostgresStore.open(url, { readOnly });
     }
     case "redis":

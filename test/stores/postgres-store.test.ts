@@ -12,8 +12,8 @@ import { outputHashOf } from "../../src/hash.js";
 import { isCrewstateError } from "../../src/errors.js";
 import { redactUrl } from "../../src/redact.js";
 import { openStore } from "../../src/stores/open.js";
-import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres-migrations.js";
-import { PostgresStore } from "../../src/stores/postgres-store.js";
+import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres/migrations.js";
+import { PostgresStore } from "../../src/stores/postgres/store.js";
 import { freshName, PG_URL, postgresService, startTcpProxy, viaPort, withParam } from "../services.js";
 import { completed, describeServerStore } from "./server-store.js";
 

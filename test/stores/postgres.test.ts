@@ -1,5 +1,5 @@
 import pg from "pg";
-import { PostgresStore } from "../../src/stores/postgres-store.js";
+import { PostgresStore } from "../../src/stores/postgres/store.js";
 import { describeStoreConformance } from "../../src/testing/index.js";
 import { freshName, PG_URL, postgresService, withParam } from "../services.js";
 import { describe } from "vitest";

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { CrewstateError, FencedOutError, messageOf, quote } from "../errors.js";
-import { BaseStore, fencedOut, kindMismatch } from "./base-store.js";
-import { decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "../redact.js";
-import { migrate, quoteSchema, withClient } from "./postgres-migrations.js";
+import { CrewstateError, FencedOutError, messageOf, quote } from "../../errors.js";
+import { BaseStore, fencedOut, kindMismatch } from "../base-store.js";
+import { decodeJson, encodeJson } from "../codec.js";
+import { redactUrl } from "../../redact.js";
+import { migrate, quoteSchema, withClient } from "./migrations.js";
 import type {
   BeginRun,
   CallRecord,
@@ -27,7 +27,7 @@ import type {
   TaskStart,
   TaskStatus,
   TokenUsage,
-} from "./store.js";
+} from "../store.js";
 
 /**
  * `postgres://user:password@host:port/database[?schema=name]` — state shared by many workers.

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { CrewstateError } from "../errors.js";
+import { CrewstateError } from "../../errors.js";
 
 /**
  * The PostgreSQL schema of crewstate, as versioned migrations: the position in the list is the
