@@ -14,6 +14,7 @@ import { redactUrl } from "../../src/redact.js";
 import { openStore } from "../../src/stores/open.js";
 import { MIGRATIONS, POSTGRES_SCHEMA_VERSION, migrate } from "../../src/stores/postgres/migrations.js";
 import { PostgresStore } from "../../src/stores/postgres/store.js";
+import { newTaskRecord, type Lease, type NextClaim } from "../../src/stores/store.js";
 import { freshName, PG_URL, postgresService, startTcpProxy, viaPort, withParam } from "../services.js";
 import { completed, describeServerStore } from "./server-store.js";
 
@@ -328,6 +329,144 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       expect(await replay()).toEqual({ found: true, token: null, expires_at: null });
       const rows = await admin.query(`SELECT worker, fencing_token FROM "${schema}".tasks`);
       expect(rows.rows).toEqual([{ worker: '"worker-b"', fencing_token: "2" }]);
+    });
+  });
+
+  describe("commit chain and reuse", () => {
+    /** The started record and event of a claim made in the commit before it. */
+    const next = (task: string, seenToken = 0): NextClaim => ({
+      task,
+      worker: "worker-a",
+      ttlMs: 30_000,
+      seenToken,
+      start: { task: { ...newTaskRecord(task), status: "running", startedAt: "2026-01-02T03:04:05.000Z", attempts: 1 }, event: { type: "task_started" } },
+    });
+
+    it("commits a result, the next claim and the run's end in one statement; replayed, it returns the lease it granted and writes nothing", async () => {
+      const { url, schema } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const clientSpy = vi.spyOn(pg.Client.prototype, "query");
+      const poolSpy = vi.spyOn(pg.Pool.prototype, "query");
+      let lease: Lease | undefined;
+      let sent: pg.QueryConfig;
+      try {
+        lease = await store.saveTask("r", completed("a"), { type: "task_completed" }, {
+          calls: [{ task: "a", position: 0, kind: "model", requestHash: "h", response: "x", usage: null, at: "2026-01-01T00:00:00.000Z" }],
+          next: next("b"),
+          endRun: { status: "paused", error: null, event: { type: "run_paused" } },
+        });
+        expect(clientSpy).toHaveBeenCalledTimes(1);
+        sent = poolSpy.mock.calls[0]![0] as unknown as pg.QueryConfig;
+      } finally {
+        clientSpy.mockRestore();
+        poolSpy.mockRestore();
+      }
+      expect(lease).toMatchObject({ task: "b", worker: "worker-a", token: 1 });
+      expect((await store.events("r")).map((e) => [e.seq, e.type, e.task])).toEqual([
+        [1, "run_started", null],
+        [2, "task_completed", "a"],
+        [3, "task_started", "b"],
+        [4, "run_paused", null],
+      ]);
+      const before = await snapshot(schema);
+      // The very statement again, op ID and all: what a retry after a lost reply sends.
+      const replay = (await admin.query({ text: sent.text, values: sent.values })).rows[0];
+      expect(replay).toMatchObject({ done: true, kept_token: "1", kept_expires_at: lease!.expiresAt });
+      expect(await snapshot(schema)).toEqual(before);
+    });
+
+    it("answers a chain commit retried after a lost reply with the lease it granted, through the store", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const original = pg.Pool.prototype.query;
+      let lost = false;
+      // The first send commits, then its reply is lost as a dropped connection would lose it.
+      const spy = vi.spyOn(pg.Pool.prototype, "query").mockImplementation(async function (this: pg.Pool, ...args: unknown[]) {
+        const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+        if (!lost) {
+          lost = true;
+          throw Object.assign(new Error("Connection terminated unexpectedly"), {});
+        }
+        return result;
+      } as never);
+      let lease: Lease | undefined;
+      try {
+        lease = await store.saveTask("r", completed("a"), { type: "task_completed" }, { next: next("b") });
+        expect(spy).toHaveBeenCalledTimes(2);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(lease).toMatchObject({ task: "b", worker: "worker-a", token: 1 });
+      const run = (await store.getRun("r"))!;
+      expect(run.tasks.map((t) => [t.name, t.status, t.fencingToken, t.leaseExpiresAt])).toEqual([
+        ["a", "completed", 0, null],
+        ["b", "running", 1, lease!.expiresAt],
+      ]);
+      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed", "task_started"]);
+    });
+
+    it("claims again the task a commit writes, judged on the record just written, in one transaction", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const failed = { ...completed("a"), status: "failed" as const, output: null, outputHash: null, error: "boom" };
+      const lease = await store.saveTask("r", failed, { type: "task_failed" }, { next: { ...next("a"), start: { ...next("a").start, event: { type: "task_retry" } } } });
+      expect(lease).toMatchObject({ task: "a", worker: "worker-a", token: 1 });
+      expect((await store.getRun("r"))!.tasks).toEqual([{ ...next("a").start.task, worker: "worker-a", fencingToken: 1, leaseExpiresAt: lease!.expiresAt }]);
+      const stale = await store.saveTask("r", failed, { type: "task_failed" }, {
+        next: next("a", 1),
+        endRun: { status: "failed", error: "boom", event: { type: "run_failed" } },
+      });
+      expect(stale).toBeUndefined();
+      expect((await store.getRun("r"))!.status).toBe("failed");
+      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_failed", "task_retry", "task_failed", "run_failed"]);
+    });
+
+    it("keeps 1000 reused records in one statement", async () => {
+      const { url } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const tasks = Array.from({ length: 1000 }, (_, i) => ({ record: completed(`t${i}`), fencingToken: 0 }));
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        await store.reuseTasks("r", tasks, { type: "tasks_reused", data: { tasks: tasks.map((t) => t.record.name) } }, { endRun: { status: "completed", error: null, event: { type: "run_completed" } } });
+        expect(spy).toHaveBeenCalledTimes(1);
+      } finally {
+        spy.mockRestore();
+      }
+      const run = (await store.getRun("r"))!;
+      expect(run.tasks.map((t) => t.name)).toEqual(tasks.map((t) => t.record.name));
+      expect(run.status).toBe("completed");
+      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "tasks_reused", "run_completed"]);
+    });
+
+    it("refuses a reuse whole when another writer made a record's row after the statement began", async () => {
+      const { url, schema } = freshUrl();
+      const store = await open(url);
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      await store.saveTask("r", completed("a"), { type: "task_completed" });
+      // Another writer's row for "b", token 1, not committed yet: the reuse's snapshot cannot see it.
+      const writer = new pg.Client(PG_URL);
+      await writer.connect();
+      try {
+        await writer.query("BEGIN");
+        await writer.query(`INSERT INTO "${schema}".tasks (run_id, name, status, attempts, worker, fencing_token) VALUES ('r', 'b', 'pending', 0, '"worker-b"', 1)`);
+        const reuse = store.reuseTasks("r", [{ record: completed("a", "other"), fencingToken: 0 }, { record: completed("b"), fencingToken: 0 }], { type: "tasks_reused" });
+        const outcome = reuse.then(() => undefined, (error: unknown) => error);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await writer.query("COMMIT");
+        expect(await outcome).toMatchObject({ code: "FENCED_OUT", message: expect.stringContaining("the current token is 1") });
+      } finally {
+        await writer.end();
+      }
+      const run = (await store.getRun("r"))!;
+      expect(run.tasks.map((t) => [t.name, t.output, t.fencingToken])).toEqual([
+        ["a", "output of a", 0],
+        ["b", null, 1],
+      ]);
+      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed"]);
     });
   });
 

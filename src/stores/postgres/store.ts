@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { CrewstateError, FencedOutError, messageOf, quote } from "../../errors.js";
-import { BaseStore, fencedOut, kindMismatch } from "../base-store.js";
+import { CrewstateError, quote } from "../../errors.js";
+import { BaseStore } from "../base-store.js";
 import { decodeJson, encodeJson } from "../codec.js";
+import { exists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
+import { oneLine, unavailable, withReconnect, type Connection } from "../reconnect.js";
 import { redactUrl } from "../../redact.js";
 import { migrate, quoteSchema, withClient } from "./migrations.js";
+import { statements, type Statement, type Statements } from "./statements.js";
 import type {
   BeginRun,
   CallRecord,
@@ -16,13 +19,16 @@ import type {
   JsonValue,
   Lease,
   NewEvent,
+  NextClaim,
   Run,
   RunDump,
   RunEvent,
   RunKind,
+  RunEnd,
   RunParent,
   RunStatus,
   RunSummary,
+  ReusedTask,
   TaskRecord,
   TaskStart,
   TaskStatus,
@@ -33,9 +39,10 @@ import type {
  * `postgres://user:password@host:port/database[?schema=name]` — state shared by many workers.
  *
  * Tables live in one schema (default `crewstate`), created and migrated on open (see
- * `postgres-migrations.ts`). Every write is one SQL statement — its own transaction, one round
- * trip — that takes the run's row lock first, so writes to one run are serialised and the event
- * sequence has no gaps. Each write carries a fresh idempotency key (`events.op_id`): when the
+ * `migrations.ts`). Every write is one SQL statement (`statements.ts`) — its own transaction, one
+ * round trip — that takes the run's row lock first, so writes to one run are serialised and the
+ * event sequence has no gaps. A task's result, the claim of the task after it (with its started
+ * record and event) and the run's end are one statement; so are many reused records. Each write carries a fresh idempotency key (`events.op_id`): when the
  * connection drops before the answer arrives, the write is retried once and a retry of a write
  * that did commit changes nothing. Imports are transactions and are retried only when the
  * failure came before COMMIT.
@@ -46,12 +53,16 @@ import type {
  * claim naming the token it saw, whether the token still is that); concurrent claims queue on
  * that row, so exactly one wins. A claim's op ID is kept in the row
  * (`tasks.claim_op`) until another write replaces the lease: a claim retried after a lost reply
- * finds its own op ID there and returns the lease it was granted instead of a second token.
+ * finds its own op ID there and returns the lease it was granted instead of a second token; a
+ * commit's claim of the next task carries the commit's op ID, so a retried commit does the same.
+ * A lost connection is retried once by `withReconnect` (`../reconnect.ts`).
  */
 export class PostgresStore extends BaseStore {
   readonly location: string;
   private readonly sql: Statements;
   private closed = false;
+  /** The store's connection as `withReconnect` sees it. */
+  private readonly connection: Connection;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -61,6 +72,21 @@ export class PostgresStore extends BaseStore {
     super();
     this.location = location;
     this.sql = statements(quoteSchema(schema, location));
+    const store = this;
+    this.connection = {
+      location,
+      server: "PostgreSQL",
+      get closed() {
+        return store.closed;
+      },
+      isConnectionError,
+      // Let the pool notice the other connections that died with this one before retrying.
+      reconnected: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return !store.closed;
+      },
+      mapError: (error) => mapError(error, location),
+    };
   }
 
   /** Connects, creates or migrates the schema, and refuses a schema newer than this code. */
@@ -98,7 +124,7 @@ export class PostgresStore extends BaseStore {
 
     const store = new PostgresStore(pool, location, schema);
     try {
-      await store.attempt(() => migrate(pool, schema, location, { readOnly: openOptions.readOnly === true }), true);
+      await withReconnect(store.connection, () => migrate(pool, schema, location, { readOnly: openOptions.readOnly === true }), true);
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw error;
@@ -114,95 +140,173 @@ export class PostgresStore extends BaseStore {
 
   // --- writes: one statement each, idempotent through their op ID ---
 
-  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     const crew = encodeJson(init.crew, `crew name of run ${quote(init.runId)}`);
-    const result = await this.write<{ done: boolean; written: boolean }>(this.sql.beginRun, [
+    const kind = init.kind ?? "crew";
+    const result = await this.write<{ done: boolean; written: boolean; crew: string | null; kind: RunKind | null }>(this.sql.beginRun, [
       init.runId,
       crew,
       encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
       now,
-      init.kind ?? "crew",
+      kind,
       init.parent?.runId ?? null,
       init.parent?.task ?? null,
+      timeOrderedId(),
+      init.planned === undefined ? null : encodeJson(init.planned, `the plan of run ${quote(init.runId)}`),
     ]);
     if (result && !result.done && !result.written) {
-      const other = await this.read<{ crew: string; kind: RunKind }>(this.sql.runCrew, [init.runId]);
-      const theirs = other[0] ? decodeJson<string>(other[0].crew, `the crew of run ${quote(init.runId)}`) : "";
-      if (other[0] && (theirs === init.crew || theirs === "")) throw kindMismatch(init.runId, other[0].kind, init.kind ?? "crew", this.location);
-      throw new CrewstateError(
-        "RUN_MISMATCH",
-        `run ${quote(init.runId)} belongs to crew "${theirs}", not ${quote(init.crew)}; use another run ID`,
-        { runId: init.runId, store: this.location },
-      );
+      // Refused: the run is there. Its row, when the statement's snapshot was too early to see it, is read again.
+      const other = result.crew !== null && result.kind !== null ? { crew: result.crew, kind: result.kind } : (await this.query<{ crew: string; kind: RunKind }>(this.sql.runCrew, [init.runId]))[0];
+      if (other) {
+        const theirs = decodeJson<string>(other.crew, `the crew of run ${quote(init.runId)}`);
+        if (theirs === init.crew || theirs === "") return { outcome: "otherKind", kind: other.kind };
+        return { outcome: "otherCrew", crew: theirs };
+      }
     }
     const run = await this.doGetRun(init.runId);
-    if (!run) throw this.runNotFound(init.runId);
-    return run;
+    if (!run) {
+      throw new CrewstateError("STORE_UNAVAILABLE", `run ${quote(init.runId)} was removed from ${this.location} by another writer as it was begun`, { runId: init.runId, store: this.location });
+    }
+    return ok(run);
   }
 
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
     const row = toTaskRow(task, runId);
-    const ev = eventParams({ ...event, task: task.name });
     // Of two calls at one position the later wins, as with recordCall one by one (one upsert cannot touch a row twice).
     const calls = [...new Map((options.calls ?? []).map((c) => [c.position, c])).values()];
     const fencedBy = options.fencedBy === undefined || options.fencedBy === task.name ? null : options.fencedBy;
-    const values = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...ev, fencedBy];
-    const result = await this.write<{ done: boolean; found: boolean; written: boolean }>(
-      calls.length === 0 ? this.sql.saveTask : this.sql.saveTaskWithCalls,
-      calls.length === 0 ? values : [...values, ...callArrays(calls, runId)],
-    );
-    if (!result || result.done || result.written) return;
-    if (!result.found) throw this.runNotFound(runId);
-    throw await this.fencedOut("commit", runId, task.name, options);
+    const { next, endRun } = options;
+    const values: unknown[] = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...eventParams(event), fencedBy, timeOrderedId()];
+    if (calls.length > 0) values.push(...callArrays(calls, runId));
+    if (next && next.task === task.name) return this.saveThenClaim(runId, values, calls.length > 0, next, endRun, now, options.fencedBy ?? task.name, options.fencingToken);
+    if (next) {
+      const start = toTaskRow(next.start.task, runId);
+      values.push(start.name, jsonOrNull(next.worker, "worker ID"), next.ttlMs, next.seenToken, ...eventParams({ ...next.start.event, task: next.task }), ...recordParams(start));
+    }
+    if (endRun) values.push(...runEndParams(endRun, runId));
+    // With a claim, a retry racing its own first attempt runs once more to read the lease it was granted.
+    const result = await this.write<CommitRow>(this.sql.commit({ calls: calls.length > 0, next: next !== undefined, end: endRun !== undefined }), values, next !== undefined);
+    if (!result) return ok(undefined);
+    if (!result.done && !result.found) return noRun;
+    if (!result.done && !result.written) {
+      const checked = options.fencedBy ?? task.name;
+      return fenced(checked, await this.currentToken(runId, checked, result.current, options.fencingToken));
+    }
+    const token = result.done ? result.kept_token : result.token;
+    const expiresAt = result.done ? result.kept_expires_at : result.expires_at;
+    if (!next || token == null || expiresAt == null) return ok(undefined);
+    return ok({ runId, task: next.task, worker: next.worker, token: Number(token), expiresAt });
   }
 
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
+  /**
+   * A commit whose next claim is of the task it writes: one statement cannot write a row twice, so
+   * the record, the claim (judged on the record just written) and the run's end are three
+   * statements of one transaction, in that order. Only a commit that retries a task itself takes
+   * this way; the chain from one task to another is one statement.
+   */
+  private async saveThenClaim(runId: string, values: unknown[], calls: boolean, next: NextClaim, endRun: RunEnd | undefined, now: string, checked: string, carried: number | undefined): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
+    const start = toTaskRow(next.start.task, runId);
+    const claim = [runId, start.name, jsonOrNull(next.worker, "worker ID"), next.ttlMs, null, timeOrderedId(), next.seenToken, now, ...eventParams({ ...next.start.event, task: next.task }), ...recordParams(start)];
+    const end = endRun && [runId, endRun.status, jsonOrNull(endRun.error, `error of run ${quote(runId)}`), now, ...eventParams(endRun.event), timeOrderedId()];
+    const outcome = await this.transaction(async (client) => {
+      const saved = (await client.query<CommitRow>({ ...this.sql.commit({ calls, next: false, end: false }), values })).rows[0]!;
+      if (!saved.found) return noRun;
+      if (!saved.written) return { outcome: "refused" as const, current: saved.current };
+      const row = (await client.query<ClaimRow>({ ...this.sql.claimStart, values: claim })).rows[0]!;
+      if (end) await client.query({ ...this.sql.setRunStatus, values: end });
+      return ok(row.token === null || row.expires_at === null ? undefined : { runId, task: next.task, worker: next.worker, token: Number(row.token), expiresAt: row.expires_at });
+    });
+    if (outcome.outcome === "refused") return fenced(checked, await this.currentToken(runId, checked, outcome.current, carried));
+    return outcome;
+  }
+
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+    const rows = tasks.map((t) => toTaskRow(t.record, runId));
+    const column = <K extends keyof TaskRow>(key: K) => rows.map((r) => r[key]);
+    const values: unknown[] = [
+      runId,
+      now,
+      ...eventParams(event),
+      timeOrderedId(),
+      column("name"),
+      column("status"),
+      column("input_hash"),
+      column("output"),
+      column("structured"),
+      column("output_hash"),
+      column("started_at"),
+      column("completed_at"),
+      column("attempts"),
+      column("error"),
+      column("input_tokens"),
+      column("output_tokens"),
+      column("cost_usd").map(floatParam),
+      column("model"),
+      column("worker"),
+      column("fencing_token"),
+      column("lease_expires_at"),
+      tasks.map((t) => String(t.fencingToken)),
+    ];
+    if (options.endRun) values.push(...runEndParams(options.endRun, runId));
+    const statement = options.endRun ? this.sql.reuseTasksEnd : this.sql.reuseTasks;
+    let result: ReuseRow | undefined;
+    try {
+      result = await this.write<ReuseRow>(statement, values);
+    } catch (error) {
+      // A row made by another writer after the statement's snapshot failed its token check in the
+      // upsert, which aborted the statement: run again, it sees that row now.
+      if (!isRaced(error)) throw error;
+      result = await this.write<ReuseRow>(statement, values);
+    }
+    if (!result || result.done) return ok();
+    if (!result.found) return noRun;
+    if (result.fenced_task !== null) return fenced(result.fenced_task, Number(result.current ?? 0));
+    return ok();
+  }
+
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
     const result = await this.write<{ done: boolean; written: boolean }>(this.sql.setRunStatus, [
       runId,
       status,
       jsonOrNull(error, `error of run ${quote(runId)}`),
       now,
       ...eventParams(event),
+      timeOrderedId(),
     ]);
-    if (result && !result.done && !result.written) throw this.runNotFound(runId);
+    return result && !result.done && !result.written ? noRun : ok();
   }
 
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
-    const result = await this.write<{ done: boolean; found: boolean; removed: boolean }>(this.sql.removeTask, [
-      runId,
-      task,
-      now,
-      ...eventParams({ ...event, task }),
-    ]);
-    if (!result || result.done) return true;
-    if (!result.found) throw this.runNotFound(runId);
-    return result.removed;
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun> {
+    const result = await this.write<{ done: boolean; found: boolean; removed: boolean }>(this.sql.removeTask, [runId, task, now, ...eventParams(event), timeOrderedId()]);
+    if (!result || result.done) return ok(true);
+    if (!result.found) return noRun;
+    return ok(result.removed);
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
     // An upsert of the same row: safe to retry as it is.
-    const rows = await this.read<{ found: boolean; written: boolean }>(this.sql.recordCall, [
+    const rows = await this.query<{ found: boolean; written: boolean; current: string | null }>(this.sql.recordCall, [
       runId,
       ...callParams(call, runId),
       options.fencingToken ?? null,
       options.fencedBy ?? null,
     ]);
     const row = rows[0]!;
-    if (row.written) return;
-    if (!row.found) throw this.runNotFound(runId);
-    throw await this.fencedOut("journal entry", runId, call.task, options);
+    if (row.written) return ok();
+    if (!row.found) return noRun;
+    const checked = options.fencedBy ?? call.task;
+    return fenced(checked, await this.currentToken(runId, checked, row.current, options.fencingToken));
   }
 
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
-    const rows = await this.read<{ found: boolean }>(this.sql.clearCalls, [runId, task]);
-    if (!rows[0]?.found) throw this.runNotFound(runId);
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
+    const rows = await this.query<{ found: boolean }>(this.sql.clearCalls, [runId, task]);
+    return rows[0]?.found ? ok() : noRun;
   }
 
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
     const { run, events, calls } = dump;
     const runId = run.runId;
-    // A name given twice keeps its first place and its last record, as in the reference store.
-    const tasks = [...new Map(run.tasks.map((t) => [t.name, t])).values()].map((t) => toTaskRow(t, runId));
+    const tasks = run.tasks.map((t) => toTaskRow(t, runId));
     const eventRows = events.map((e) => eventParams(e));
     const runRow = [
       runId,
@@ -219,14 +323,9 @@ export class PostgresStore extends BaseStore {
       events.length,
     ];
     const column = <K extends keyof TaskRow>(key: K) => tasks.map((t) => t[key]);
-    await this.transaction(async (client) => {
+    return this.transaction<Ok | Exists>(async (client) => {
       const existing = await client.query(this.sql.lockRun, [runId]);
-      if (existing.rowCount && !overwrite) {
-        throw new CrewstateError("RUN_EXISTS", `run ${quote(runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
-          runId,
-          store: this.location,
-        });
-      }
+      if (existing.rowCount && !overwrite) return exists;
       await client.query(this.sql.deleteRun, [runId]);
       await client.query(this.sql.insertRun, runRow);
       if (tasks.length > 0) {
@@ -263,12 +362,16 @@ export class PostgresStore extends BaseStore {
       if (calls.length > 0) {
         await client.query(this.sql.importCalls, [runId, ...callArrays(calls, runId)]);
       }
-    });
+      return ok();
+    }, (error) =>
+      // The run was created by another writer during this import.
+      isPgError(error) && error.code === "23505" && error.table === "runs" ? exists : undefined,
+    );
   }
 
   // --- leases: one statement each, by the server's clock ---
 
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
     // One op ID for every attempt: a retry that finds it in the row returns the lease already granted.
     const claim = [
       runId,
@@ -279,11 +382,11 @@ export class PostgresStore extends BaseStore {
       timeOrderedId(),
       options.seenToken ?? null,
     ];
-    const rows = options.start === undefined ? await this.read<ClaimRow>(this.sql.claimTask, claim) : await this.claimStart(claim, runId, options.start);
+    const rows = options.start === undefined ? await this.query<ClaimRow>(this.sql.claimTask, claim) : await this.claimStart(claim, runId, options.start);
     const row = rows[0]!;
-    if (!row.found) throw this.runNotFound(runId);
-    if (row.token === null || row.expires_at === null) return undefined;
-    return { runId, task, worker, token: Number(row.token), expiresAt: row.expires_at };
+    if (!row.found) return noRun;
+    if (row.token === null || row.expires_at === null) return ok(undefined);
+    return ok({ runId, task, worker, token: Number(row.token), expiresAt: row.expires_at });
   }
 
   /** A claim that, once granted, writes `start`'s record under its lease and appends its event, as a commit at `this.now()`. */
@@ -291,64 +394,60 @@ export class PostgresStore extends BaseStore {
     const task = toTaskRow(start.task, runId);
     const values = [...claim, this.now(), ...eventParams({ ...start.event, task: task.name }), ...recordParams(task)];
     try {
-      return await this.read<ClaimRow>(this.sql.claimStart, values);
+      return await this.query<ClaimRow>(this.sql.claimStart, values);
     } catch (error) {
       // A retry that raced its own first attempt, still committing, fails on the op ID: that attempt
       // was granted, and the claim run once more finds its event and returns its lease.
       if (!isOwnOpConflict(error)) throw error;
-      return this.read<ClaimRow>(this.sql.claimStart, values);
+      return this.query<ClaimRow>(this.sql.claimStart, values);
     }
   }
 
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
     // Setting the expiry to now + TTL again is harmless, so a retry after a lost reply is safe.
-    const rows = await this.read<{ found: boolean; worker: string | null; expires_at: string | null; current: string | null }>(this.sql.heartbeat, [
+    const rows = await this.query<{ found: boolean; worker: string | null; expires_at: string | null; current: string | null }>(this.sql.heartbeat, [
       lease.runId,
       plainText(lease.task, "task name", lease.runId),
       lease.token,
       ttlMs,
     ]);
     const row = rows[0]!;
-    if (!row.found) throw this.runNotFound(lease.runId);
-    if (row.expires_at === null) {
-      throw new FencedOutError(
-        `heartbeat of task ${quote(lease.task)} in run ${quote(lease.runId)} carries fencing token ${lease.token}, but the current token is ${row.current ?? 0}`,
-        { runId: lease.runId, task: lease.task, store: this.location },
-      );
-    }
+    if (!row.found) return noRun;
+    if (row.expires_at === null) return fenced(lease.task, await this.currentToken(lease.runId, lease.task, row.current, lease.token));
     const worker = row.worker === null ? lease.worker : decodeJson<string>(row.worker, `the worker of task ${quote(lease.task)} of run ${quote(lease.runId)}`);
-    return { runId: lease.runId, task: lease.task, worker, token: lease.token, expiresAt: row.expires_at };
+    return ok({ runId: lease.runId, task: lease.task, worker, token: lease.token, expiresAt: row.expires_at });
   }
 
   protected async doReleaseTask(lease: Lease): Promise<void> {
     // Clearing an expiry twice is the same as once: safe to retry.
-    await this.read(this.sql.releaseTask, [lease.runId, plainText(lease.task, "task name", lease.runId), lease.token]);
+    await this.query(this.sql.releaseTask, [lease.runId, plainText(lease.task, "task name", lease.runId), lease.token]);
   }
 
   // --- reads: always safe to retry ---
 
   protected async doGetRun(runId: string): Promise<Run | undefined> {
-    const runs = await this.read<RunRow>(this.sql.getRun, [runId]);
+    const runs = await this.query<RunRow>(this.sql.getRun, [runId]);
     if (runs.length === 0) return undefined;
-    const tasks = await this.read<TaskRow>(this.sql.getTasks, [runId]);
+    const tasks = await this.query<TaskRow>(this.sql.getTasks, [runId]);
     return toRun(runs[0]!, tasks);
   }
 
   protected async doListRuns(): Promise<RunSummary[]> {
-    return (await this.read<SummaryRow>(this.sql.listRuns, [])).map(toSummary);
+    return (await this.query<SummaryRow>(this.sql.listRuns, [])).map(toSummary);
   }
 
   protected async doEvents(runId: string): Promise<RunEvent[]> {
-    return (await this.read<EventRow>(this.sql.getEvents, [runId])).map(toEvent);
+    return (await this.query<EventRow>(this.sql.getEvents, [runId])).map(toEvent);
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
-    return (await this.read<CallRow>(this.sql.getCalls, [runId, task])).map(toCall);
+    return (await this.query<CallRow>(this.sql.getCalls, [runId, task])).map(toCall);
   }
 
   /** The whole run from one snapshot, in four queries rather than one per task. */
   protected override async doExportRun(runId: string): Promise<RunDump | undefined> {
-    return this.attempt(
+    return withReconnect(
+      this.connection,
       () =>
         withClient(this.pool, (client) =>
           inTransaction(client, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", async () => {
@@ -367,87 +466,60 @@ export class PostgresStore extends BaseStore {
   // --- plumbing ---
 
   /** Runs a read (or an idempotent write) with one retry after a connection failure. */
-  private async read<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R[]> {
-    return this.attempt(async () => (await this.pool.query<R>({ ...statement, values })).rows, true);
+  private async query<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R[]> {
+    return withReconnect(this.connection, async () => (await this.pool.query<R>({ ...statement, values })).rows, true);
   }
 
   /**
-   * Runs one write statement whose last parameter is a fresh op ID. A retry after a dropped
+   * Runs one write statement that carries a fresh op ID among `values`. A retry after a dropped
    * connection is safe: the statement does nothing when an event with that op ID exists, and a
    * retry racing a still-committing first attempt fails on the op ID's unique index — which also
-   * means the write landed. Returns undefined in that case.
+   * means the write landed. Returns undefined in that case, unless `rerun`: then the statement is
+   * run once more, finds its op's event and reports what the write did (the lease it granted).
    */
-  private async write<R extends pg.QueryResultRow>(statement: Statement, values: unknown[]): Promise<R | undefined> {
-    const op = timeOrderedId();
+  private async write<R extends pg.QueryResultRow>(statement: Statement, values: unknown[], rerun = false): Promise<R | undefined> {
     try {
-      return (await this.read<R>(statement, [...values, op]))[0];
+      return (await this.query<R>(statement, values))[0];
     } catch (error) {
-      if (isOwnOpConflict(error)) return undefined;
-      throw error;
+      if (!isOwnOpConflict(error)) throw error;
+      return rerun ? (await this.query<R>(statement, values))[0] : undefined;
     }
   }
 
   /**
    * Runs `body` in a transaction. A connection failure before COMMIT was sent proves nothing was
    * committed, so the whole transaction is retried once; a failure during COMMIT is ambiguous and
-   * surfaces as `STORE_UNAVAILABLE`.
+   * surfaces as `STORE_UNAVAILABLE`. `refusal` turns a failure of the transaction's own into
+   * its outcome (undefined: it stays a failure).
    */
-  private async transaction(body: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  private async transaction<T>(body: (client: pg.PoolClient) => Promise<T>, refusal: (error: unknown) => T | undefined = () => undefined): Promise<T> {
     let committing = false;
-    await this.attempt(async () => {
-      if (committing) throw this.unavailable(new Error("the connection failed during COMMIT; the write may or may not have been applied"));
-      await withClient(this.pool, (client) => inTransaction(client, "BEGIN", () => body(client), () => (committing = true)));
-    }, true);
-  }
-
-  /** Runs `fn`, retrying once after a connection failure when `retry`; maps failures to shared codes. */
-  private async attempt<T>(fn: () => Promise<T>, retry: boolean): Promise<T> {
-    if (this.closed) throw this.unavailable(new Error("the store is closed"));
-    try {
-      return await fn();
-    } catch (error) {
-      if (!isConnectionError(error)) throw this.mapError(error);
-      if (!retry || this.closed) throw this.unavailable(error);
-      // Let the pool notice the other connections that died with this one before retrying.
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      try {
-        return await fn();
-      } catch (again) {
-        throw isConnectionError(again) ? this.unavailable(again) : this.mapError(again);
-      }
-    }
-  }
-
-  private mapError(error: unknown): unknown {
-    if (!isPgError(error)) return error;
-    if (error.code === "23514" || error.code === "22P02" || error.code === "22003") {
-      // A CHECK constraint (an unknown status or kind) or a number that is not a storable integer.
-      return new CrewstateError("INVALID_INPUT", `PostgreSQL store ${this.location} refused a value: ${oneLine(error)}`, { store: this.location, sqlState: error.code }, { cause: error });
-    }
-    if (error.code === "23505" && error.table === "runs") {
-      return new CrewstateError("RUN_EXISTS", `the run was created in ${this.location} by another writer during this import; pass --overwrite to replace it`, { store: this.location }, { cause: error });
-    }
-    return new CrewstateError("STORE_UNAVAILABLE", `PostgreSQL store ${this.location} failed: ${oneLine(error)}`, { store: this.location, sqlState: error.code }, { cause: error });
-  }
-
-  private unavailable(error: unknown): CrewstateError {
-    if (error instanceof CrewstateError) return error;
-    return new CrewstateError(
-      "STORE_UNAVAILABLE",
-      `PostgreSQL store ${this.location} is unavailable: ${oneLine(error)}; check that the server is running and the URL is right`,
-      { store: this.location },
-      { cause: error },
+    return withReconnect(
+      this.connection,
+      async () => {
+        if (committing) throw unavailable(this.connection, new Error("the connection failed during COMMIT; the write may or may not have been applied"));
+        try {
+          return await withClient(this.pool, (client) => inTransaction(client, "BEGIN", () => body(client), () => (committing = true)));
+        } catch (error) {
+          const outcome = refusal(error);
+          if (outcome === undefined) throw error;
+          return outcome;
+        }
+      },
+      true,
     );
   }
 
-  private runNotFound(runId: string): CrewstateError {
-    return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
-  }
-
-  /** The refusal of a `what` of `task` made under `fence`, naming the current token of the record it is fenced by. */
-  private async fencedOut(what: string, runId: string, task: string, fence: FenceOptions): Promise<FencedOutError> {
-    const current = await this.read<{ fencing_token: string }>(this.sql.taskToken, [runId, fence.fencedBy ?? task]);
-    return fencedOut(what, runId, task, fence.fencedBy, fence.fencingToken, current[0]?.fencing_token ?? 0, this.location);
+  /**
+   * The token now of the record a refused write was fenced by, as its statement read it; read
+   * again when that read, from the statement's snapshot, is older than the row the check saw
+   * (it shows the very token the write carried).
+   */
+  private async currentToken(runId: string, task: string, read: string | null, carried: number | undefined): Promise<number> {
+    const current = Number(read ?? 0);
+    if (current !== carried) return current;
+    const again = await this.query<{ fencing_token: string }>(this.sql.taskToken, [runId, task]);
+    return Number(again[0]?.fencing_token ?? 0);
   }
 }
 
@@ -512,6 +584,30 @@ interface ClaimRow {
   /** bigint: pg returns it as a string. */
   token: string | null;
   expires_at: string | null;
+}
+
+/** What a commit reports; bigints come back as strings. */
+interface CommitRow {
+  /** The commit's op was there: a retry of a commit that landed. */
+  done: boolean;
+  found: boolean;
+  written: boolean;
+  /** Refused: the token now of the record it was fenced by (from the statement's snapshot). */
+  current: string | null;
+  /** The next claim's lease, when granted now. */
+  token?: string | null;
+  expires_at?: string | null;
+  /** The lease the next claim was granted by this commit's first attempt (its op in the row). */
+  kept_token?: string | null;
+  kept_expires_at?: string | null;
+}
+
+interface ReuseRow {
+  done: boolean;
+  found: boolean;
+  /** The first record whose token is not the one it was read with, and its token now. */
+  fenced_task: string | null;
+  current: string | null;
 }
 
 interface EventRow {
@@ -704,6 +800,11 @@ function eventParams(event: NewEvent): [string | null, EventType, string | null]
   ];
 }
 
+/** [status, error, event task, type, data] of a run's end, as statement parameters. */
+function runEndParams(end: RunEnd, runId: string): unknown[] {
+  return [end.status, jsonOrNull(end.error, `error of run ${quote(runId)}`), ...eventParams(end.event)];
+}
+
 function jsonOrNull(value: JsonValue | null, what: string): string | null {
   return value === null ? null : encodeJson(value, what);
 }
@@ -782,309 +883,18 @@ export function isConnectionError(error: unknown): boolean {
   return CONNECTION_MESSAGE.test(error.message);
 }
 
-/** One line about a failure; Node's AggregateError (several addresses refused) has an empty message. */
-function oneLine(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return oneLine(error.errors[0]);
-  const text = messageOf(error);
-  const code = (error as PgError | undefined)?.code;
-  if (text.length > 0) return text;
-  return code ?? "unknown error";
+/** A failure of the store's own making (not the connection's) as the error the store gives. */
+function mapError(error: unknown, location: string): unknown {
+  if (!isPgError(error)) return error;
+  if (error.code === "23514" || error.code === "22P02" || error.code === "22003") {
+    // A CHECK constraint (an unknown status or kind) or a number that is not a storable integer.
+    return new CrewstateError("INVALID_INPUT", `PostgreSQL store ${location} refused a value: ${oneLine(error)}`, { store: location, sqlState: error.code }, { cause: error });
+  }
+  return new CrewstateError("STORE_UNAVAILABLE", `PostgreSQL store ${location} failed: ${oneLine(error)}`, { store: location, sqlState: error.code }, { cause: error });
 }
 
-// --- SQL: built once per store; the schema is the only thing spliced in, validated and quoted ---
-
-interface Statement {
-  name: string;
-  text: string;
-}
-type Statements = ReturnType<typeof statements>;
-
-function statements(s: string) {
-  const named = (name: string, text: string): Statement => ({ name: `crewstate_${name}`, text });
-  // A task's record but its name and lease; `recordParams` gives their values in this order.
-  const recordColumns =
-    "status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, input_tokens, output_tokens, cost_usd, model";
-  const taskColumns = `name, ${recordColumns}, worker, fencing_token, lease_expires_at`;
-  const fromExcluded = (columns: string) => columns.split(", ").map((c) => `${c} = excluded.${c}`).join(", ");
-  // A timestamptz as the store contract's ISO-8601 UTC text with milliseconds (as `Date.toISOString`).
-  const iso = (ts: string) => `to_char((${ts}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-  // The server's clock, read once per statement, to the millisecond (what an ISO string can hold).
-  const clock = `clock AS MATERIALIZED (SELECT date_trunc('milliseconds', clock_timestamp()) AS now)`;
-  const runColumns = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, kind, parent_run_id, parent_task";
-  // A journal entry but its run; `callParams` gives their values in this order, `callArrays` as arrays of `callTypes`.
-  const callColumns = "task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at";
-  const callTypes = ["text", "integer", "text", "text", "text", "integer", "integer", "double precision", "text"];
-  const replaceCall = `ON CONFLICT (run_id, task, position) DO UPDATE SET ${fromExcluded(callColumns.replace("task, position, ", ""))}`;
-  // The upsert into run $1's journal of the entries in the arrays from $`first` on (when `when` holds).
-  const insertCalls = (first: number, when?: string) => `
-         INSERT INTO ${s}.calls (run_id, ${callColumns})
-         SELECT $1, ${callColumns}
-         FROM unnest(${callTypes.map((type, i) => `$${first + i}::${type}[]`).join(", ")}) AS u(${callColumns})${when ? `
-         WHERE ${when}` : ""}
-         ${replaceCall}`;
-  // $1 run, $2..$18 the task row, $19 the fencing token required (or NULL), $20 now,
-  // $21..$23 event task, type, data, $24 the record whose token $19 must be (NULL: the task's own),
-  // then with `calls` $25..$33 the journal entries (callArrays), and last the op. Replacing the
-  // record ends any claim's retry window. The entries are written only with the record: not when
-  // fenced out, nor on a retry. Fenced by another record, the check locks that record's row as
-  // recordCall's does.
-  const saveTask = (name: string, calls: boolean) => {
-    const op = calls ? "$34" : "$25";
-    return named(
-      name,
-      `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = ${op}::uuid
-       ), run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
-       ), task AS (
-         INSERT INTO ${s}.tasks AS t (run_id, ${taskColumns})
-         SELECT run_id, $2, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11, $12::integer, $13::integer, $14::double precision, $15, $16, $17::bigint, $18
-         FROM run
-         WHERE $19::bigint IS NULL
-            OR ($24::text IS NULL AND ($19::bigint = 0 OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)))
-            OR ($24::text IS NOT NULL
-                AND $19::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $24::text FOR SHARE), 0))
-         ON CONFLICT (run_id, name) DO UPDATE
-           SET ${fromExcluded(recordColumns)}, worker = excluded.worker, fencing_token = excluded.fencing_token,
-               lease_expires_at = excluded.lease_expires_at, claim_op = NULL
-           WHERE $19::bigint IS NULL OR $24::text IS NOT NULL OR t.fencing_token = $19::bigint
-         RETURNING 1
-       ), ${calls ? `journal AS (${insertCalls(25, "EXISTS (SELECT 1 FROM task)")}
-       ), ` : ""}bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $20
-         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM task)
-         RETURNING event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $21, $22, $20, $23, ${op}::uuid FROM bump
-       )
-       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS written`,
-    );
-  };
-  // The upsert of a claim ($1 run, $2 task, $3 worker, $4 TTL, $5 the worker to take over from,
-  // $6 op, $7 the token the claimer saw, or NULL) that writes `columns` = `values` as well as the
-  // lease, in a row `run` and `clock` give (`set` updates them in an existing row). With a token
-  // seen, a new row is tried only for 0 or when a row is there to conflict with, and an existing
-  // row is taken only while its token is still that one. The conflict clause sees the latest
-  // committed row, so of concurrent claims exactly one passes it; the others wait for that one and
-  // find its lease running (or its token moved on). A retry that finds its own op ID in the row
-  // passes whatever the lease and token, having moved the token itself.
-  const claim = (columns: string, values: string, set: string) => `
-         INSERT INTO ${s}.tasks AS t (run_id, name, ${columns}, worker, fencing_token, lease_expires_at, claim_op)
-         SELECT run.run_id, $2, ${values}, $3, 1, ${iso("clock.now + $4::integer * interval '1 millisecond'")}, $6::uuid
-         FROM run, clock
-         WHERE $7::bigint IS NULL OR $7::bigint = 0
-            OR EXISTS (SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND name = $2)
-         ON CONFLICT (run_id, name) DO UPDATE
-           SET ${set}worker = excluded.worker,
-               fencing_token = CASE WHEN t.claim_op = excluded.claim_op THEN t.fencing_token ELSE t.fencing_token + 1 END,
-               lease_expires_at = CASE WHEN t.claim_op = excluded.claim_op THEN t.lease_expires_at ELSE excluded.lease_expires_at END,
-               claim_op = excluded.claim_op
-           WHERE t.claim_op = excluded.claim_op
-              OR (($7::bigint IS NULL OR t.fencing_token = $7::bigint)
-                  AND (t.lease_expires_at IS NULL
-                       OR t.lease_expires_at COLLATE "C" <= (SELECT ${iso("now")} FROM clock) COLLATE "C"
-                       OR t.worker = excluded.worker
-                       OR t.worker = $5))
-         RETURNING fencing_token, lease_expires_at
-       `;
-  return {
-    // $1 run, $2 crew, $3 inputs, $4 now, $5 kind, $6 $7 parent run and task, $8 op. An existing
-    // run keeps its kind (another is a mismatch) and its parent.
-    beginRun: named(
-      "begin_run",
-      `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $8::uuid
-       ), up AS (
-         INSERT INTO ${s}.runs AS r (run_id, crew, inputs, status, attempts, error, created_at, updated_at, event_count, kind, parent_run_id, parent_task)
-         SELECT $1, $2, $3, 'running', 1, NULL, $4, $4, 1, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM done)
-         ON CONFLICT (run_id) DO UPDATE
-           SET crew = excluded.crew, inputs = excluded.inputs, status = 'running', attempts = r.attempts + 1,
-               error = NULL, updated_at = excluded.updated_at, event_count = r.event_count + 1
-           WHERE (r.crew = excluded.crew OR r.crew = '""') AND r.kind = excluded.kind
-         RETURNING attempts, event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, NULL, 'run_started', $4, '{"attempt":' || attempts || '}', $8::uuid FROM up
-       )
-       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM up) AS written`,
-    ),
-    runCrew: named("run_crew", `SELECT crew, kind FROM ${s}.runs WHERE run_id = $1`),
-    saveTask: saveTask("save_task", false),
-    saveTaskWithCalls: saveTask("save_task_calls", true),
-    taskToken: named("task_token", `SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2`),
-    // $1 run, $2 task, $3 worker (JSON), $4 TTL in ms, $5 the worker to take over from (JSON, or NULL), $6 op,
-    // $7 the token seen (or NULL).
-    // The run's key-share lock keeps the run from being replaced under the claim without
-    // serialising claims with commits. A new row is a pending record; an existing one keeps every
-    // field but the lease's.
-    claimTask: named(
-      "claim_task",
-      `WITH ${clock}, run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
-       ), claim AS (${claim("status, attempts", "'pending', 0", "")})
-       SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
-              (SELECT lease_expires_at FROM claim) AS expires_at`,
-    ),
-    // $1..$7 as claimTask, $8 now, $9..$11 event task, type, data, $12..$24 the started record
-    // (recordColumns). Granted, the claim is a commit: it takes the run's row lock first, as
-    // saveTask does, writes the record under the claim's lease and appends the event. A retry
-    // whose event is already there returns the lease it was granted and appends nothing.
-    claimStart: named(
-      "claim_start",
-      `WITH ${clock}, done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $6::uuid
-       ), run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR NO KEY UPDATE
-       ), claim AS (${claim(
-         recordColumns,
-         "$12, $13, $14, $15, $16, $17, $18, $19::integer, $20, $21::integer, $22::integer, $23::double precision, $24",
-         `${fromExcluded(recordColumns)}, `,
-       )}), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $8
-         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM claim) AND NOT EXISTS (SELECT 1 FROM done)
-         RETURNING event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $9, $10, $8, $11, $6::uuid FROM bump
-       )
-       SELECT EXISTS (SELECT 1 FROM run) AS found, (SELECT fencing_token FROM claim) AS token,
-              (SELECT lease_expires_at FROM claim) AS expires_at`,
-    ),
-    // $1 run, $2 task, $3 token, $4 TTL in ms. The current token is for the message of a refusal.
-    heartbeat: named(
-      "heartbeat",
-      `WITH ${clock}, renewed AS (
-         UPDATE ${s}.tasks SET lease_expires_at = ${iso("clock.now + $4::integer * interval '1 millisecond'")}
-         FROM clock
-         WHERE run_id = $1 AND name = $2 AND fencing_token = $3::bigint
-         RETURNING worker, lease_expires_at
-       )
-       SELECT EXISTS (SELECT 1 FROM ${s}.runs WHERE run_id = $1) AS found,
-              (SELECT worker FROM renewed) AS worker, (SELECT lease_expires_at FROM renewed) AS expires_at,
-              (SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = $2) AS current`,
-    ),
-    // $1 run, $2 task, $3 token: a stale token matches no row, so it does nothing.
-    releaseTask: named(
-      "release_task",
-      `UPDATE ${s}.tasks SET lease_expires_at = NULL, claim_op = NULL
-       WHERE run_id = $1 AND name = $2 AND fencing_token = $3::bigint`,
-    ),
-    // $1 run, $2 status, $3 error, $4 now, $5..$7 event task, type, data, $8 op
-    setRunStatus: named(
-      "set_run_status",
-      `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $8::uuid
-       ), run AS (
-         UPDATE ${s}.runs SET status = $2, error = $3, updated_at = $4, event_count = event_count + 1
-         WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done)
-         RETURNING event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $5, $6, $4, $7, $8::uuid FROM run
-       )
-       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS written`,
-    ),
-    // $1 run, $2 task, $3 now, $4..$6 event task, type, data, $7 op
-    removeTask: named(
-      "remove_task",
-      `WITH done AS (
-         SELECT 1 FROM ${s}.events WHERE op_id = $7::uuid
-       ), run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 AND NOT EXISTS (SELECT 1 FROM done) FOR NO KEY UPDATE
-       ), removed AS (
-         DELETE FROM ${s}.tasks WHERE run_id = (SELECT run_id FROM run) AND name = $2 RETURNING 1
-       ), journal AS (
-         DELETE FROM ${s}.calls WHERE run_id = $1 AND task = $2 AND EXISTS (SELECT 1 FROM removed)
-       ), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + 1, updated_at = $3
-         WHERE run_id = $1 AND EXISTS (SELECT 1 FROM removed)
-         RETURNING event_count
-       ), event AS (
-         INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1, event_count, $4, $5, $3, $6, $7::uuid FROM bump
-       )
-       SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM bump) AS removed`,
-    ),
-    // $1 run, $2 task, $3 position, $4 kind, $5 request hash, $6 response, $7 $8 tokens, $9 cost, $10 at,
-    // $11 the fencing token required (or NULL), $12 the record it must be the token of (NULL: the
-    // call's task). The check locks the task's row (FOR SHARE waits for
-    // a claim in flight and reads its token), so a claim that replaces the lease comes before the
-    // entry or after it, never between the check and the write.
-    recordCall: named(
-      "record_call",
-      `WITH run AS (
-         SELECT run_id FROM ${s}.runs WHERE run_id = $1 FOR KEY SHARE
-       ), written AS (
-         INSERT INTO ${s}.calls (run_id, ${callColumns})
-         SELECT run_id, $2, $3::integer, $4, $5, $6, $7::integer, $8::integer, $9::double precision, $10
-         FROM run
-         WHERE $11::bigint IS NULL
-            OR $11::bigint = coalesce((SELECT fencing_token FROM ${s}.tasks WHERE run_id = $1 AND name = coalesce($12::text, $2) FOR SHARE), 0)
-         ${replaceCall}
-         RETURNING 1
-       )
-       SELECT EXISTS (SELECT 1 FROM run) AS found, EXISTS (SELECT 1 FROM written) AS written`,
-    ),
-    clearCalls: named(
-      "clear_calls",
-      `WITH cleared AS (DELETE FROM ${s}.calls WHERE run_id = $1 AND task = $2)
-       SELECT EXISTS (SELECT 1 FROM ${s}.runs WHERE run_id = $1) AS found`,
-    ),
-    getRun: named("get_run", `SELECT ${runColumns} FROM ${s}.runs WHERE run_id = $1`),
-    getTasks: named("get_tasks", `SELECT ${taskColumns} FROM ${s}.tasks WHERE run_id = $1 ORDER BY position`),
-    listRuns: named(
-      "list_runs",
-      `SELECT r.run_id, r.crew, r.status, r.attempts, r.error, r.created_at, r.updated_at, r.kind, r.parent_run_id, r.parent_task,
-              coalesce(t.task_count, 0)::integer AS task_count, coalesce(t.completed_count, 0)::integer AS completed_count
-       FROM ${s}.runs r
-       LEFT JOIN (
-         SELECT run_id, count(*) AS task_count, count(*) FILTER (WHERE status IN ('completed', 'skipped')) AS completed_count
-         FROM ${s}.tasks GROUP BY run_id
-       ) t ON t.run_id = r.run_id
-       ORDER BY r.created_at DESC, r.run_id DESC`,
-    ),
-    getEvents: named("get_events", `SELECT run_id, seq, task, type, at, data FROM ${s}.events WHERE run_id = $1 ORDER BY seq`),
-    getCalls: named(
-      "get_calls",
-      `SELECT task, position, kind, request_hash, response, input_tokens, output_tokens, cost_usd, at
-       FROM ${s}.calls WHERE run_id = $1 AND task = $2 ORDER BY position`,
-    ),
-    // The journals of the run's recorded tasks, in task order (what `exportRun` promises).
-    getRunCalls: named(
-      "get_run_calls",
-      `SELECT c.task, c.position, c.kind, c.request_hash, c.response, c.input_tokens, c.output_tokens, c.cost_usd, c.at
-       FROM ${s}.calls c JOIN ${s}.tasks t ON t.run_id = c.run_id AND t.name = c.task
-       WHERE c.run_id = $1 ORDER BY t.position, c.position`,
-    ),
-    lockRun: named("lock_run", `SELECT 1 FROM ${s}.runs WHERE run_id = $1 FOR UPDATE`),
-    deleteRun: named(
-      "delete_run",
-      `WITH tasks AS (DELETE FROM ${s}.tasks WHERE run_id = $1),
-            events AS (DELETE FROM ${s}.events WHERE run_id = $1),
-            calls AS (DELETE FROM ${s}.calls WHERE run_id = $1)
-       DELETE FROM ${s}.runs WHERE run_id = $1`,
-    ),
-    insertRun: named(
-      "insert_run",
-      `INSERT INTO ${s}.runs (${runColumns}, event_count) VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12::integer)`,
-    ),
-    importTasks: named(
-      "import_tasks",
-      `INSERT INTO ${s}.tasks (run_id, ${taskColumns})
-       SELECT $1, ${taskColumns} FROM unnest(
-         $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::integer[],
-         $11::text[], $12::integer[], $13::integer[], $14::double precision[], $15::text[], $16::text[], $17::bigint[], $18::text[]
-       ) WITH ORDINALITY AS u(${taskColumns}, ord)
-       ORDER BY ord`,
-    ),
-    importEvents: named(
-      "import_events",
-      `INSERT INTO ${s}.events (run_id, seq, task, type, at, data)
-       SELECT $1, ord, task, type, at, data
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task, type, at, data, ord)`,
-    ),
-    // $1 run, $2..$10 the entries (callArrays)
-    importCalls: named("import_calls", insertCalls(2)),
-  };
+/** Whether a reuse aborted itself (division by zero) on a row that another writer made after its snapshot. */
+function isRaced(error: unknown): boolean {
+  const cause = error instanceof CrewstateError ? error.cause : error;
+  return isPgError(cause) && cause.code === "22012";
 }
