@@ -112,7 +112,10 @@ export abstract class BaseStore implements Store {
       }
       checkCall(call);
     }
-    if (options.next !== undefined) checkNextClaim(options.next, runId);
+    if (options.next !== undefined) {
+      checkNextClaim(options.next, runId);
+      if (options.next.task === task.name) throw new CrewstateError("INVALID_INPUT", `a commit of task ${quote(task.name)} cannot claim that same task next`, { runId, task: task.name });
+    }
     if (options.endRun !== undefined) checkRunEnd(options.endRun);
     const outcome = await this.doSaveTask(runId, task, { ...event, task: task.name }, this.now(), options);
     return this.valueOf(outcome, runId, "commit", task.name, options);
