@@ -7,7 +7,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
-import { REDIS_SCHEMA_VERSION, RedisStore } from "../../src/stores/redis-store.js";
+import { REDIS_SCHEMA_VERSION, RedisStore } from "../../src/stores/redis/store.js";
 import { freshName, REDIS_URL, redisService, withParam } from "../services.js";
 import { completed, describeServerStore } from "./server-store.js";
 

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { CrewstateError, messageOf, quote } from "../errors.js";
-import { BaseStore, fencedOut, kindMismatch } from "./base-store.js";
-import { decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "../redact.js";
-import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
-import { newTaskRecord } from "./store.js";
+import { CrewstateError, messageOf, quote } from "../../errors.js";
+import { BaseStore, fencedOut, kindMismatch } from "../base-store.js";
+import { decodeJson, encodeJson } from "../codec.js";
+import { redactUrl } from "../../redact.js";
+import { SCRIPTS, type ScriptName } from "./scripts.js";
+import { newTaskRecord } from "../store.js";
 import type {
   BeginRun,
   CallRecord,
@@ -26,9 +26,9 @@ import type {
   RunSummary,
   TaskRecord,
   TaskStart,
-} from "./store.js";
+} from "../store.js";
 
-/** The layout of the keys (see `redis-scripts.ts`); bump with a migration when it changes. */
+/** The layout of the keys (see `scripts.ts`); bump with a migration when it changes. */
 export const REDIS_SCHEMA_VERSION = 1;
 
 /** How long a retry waits for the connection to come back. */
@@ -46,7 +46,7 @@ const OP_TTL_SECONDS = 120;
  * `redis://[user:password@]host:port[/db][?prefix=p]` — state shared by many workers. Other query
  * parameters are ioredis options, as ioredis itself reads them.
  *
- * Keys live under a prefix (default `crewstate:`); the layout is described in `redis-scripts.ts`.
+ * Keys live under a prefix (default `crewstate:`); the layout is described in `scripts.ts`.
  * Each mutating operation is one Lua script, so its checks and writes are atomic and take one
  * round trip. Writes carry an idempotency key, so after a dropped connection a write is retried
  * once and a retry of a write that was applied does nothing; a claim retried that way returns
