@@ -187,7 +187,7 @@ export const SCRIPTS = {
   /**
    * KEYS meta runs events op · ARGV runId crew inputs at score kind parent('' = none) planned('' = none) ttl
    * → ok | done | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind and parent.
-   * A planned event (\`run_planned\`) follows \`run_started\`.
+   * A planned event (`run_planned`) follows `run_started`.
    */
   crewstateBeginRun: {
     numberOfKeys: 4,
@@ -223,7 +223,7 @@ export const SCRIPTS = {
    * → ok | done | {'granted', token, expiresAt} | no_run | {'fenced', currentToken}
    *
    * One commit of a task: the fence check, then the record, its event and its calls; then the claim
-   * of the next task (judged by \`claim\`, as \`claimTask\` judges it: refused, it writes nothing of
+   * of the next task (judged by `claim`, as `claimTask` judges it: refused, it writes nothing of
    * its own); then the run's status and its event. Fenced out, nothing is written. The op key
    * keeps the lease the next claim was granted ('1' otherwise): a retry returns that lease while
    * it is still the task's, and changes nothing.
@@ -327,7 +327,7 @@ export const SCRIPTS = {
    *      event('' = no start) at opTtl
    * → {'granted', token, expiresAt} | held | {'fenced', currentToken} | no_run
    *
-   * The claim as \`claim\` judges and writes it. A grant stores its lease entry under the op key: a
+   * The claim as `claim` judges and writes it. A grant stores its lease entry under the op key: a
    * retry that finds that entry still the task's returns the same lease (before either check, as
    * the token it saw has since grown by the grant).
    */
