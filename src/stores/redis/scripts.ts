@@ -185,14 +185,20 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta runs events op · ARGV runId crew inputs at score kind parent('' = none) planned('' = none) ttl
-   * → ok | done | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind and parent.
-   * A planned event (`run_planned`) follows `run_started`.
+   * KEYS meta runs events tasks order leases op
+   * ARGV runId crew inputs at score kind parent('' = none) planned('' = none) ttl
+   * → {'ok' | 'done', meta, order, tasks, leases} (the run as it stands after the begin: HGETALL and
+   * ZRANGE replies) | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind
+   * and parent. A planned event (`run_planned`) follows `run_started`.
    */
   crewstateBeginRun: {
-    numberOfKeys: 4,
+    numberOfKeys: 7,
     lua: `
-      ${alreadyApplied}
+      local function run(outcome)
+        return {outcome, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[5], 0, -1),
+          redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[6])}
+      end
+      if redis.call('EXISTS', KEYS[7]) == 1 then return run('done') end
       local crew = redis.call('HGET', KEYS[1], 'crew')
       local attempts = 1
       if crew then
@@ -212,7 +218,7 @@ export const SCRIPTS = {
         '{"task":null,"type":"run_started","at":' .. cjson.encode(ARGV[4]) .. ',"data":{"attempt":' .. attempts .. '}}')
       if ARGV[8] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[8]) end
       ${remember}
-      return {'ok'}`,
+      return run('ok')`,
   },
 
   /**

@@ -176,9 +176,9 @@ export class RedisStore extends BaseStore {
   protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     const k = this.runKeys(init.runId);
     const kind = init.kind ?? "crew";
-    const [outcome, theirs] = await this.script(
+    const reply: unknown[] = await this.script(
       "crewstateBeginRun",
-      [k.meta, this.key("runs"), k.events, this.opKey()],
+      [k.meta, this.key("runs"), k.events, k.tasks, k.order, k.leases, this.opKey()],
       [
         init.runId,
         encodeJson(init.crew, `crew name of run ${quote(init.runId)}`),
@@ -191,10 +191,13 @@ export class RedisStore extends BaseStore {
         OP_TTL_SECONDS,
       ],
     );
+    const [outcome, theirs] = reply as string[];
     if (outcome === "kind_mismatch") return { outcome: "otherKind", kind: theirs as RunKind };
     if (outcome === "mismatch") return { outcome: "otherCrew", crew: decodeJson<string>(theirs ?? '""', `the crew of run ${quote(init.runId)}`) };
-    const run = await this.doGetRun(init.runId);
-    if (!run) throw new CrewstateError("CORRUPT_STATE", `run ${quote(init.runId)} was begun in ${this.location} but cannot be read back`, { runId: init.runId, store: this.location });
+    // The run as the script left it (a replay: as it stands now), read in the same step.
+    const [, meta, order, tasks, leases] = reply as [string, string[], string[], string[], string[]];
+    const run = toRun(init.runId, pairs(meta) as RunHash, order, pairs(tasks), pairs(leases));
+    if (!run) throw new CrewstateError("CORRUPT_STATE", `run ${quote(init.runId)} of ${this.location} has no crew name after its begin`, { runId: init.runId, store: this.location });
     return ok(run);
   }
 
@@ -413,6 +416,13 @@ export class RedisStore extends BaseStore {
   private async transactionalRead(build: (multi: ReturnType<Redis["multi"]>) => ReturnType<Redis["multi"]>): Promise<unknown[]> {
     return this.connection.run(async () => unwrap(await build(this.redis.multi()).exec()), true);
   }
+}
+
+/** A flat HGETALL reply of a script ([field, value, …]) as an object, as ioredis makes one (a field `__proto__` is a field). */
+function pairs(flat: string[]): Record<string, string> {
+  const object: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) Object.defineProperty(object, flat[i]!, { value: flat[i + 1]!, configurable: true, enumerable: true, writable: true });
+  return object;
 }
 
 /** A run's error as the scripts take it: JSON text, '' for none. */
