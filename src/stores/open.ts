@@ -61,7 +61,7 @@ export async function openStore(url: string = storeUrlFrom(), options: OpenStore
     }
     case "redis":
     case "rediss": {
-      const { RedisStore } = await import("./redis-store.js");
+      const { RedisStore } = await import("./redis/store.js");
       return RedisStore.open(url, { readOnly });
     }
     default:

@@ -1,14 +1,15 @@
 /**
  * What only the Redis store has to get right: its key layout and schema version key, a claim's
- * script replayed, and its key prefix. What it shares with the PostgreSQL store as a store on a
+ * script and a commit chain's replayed, and its key prefix. What it shares with the PostgreSQL store as a store on a
  * server — concurrency, leases, CLIENT KILL, lost replies, outages, hostile names — is in
  * `server-store.ts`; what every store shares is in the conformance suite (`redis.test.ts`).
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
-import { REDIS_SCHEMA_VERSION, RedisStore } from "../../src/stores/redis-store.js";
-import { freshName, REDIS_URL, redisService, withParam } from "../services.js";
+import { REDIS_SCHEMA_VERSION, RedisStore } from "../../src/stores/redis/store.js";
+import { newTaskRecord, type Lease, type NextClaim, type TaskRecord } from "../../src/stores/store.js";
+import { freshName, REDIS_URL, redisService, startTcpProxy, viaPort, withParam } from "../services.js";
 import { completed, describeServerStore } from "./server-store.js";
 
 const service = await redisService();
@@ -156,6 +157,62 @@ describe.skipIf(!service.available)("RedisStore", () => {
       expect(await replay()).toEqual(["held"]);
       expect((await store.getRun("r"))!.tasks[0]).toMatchObject({ worker: "worker-b", fencingToken: 2 });
       expect((await admin.hget(`${prefix}run:r:leases`, "t"))?.split("\n")[0]).toBe("2");
+    });
+  });
+
+  describe("commit chain", () => {
+    const started = (name: string): TaskRecord => ({ ...newTaskRecord(name), status: "running", inputHash: "h".repeat(64), startedAt: "2026-01-01T00:00:00.000Z", attempts: 1 });
+    const next = (task: string, seenToken = 0): NextClaim => ({ task, worker: "worker-a", ttlMs: 30_000, seenToken, start: { task: started(task), event: { type: "task_started" } } });
+
+    it("replays a commit with a next claim as the lease it granted, changing nothing; once another claim replaced that lease, as done", async () => {
+      const { url, prefix } = freshUrl();
+      const [store, other] = [await open(url), await open(url)];
+      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
+      const spy = vi.spyOn(Redis.prototype, "sendCommand");
+      let sent: { name: string; args: (string | number)[] };
+      let lease: Lease | undefined;
+      try {
+        lease = await store.saveTask("r", completed("a"), { type: "task_completed" }, { next: next("b") });
+        sent = spy.mock.calls.map(([command]) => command as unknown as { name: string; args: (string | number)[] }).find((c) => c.name.startsWith("eval"))!;
+      } finally {
+        spy.mockRestore();
+      }
+      expect(lease).toMatchObject({ task: "b", worker: "worker-a", token: 1 });
+      // The very script call again, op key and all: what a retry after a lost reply sends.
+      const replay = () => admin.call(sent.name, ...sent.args);
+      const before = await snapshot(prefix);
+      expect(await replay()).toEqual(["granted", "1", lease!.expiresAt]);
+      expect(await snapshot(prefix)).toEqual(before);
+
+      await other.claimTask("r", "b", "worker-b", 30_000, { takeOverFrom: "worker-a" });
+      const taken = await snapshot(prefix);
+      expect(await replay()).toEqual(["done"]);
+      expect(await snapshot(prefix)).toEqual(taken);
+      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed", "task_started"]);
+    });
+
+    it("answers a chain commit, a reuse and a planned begin retried after a lost reply as done once, with the lease the commit granted", async () => {
+      const proxy = await startTcpProxy(REDIS_URL);
+      try {
+        const store = await open(freshUrl({}, viaPort(REDIS_URL, proxy.port)).url);
+        const cut = async <T>(write: () => Promise<T>): Promise<T> => {
+          const happened = proxy.cutNextReply();
+          const result = await write();
+          await happened;
+          return result;
+        };
+        await cut(() => store.beginRun({ runId: "r", crew: "c", inputs: {}, planned: { tasks: ["a", "b"] } }));
+        const lease = await cut(() => store.saveTask("r", completed("a"), { type: "task_completed" }, { next: next("b") }));
+        expect(lease).toMatchObject({ task: "b", worker: "worker-a", token: 1 });
+        expect((await store.getRun("r"))!.tasks[1]).toMatchObject({ status: "running", fencingToken: 1, leaseExpiresAt: lease!.expiresAt });
+        const end = { status: "completed" as const, error: null, event: { type: "run_completed" as const } };
+        await cut(() => store.saveTask("r", { ...completed("b"), fencingToken: 1 }, { type: "task_completed" }, { fencingToken: 1, endRun: end }));
+        await cut(() => store.reuseTasks("r", [{ record: completed("a"), fencingToken: 0 }], { type: "tasks_reused", data: { tasks: ["a"] } }, { endRun: end }));
+        expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "run_planned", "task_completed", "task_started", "task_completed", "run_completed", "tasks_reused", "run_completed"]);
+        expect((await store.getRun("r"))!.status).toBe("completed");
+      } finally {
+        await proxy.close();
+      }
     });
   });
 

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { RedisStore } from "../../src/stores/redis-store.js";
+import { RedisStore } from "../../src/stores/redis/store.js";
 import { describeStoreConformance } from "../../src/testing/index.js";
 import { freshName, REDIS_URL, redisService, withParam } from "../services.js";
 import { describe } from "vitest";

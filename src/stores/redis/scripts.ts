@@ -17,8 +17,9 @@
  *   P run:<id>:calls:<task>  hash    call position → call record (JSON)
  * and of the store: P version (schema version), P runs (zset of run IDs by creation time) and
  * P op:<uuid>, the idempotency key of a recent write: a write that finds its key already set
- * was applied before (its reply was lost) and does nothing. A granted claim stores the lease it
- * wrote there: a retry that finds it still the task's lease returns it rather than a new token.
+ * was applied before (its reply was lost) and does nothing. A granted claim — by `claimTask`, or
+ * as the next claim of a commit — stores the lease it wrote there: a retry that finds it still the
+ * task's lease returns it rather than a new token.
  *
  * Lease expiry is judged by the server's clock (TIME, inside the script) and written as ISO-8601
  * UTC with milliseconds, as `Date.toISOString()` prints it; expiries compare as byte strings.
@@ -71,23 +72,41 @@ const leaseLib = `
       local function now()
         local t = redis.call('TIME')
         return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end
+      local function grant(entry)
+        local tok, expiry = parse(entry)
+        return {'granted', tok, string.sub(expiry, 2, -2)}
       end`;
 
 /**
  * Lua helpers that write a task, for scripts whose KEYS begin meta tasks order leases completed
  * events. `place` gives a task recorded for the first time (`added` = 1) the run's next position;
- * `commit` writes a record, its lease entry and its event as a commit does.
+ * `write` upserts a record and its lease entry; `commit` writes them and their event as a commit does.
  */
 const taskLib = `
       local function place(name, added)
         if added == 1 then redis.call('ZADD', KEYS[3], redis.call('HINCRBY', KEYS[1], 'next_position', 1), name) end
       end
-      local function commit(name, record, lease, status, event, at)
+      local function write(name, record, lease, status)
         place(name, redis.call('HSET', KEYS[2], name, record))
         redis.call('HSET', KEYS[4], name, lease)
         if status == 'completed' or status == 'skipped' then redis.call('SADD', KEYS[5], name) else redis.call('SREM', KEYS[5], name) end
+      end
+      local function commit(name, record, lease, status, event, at)
+        write(name, record, lease, status)
         redis.call('HSET', KEYS[1], 'updated_at', at)
         redis.call('RPUSH', KEYS[6], event)
+      end`;
+
+/**
+ * Lua helper that sets a run's status: its status, error ('' = none) and update time in the run's
+ * hash `meta`, and its event appended to `events`.
+ */
+const statusLib = `
+      local function setStatus(meta, events, status, err, at, event)
+        redis.call('HSET', meta, 'status', status, 'updated_at', at)
+        if err == '' then redis.call('HDEL', meta, 'error') else redis.call('HSET', meta, 'error', err) end
+        redis.call('RPUSH', events, event)
       end`;
 
 /**
@@ -114,6 +133,46 @@ const fenceLib = `
         return nil
       end`;
 
+/**
+ * The claim, written once for `claimTask` and for the next claim of a commit (needs leaseLib,
+ * taskLib and fenceLib; KEYS begin meta tasks order leases completed events).
+ * claim(name, worker JSON, ttlMs, takeOverFrom JSON ('' = none), seenToken ('' = none), record,
+ * status, event ('' = no start), at) → {'granted', token, expiresAt}, leaseEntry | {'held'} | {'fenced', currentToken}
+ *
+ * Granted when the task has no lease, or its lease has run out by the server's clock, or it is
+ * held by this worker or by takeOverFrom — and, when seenToken is given, the task's token (0
+ * without a lease entry) still is seenToken (else 'fenced'): the token grows by one and the lease
+ * entry gets the worker and now + ttl. Without an event, a task without a record gets `record` (a
+ * pending one) and nothing else changes; with one (a start), `record` becomes the task's record
+ * and the event is appended, as a commit at `at` would. A refused claim writes nothing.
+ */
+const claimLib = `
+      local function claim(name, worker, ttl, takeOver, seen, record, status, event, at)
+        local current = redis.call('HGET', KEYS[4], name)
+        local token = 0
+        local clock = now()
+        if current then
+          local tok, expiry, holder = parse(current)
+          token = tonumber(tok)
+          if expiry ~= 'null' and later(string.sub(expiry, 2, -2), iso(clock)) and holder ~= worker and holder ~= takeOver then
+            return {'held'}
+          end
+        end
+        local moved = fenced(KEYS[4], name, seen)
+        if moved then return {'fenced', moved} end
+        token = token + 1
+        local text = token == math.floor(token) and string.format('%d', token) or tostring(token)
+        local expires = iso(clock + tonumber(ttl))
+        local lease = text .. '\\n"' .. expires .. '"\\n' .. worker
+        if event == '' then
+          place(name, redis.call('HSETNX', KEYS[2], name, record))
+          redis.call('HSET', KEYS[4], name, lease)
+        else
+          commit(name, record, lease, status, event, at)
+        end
+        return {'granted', text, expires}, lease
+      end`;
+
 export const SCRIPTS = {
   /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
   crewstateOpen: {
@@ -126,13 +185,20 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta runs events op · ARGV runId crew inputs at score kind parent('' = none) ttl
-   * → ok | done | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind and parent.
+   * KEYS meta runs events tasks order leases op
+   * ARGV runId crew inputs at score kind parent('' = none) planned('' = none) ttl
+   * → {'ok' | 'done', meta, order, tasks, leases} (the run as it stands after the begin: HGETALL and
+   * ZRANGE replies) | {'mismatch', crew} | {'kind_mismatch', kind}. An existing run keeps its kind
+   * and parent. A planned event (`run_planned`) follows `run_started`.
    */
   crewstateBeginRun: {
-    numberOfKeys: 4,
+    numberOfKeys: 7,
     lua: `
-      ${alreadyApplied}
+      local function run(outcome)
+        return {outcome, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[5], 0, -1),
+          redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[6])}
+      end
+      if redis.call('EXISTS', KEYS[7]) == 1 then return run('done') end
       local crew = redis.call('HGET', KEYS[1], 'crew')
       local attempts = 1
       if crew then
@@ -150,28 +216,79 @@ export const SCRIPTS = {
       end
       redis.call('RPUSH', KEYS[3],
         '{"task":null,"type":"run_started","at":' .. cjson.encode(ARGV[4]) .. ',"data":{"attempt":' .. attempts .. '}}')
+      if ARGV[8] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[8]) end
       ${remember}
-      return {'ok'}`,
+      return run('ok')`,
   },
 
   /**
    * KEYS meta tasks order leases completed events calls journals op
-   * ARGV name record lease status requiredToken('' = none) fencedBy('' = the task) event at (position call)… ttl
-   * → ok | done | no_run | {'fenced', currentToken}
+   * ARGV name record lease status requiredToken('' = none) fencedBy('' = the task) event at
+   *      nextTask('' = none) nextWorker(JSON) nextTtlMs nextSeenToken nextRecord nextStatus nextEvent
+   *      endStatus('' = none) endError('' = none) endEvent (position call)… ttl
+   * → ok | done | {'granted', token, expiresAt} | no_run | {'fenced', currentToken}
+   *
+   * One commit of a task: the fence check, then the record, its event and its calls; then the claim
+   * of the next task (judged by `claim`, as `claimTask` judges it: refused, it writes nothing of
+   * its own); then the run's status and its event. Fenced out, nothing is written. The op key
+   * keeps the lease the next claim was granted ('1' otherwise): a retry returns that lease while
+   * it is still the task's, and changes nothing.
    */
   crewstateSaveTask: {
     numberOfKeys: 9,
     lua: `
-      ${alreadyApplied}
+      ${leaseLib}
       ${taskLib}
+      ${statusLib}
       ${journalLib}
       ${fenceLib}
+      ${claimLib}
+      local applied = redis.call('GET', KEYS[9])
+      if applied then
+        if ARGV[9] ~= '' and applied ~= '1' and redis.call('HGET', KEYS[4], ARGV[9]) == applied then return grant(applied) end
+        return {'done'}
+      end
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
       local name = ARGV[1]
       local current = fenced(KEYS[4], ARGV[6] ~= '' and ARGV[6] or name, ARGV[5])
       if current then return {'fenced', current} end
       commit(name, ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[8])
-      for i = 9, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
+      for i = 19, #ARGV - 1, 2 do journal(KEYS[7], KEYS[8], name, ARGV[i], ARGV[i + 1]) end
+      local result, lease = {'ok'}, nil
+      if ARGV[9] ~= '' then
+        result, lease = claim(ARGV[9], ARGV[10], ARGV[11], '', ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[8])
+        if not lease then result = {'ok'} end
+      end
+      if ARGV[16] ~= '' then setStatus(KEYS[1], KEYS[6], ARGV[16], ARGV[17], ARGV[8], ARGV[18]) end
+      redis.call('SET', KEYS[9], lease or '1', 'EX', ARGV[#ARGV])
+      return result`,
+  },
+
+  /**
+   * KEYS meta tasks order leases completed events op
+   * ARGV at event endStatus('' = none) endError('' = none) endEvent (name record lease status token)… ttl
+   * → ok | done | no_run | {'fenced', task, currentToken}
+   *
+   * Reused results in one commit: each task's lease token (0 without a lease entry) must still be
+   * the token it was read with, else nothing is written; then every record is upserted, the one
+   * event appended, and the run's status set when endStatus is given.
+   */
+  crewstateReuseTasks: {
+    numberOfKeys: 7,
+    lua: `
+      ${alreadyApplied}
+      ${taskLib}
+      ${statusLib}
+      ${fenceLib}
+      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      for i = 6, #ARGV - 1, 5 do
+        local current = fenced(KEYS[4], ARGV[i], ARGV[i + 4])
+        if current then return {'fenced', ARGV[i], current} end
+      end
+      for i = 6, #ARGV - 1, 5 do write(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
+      redis.call('HSET', KEYS[1], 'updated_at', ARGV[1])
+      redis.call('RPUSH', KEYS[6], ARGV[2])
+      if ARGV[3] ~= '' then setStatus(KEYS[1], KEYS[6], ARGV[3], ARGV[4], ARGV[1], ARGV[5]) end
       ${remember}
       return {'ok'}`,
   },
@@ -181,10 +298,9 @@ export const SCRIPTS = {
     numberOfKeys: 3,
     lua: `
       ${alreadyApplied}
+      ${statusLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
-      redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[3])
-      if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'error') else redis.call('HSET', KEYS[1], 'error', ARGV[2]) end
-      redis.call('RPUSH', KEYS[2], ARGV[4])
+      setStatus(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
       ${remember}
       return {'ok'}`,
   },
@@ -217,14 +333,9 @@ export const SCRIPTS = {
    *      event('' = no start) at opTtl
    * → {'granted', token, expiresAt} | held | {'fenced', currentToken} | no_run
    *
-   * Granted when the task has no lease, or its lease has run out by the server's clock, or it is
-   * held by this worker or by takeOverFrom — and, when seenToken is given, the task's token (0
-   * without a lease entry) still is seenToken (else 'fenced'): the token grows by one and the lease
-   * entry gets the worker and now + ttl. Without an event, a task without a record gets `record` (a
-   * pending one) and nothing else changes; with one (a start), `record` becomes the task's record
-   * and the event is appended, as a commit at `at` would. A grant stores its lease entry under the
-   * op key: a retry that finds that entry still the task's returns the same lease (before either
-   * check, as the token it saw has since grown by the grant).
+   * The claim as `claim` judges and writes it. A grant stores its lease entry under the op key: a
+   * retry that finds that entry still the task's returns the same lease (before either check, as
+   * the token it saw has since grown by the grant).
    */
   crewstateClaimTask: {
     numberOfKeys: 7,
@@ -232,33 +343,13 @@ export const SCRIPTS = {
       ${leaseLib}
       ${taskLib}
       ${fenceLib}
+      ${claimLib}
       if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
-      local name = ARGV[1]
-      local current = redis.call('HGET', KEYS[4], name)
-      local token = 0
-      local clock = now()
-      if current then
-        local tok, expiry, worker = parse(current)
-        if redis.call('GET', KEYS[7]) == current then return {'granted', tok, string.sub(expiry, 2, -2)} end
-        token = tonumber(tok)
-        if expiry ~= 'null' and later(string.sub(expiry, 2, -2), iso(clock)) and worker ~= ARGV[2] and worker ~= ARGV[4] then
-          return {'held'}
-        end
-      end
-      local moved = fenced(KEYS[4], name, ARGV[5])
-      if moved then return {'fenced', moved} end
-      token = token + 1
-      local text = token == math.floor(token) and string.format('%d', token) or tostring(token)
-      local expires = iso(clock + tonumber(ARGV[3]))
-      local lease = text .. '\\n"' .. expires .. '"\\n' .. ARGV[2]
-      if ARGV[8] == '' then
-        place(name, redis.call('HSETNX', KEYS[2], name, ARGV[6]))
-        redis.call('HSET', KEYS[4], name, lease)
-      else
-        commit(name, ARGV[6], lease, ARGV[7], ARGV[8], ARGV[9])
-      end
-      redis.call('SET', KEYS[7], lease, 'EX', ARGV[10])
-      return {'granted', text, expires}`,
+      local current = redis.call('HGET', KEYS[4], ARGV[1])
+      if current and redis.call('GET', KEYS[7]) == current then return grant(current) end
+      local result, lease = claim(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+      if lease then redis.call('SET', KEYS[7], lease, 'EX', ARGV[10]) end
+      return result`,
   },
 
   /**

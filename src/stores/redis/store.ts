@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { CrewstateError, messageOf, quote } from "../errors.js";
-import { BaseStore, fencedOut, kindMismatch } from "./base-store.js";
-import { decodeJson, encodeJson } from "./codec.js";
-import { redactUrl } from "../redact.js";
-import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
-import { newTaskRecord } from "./store.js";
+import { CrewstateError, quote } from "../../errors.js";
+import { BaseStore } from "../base-store.js";
+import { decodeJson, encodeJson } from "../codec.js";
+import { exists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
+import { redactUrl } from "../../redact.js";
+import { RedisConnection } from "./connection.js";
+import { SCRIPTS, type ScriptName } from "./scripts.js";
+import { newTaskRecord } from "../store.js";
 import type {
   BeginRun,
   CallRecord,
@@ -17,8 +19,11 @@ import type {
   JsonValue,
   Lease,
   NewEvent,
+  NextClaim,
+  ReusedTask,
   Run,
   RunDump,
+  RunEnd,
   RunEvent,
   RunKind,
   RunParent,
@@ -26,13 +31,11 @@ import type {
   RunSummary,
   TaskRecord,
   TaskStart,
-} from "./store.js";
+} from "../store.js";
 
-/** The layout of the keys (see `redis-scripts.ts`); bump with a migration when it changes. */
+/** The layout of the keys (see `scripts.ts`); bump with a migration when it changes. */
 export const REDIS_SCHEMA_VERSION = 1;
 
-/** How long a retry waits for the connection to come back. */
-const RECONNECT_WAIT_MS = 2_000;
 /** A command without an answer for this long counts as a lost connection (a silent partition). */
 const COMMAND_TIMEOUT_MS = 30_000;
 /**
@@ -46,37 +49,31 @@ const OP_TTL_SECONDS = 120;
  * `redis://[user:password@]host:port[/db][?prefix=p]` — state shared by many workers. Other query
  * parameters are ioredis options, as ioredis itself reads them.
  *
- * Keys live under a prefix (default `crewstate:`); the layout is described in `redis-scripts.ts`.
+ * Keys live under a prefix (default `crewstate:`); the layout is described in `scripts.ts`.
  * Each mutating operation is one Lua script, so its checks and writes are atomic and take one
- * round trip. Writes carry an idempotency key, so after a dropped connection a write is retried
- * once and a retry of a write that was applied does nothing; a claim retried that way returns
- * the lease it was granted (kept under its key) instead of taking a second token. Leases are
- * judged by the server's clock (TIME inside the script), never this process's.
- *
- * Retrying is this class's decision alone: ioredis neither queues commands while disconnected nor
- * resends the ones whose reply a dropped connection swallowed (so nothing is applied behind the
- * caller's back after it was told the store is unavailable). A command in flight when the
- * connection closes fails at once; the retry waits for ioredis to reconnect, up to
- * `RECONNECT_WAIT_MS`, so an outage surfaces as `STORE_UNAVAILABLE` within seconds, never a hang.
+ * round trip — a task's commit with the next task's claim and the run's end, a kickoff's reused
+ * results, a run's start with its plan. Writes carry an idempotency key, so after a dropped
+ * connection a write is retried once (`./connection.ts`) and a retry of a write that was applied
+ * does nothing; a claim retried that way (by `claimTask` or in a commit) returns the lease it was
+ * granted (kept under its key) instead of taking a second token. Leases are judged by the
+ * server's clock (TIME inside the script), never this process's.
  *
  * Durability is the server's: with Redis's default `appendfsync everysec` an acknowledged commit
  * can be lost in a power failure; use `appendfsync always` where that matters.
  */
 export class RedisStore extends BaseStore {
   readonly location: string;
-  private closed = false;
-  /** Rejecters of the commands awaiting an answer, failed when the connection closes. */
-  private readonly inflight = new Set<(error: Error) => void>();
-  /** Why the connection last failed, until it is ready again. */
-  private connectionError: Error | undefined;
 
   private constructor(
-    private readonly redis: Redis,
-    location: string,
+    private readonly connection: RedisConnection,
     readonly prefix: string,
   ) {
     super();
-    this.location = location;
+    this.location = connection.location;
+  }
+
+  private get redis(): Redis {
+    return this.connection.redis;
   }
 
   /** Connects and checks (or, in an empty prefix, records) the schema version. */
@@ -101,7 +98,7 @@ export class RedisStore extends BaseStore {
       connectionName: parsed.searchParams.get("connectionName") ?? "crewstate",
       connectTimeout: 5_000,
       commandTimeout: COMMAND_TIMEOUT_MS,
-      // No queueing while disconnected and no resending of unanswered commands (see above)…
+      // No queueing while disconnected and no resending of unanswered commands (see connection.ts)…
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 1,
@@ -109,15 +106,10 @@ export class RedisStore extends BaseStore {
       retryStrategy: (times) => Math.min(times * 100, 1_000),
     });
     for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
-    const store = new RedisStore(redis, location, prefix);
-    // Connection errors reach the caller through the command that failed (keeping the socket's
-    // own reason, such as ECONNREFUSED); an unhandled 'error' event would only be printed.
-    redis.on("error", (error: Error) => (store.connectionError = error));
-    redis.on("ready", () => (store.connectionError = undefined));
-    // ioredis forgets (without settling) the commands a closed connection left unanswered.
-    redis.on("close", () => store.abandonInflight());
+    const connection = new RedisConnection(redis, location);
+    const store = new RedisStore(connection, prefix);
     try {
-      await store.attempt(() => redis.connect(), false);
+      await connection.run(() => redis.connect(), false);
       await store.checkSchema(options.readOnly === true);
     } catch (error) {
       redis.disconnect();
@@ -127,14 +119,12 @@ export class RedisStore extends BaseStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.connection.close();
   }
 
   private async checkSchema(readOnly: boolean): Promise<void> {
     const [outcome, found] = readOnly
-      ? ["found", await this.attempt(() => this.redis.get(this.key("version")), true)]
+      ? ["found", await this.connection.run(() => this.redis.get(this.key("version")), true)]
       : await this.script("crewstateOpen", [this.key("version")], [REDIS_SCHEMA_VERSION]);
     if (outcome === "created") return;
     if (found === null) {
@@ -183,29 +173,37 @@ export class RedisStore extends BaseStore {
 
   // --- writes: one script each ---
 
-  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     const k = this.runKeys(init.runId);
-    const [outcome, crew] = await this.script(
+    const kind = init.kind ?? "crew";
+    const reply: unknown[] = await this.script(
       "crewstateBeginRun",
-      [k.meta, this.key("runs"), k.events, this.opKey()],
-      [init.runId, encodeJson(init.crew, `crew name of run ${quote(init.runId)}`), encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`), now, creationScore(now), init.kind ?? "crew", parentEntry(init.parent ?? null), OP_TTL_SECONDS],
+      [k.meta, this.key("runs"), k.events, k.tasks, k.order, k.leases, this.opKey()],
+      [
+        init.runId,
+        encodeJson(init.crew, `crew name of run ${quote(init.runId)}`),
+        encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
+        now,
+        creationScore(now),
+        kind,
+        parentEntry(init.parent ?? null),
+        init.planned === undefined ? "" : eventEntry({ type: "run_planned", data: init.planned }, now),
+        OP_TTL_SECONDS,
+      ],
     );
-    if (outcome === "kind_mismatch") throw kindMismatch(init.runId, crew as RunKind, init.kind ?? "crew", this.location);
-    if (outcome === "mismatch") {
-      const theirs = decodeJson<string>(crew ?? '""', `the crew of run ${quote(init.runId)}`);
-      throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(theirs)}, not ${quote(init.crew)}; use another run ID`, {
-        runId: init.runId,
-        store: this.location,
-      });
-    }
-    const run = await this.doGetRun(init.runId);
-    if (!run) throw this.runNotFound(init.runId);
-    return run;
+    const [outcome, theirs] = reply as string[];
+    if (outcome === "kind_mismatch") return { outcome: "otherKind", kind: theirs as RunKind };
+    if (outcome === "mismatch") return { outcome: "otherCrew", crew: decodeJson<string>(theirs ?? '""', `the crew of run ${quote(init.runId)}`) };
+    // The run as the script left it (a replay: as it stands now), read in the same step.
+    const [, meta, order, tasks, leases] = reply as [string, string[], string[], string[], string[]];
+    const run = toRun(init.runId, pairs(meta) as RunHash, order, pairs(tasks), pairs(leases));
+    if (!run) throw new CrewstateError("CORRUPT_STATE", `run ${quote(init.runId)} of ${this.location} has no crew name after its begin`, { runId: init.runId, store: this.location });
+    return ok(run);
   }
 
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
     const k = this.runKeys(runId);
-    const [outcome, current] = await this.script(
+    const [outcome, value, expiresAt] = await this.script(
       "crewstateSaveTask",
       [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, k.calls(task.name), k.journals, this.opKey()],
       [
@@ -215,58 +213,74 @@ export class RedisStore extends BaseStore {
         task.status,
         requiredToken(options),
         options.fencedBy ?? "",
-        eventEntry({ ...event, task: task.name }, now),
+        eventEntry(event, now),
         now,
+        ...nextClaimArgs(options.next, now),
+        ...runEndArgs(runId, options.endRun, now),
         ...(options.calls ?? []).flatMap((call) => [call.position, callEntry(call)]),
         OP_TTL_SECONDS,
       ],
     );
-    if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome === "fenced") throw fencedOut("commit", runId, task.name, options.fencedBy, options.fencingToken, current!, this.location);
+    if (outcome === "no_run") return noRun;
+    if (outcome === "fenced") return fenced(options.fencedBy ?? task.name, Number(value));
+    if (outcome === "granted" && options.next) return ok({ runId, task: options.next.task, worker: options.next.worker, token: Number(value), expiresAt: expiresAt! });
+    return ok(undefined);
   }
 
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
     const k = this.runKeys(runId);
-    const [outcome] = await this.script(
-      "crewstateSetRunStatus",
-      [k.meta, k.events, this.opKey()],
-      [status, error === null ? "" : encodeJson(error, `error of run ${quote(runId)}`), now, eventEntry(event, now), OP_TTL_SECONDS],
+    const [outcome, task, current] = await this.script(
+      "crewstateReuseTasks",
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.opKey()],
+      [
+        now,
+        eventEntry(event, now),
+        ...runEndArgs(runId, options.endRun, now),
+        ...tasks.flatMap(({ record, fencingToken }) => [record.name, taskEntry(record), leaseEntry(record), record.status, fencingToken]),
+        OP_TTL_SECONDS,
+      ],
     );
-    if (outcome === "no_run") throw this.runNotFound(runId);
+    if (outcome === "no_run") return noRun;
+    if (outcome === "fenced") return fenced(task!, Number(current));
+    return ok();
   }
 
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
+    const k = this.runKeys(runId);
+    const [outcome] = await this.script("crewstateSetRunStatus", [k.meta, k.events, this.opKey()], [status, runError(runId, error), now, eventEntry(event, now), OP_TTL_SECONDS]);
+    return outcome === "no_run" ? noRun : ok();
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun> {
     const k = this.runKeys(runId);
     const [outcome] = await this.script(
       "crewstateRemoveTask",
       [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, k.journals, k.calls(task), this.opKey()],
-      [task, now, eventEntry({ ...event, task }, now), OP_TTL_SECONDS],
+      [task, now, eventEntry(event, now), OP_TTL_SECONDS],
     );
-    if (outcome === "no_run") throw this.runNotFound(runId);
-    return outcome !== "absent";
+    return outcome === "no_run" ? noRun : ok(outcome !== "absent");
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
     const k = this.runKeys(runId);
     const [outcome, current] = await this.script(
       "crewstateRecordCall",
       [k.meta, k.calls(call.task), k.journals, k.leases],
       [call.task, call.position, callEntry(call), requiredToken(options), options.fencedBy ?? ""],
     );
-    if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome === "fenced") throw fencedOut("journal entry", runId, call.task, options.fencedBy, options.fencingToken, current!, this.location);
+    if (outcome === "no_run") return noRun;
+    if (outcome === "fenced") return fenced(options.fencedBy ?? call.task, Number(current));
+    return ok();
   }
 
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
     const k = this.runKeys(runId);
     const [outcome] = await this.script("crewstateClearCalls", [k.meta, k.calls(task), k.journals], [task]);
-    if (outcome === "no_run") throw this.runNotFound(runId);
+    return outcome === "no_run" ? noRun : ok();
   }
 
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
     const { run, events, calls } = dump;
-    // A name given twice keeps its first place and its last record, as in the reference store.
-    const tasks = [...new Map(run.tasks.map((t) => [t.name, t])).values()];
     const k = this.runKeys(run.runId);
     const args: (string | number)[] = [
       overwrite ? "1" : "0",
@@ -277,14 +291,14 @@ export class RedisStore extends BaseStore {
       encodeJson(run.inputs, `inputs of run ${quote(run.runId)}`),
       run.status,
       run.attempts,
-      run.error === null ? "" : encodeJson(run.error, `error of run ${quote(run.runId)}`),
+      runError(run.runId, run.error),
       run.createdAt,
       run.updatedAt,
       run.kind,
       parentEntry(run.parent),
-      tasks.length,
+      run.tasks.length,
     ];
-    for (const task of tasks) args.push(task.name, taskEntry(task), leaseEntry(task), task.status);
+    for (const task of run.tasks) args.push(task.name, taskEntry(task), leaseEntry(task), task.status);
     args.push(events.length);
     for (const event of events) args.push(eventEntry(event, event.at));
     args.push(calls.length);
@@ -295,17 +309,12 @@ export class RedisStore extends BaseStore {
       [k.meta, this.key("runs"), k.tasks, k.order, k.leases, k.completed, k.events, k.journals, this.opKey()],
       args,
     );
-    if (outcome === "exists") {
-      throw new CrewstateError("RUN_EXISTS", `run ${quote(run.runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
-        runId: run.runId,
-        store: this.location,
-      });
-    }
+    return outcome === "exists" ? exists : ok();
   }
 
   // --- leases: one script each, by the server's clock ---
 
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
     const k = this.runKeys(runId);
     const [outcome, token, expiresAt] = await this.script(
       "crewstateClaimTask",
@@ -320,18 +329,18 @@ export class RedisStore extends BaseStore {
         OP_TTL_SECONDS,
       ],
     );
-    if (outcome === "no_run") throw this.runNotFound(runId);
-    if (outcome !== "granted") return undefined;
-    return { runId, task, worker, token: Number(token), expiresAt: expiresAt! };
+    if (outcome === "no_run") return noRun;
+    if (outcome !== "granted") return ok(undefined);
+    return ok({ runId, task, worker, token: Number(token), expiresAt: expiresAt! });
   }
 
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
     const k = this.runKeys(lease.runId);
     const [outcome, value, worker] = await this.script("crewstateHeartbeat", [k.meta, k.leases], [lease.task, String(lease.token), ttlMs]);
-    if (outcome === "no_run") throw this.runNotFound(lease.runId);
-    if (outcome === "fenced") throw fencedOut("heartbeat", lease.runId, lease.task, undefined, lease.token, value!, this.location);
+    if (outcome === "no_run") return noRun;
+    if (outcome === "fenced") return fenced(lease.task, Number(value));
     const holder = decodeJson<string | null>(worker!, `the worker of task ${quote(lease.task)} of run ${quote(lease.runId)}`) ?? lease.worker;
-    return { runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! };
+    return ok({ runId: lease.runId, task: lease.task, worker: holder, token: lease.token, expiresAt: value! });
   }
 
   protected async doReleaseTask(lease: Lease): Promise<void> {
@@ -349,9 +358,9 @@ export class RedisStore extends BaseStore {
   }
 
   protected async doListRuns(): Promise<RunSummary[]> {
-    const ids = await this.attempt(() => this.redis.zrevrange(this.key("runs"), 0, -1), true);
+    const ids = await this.connection.run(() => this.redis.zrevrange(this.key("runs"), 0, -1), true);
     if (ids.length === 0) return [];
-    const replies = await this.attempt(async () => {
+    const replies = await this.connection.run(async () => {
       const pipeline = this.redis.pipeline();
       for (const id of ids) {
         const k = this.runKeys(id);
@@ -370,12 +379,12 @@ export class RedisStore extends BaseStore {
   }
 
   protected async doEvents(runId: string): Promise<RunEvent[]> {
-    const entries = await this.attempt(() => this.redis.lrange(this.runKeys(runId).events, 0, -1), true);
+    const entries = await this.connection.run(() => this.redis.lrange(this.runKeys(runId).events, 0, -1), true);
     return entries.map((entry, i) => toEvent(runId, i + 1, entry));
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
-    const entries = await this.attempt(() => this.redis.hgetall(this.runKeys(runId).calls(task)), true);
+    const entries = await this.connection.run(() => this.redis.hgetall(this.runKeys(runId).calls(task)), true);
     return toCalls(runId, entries);
   }
 
@@ -400,85 +409,37 @@ export class RedisStore extends BaseStore {
   private async script(name: ScriptName, keys: string[], args: (string | number)[]): Promise<string[]> {
     const command = (this.redis as unknown as Record<ScriptName, (...argv: (string | number)[]) => Promise<string[]>>)[name];
     // Writes are idempotent (an op key, or a replay that changes nothing), so one retry is safe.
-    return this.attempt(() => command.call(this.redis, ...keys, ...args), true);
+    return this.connection.run(() => command.call(this.redis, ...keys, ...args), true);
   }
 
   /** Reads several keys from one point in time (MULTI/EXEC), in one round trip. */
   private async transactionalRead(build: (multi: ReturnType<Redis["multi"]>) => ReturnType<Redis["multi"]>): Promise<unknown[]> {
-    return this.attempt(async () => unwrap(await build(this.redis.multi()).exec()), true);
+    return this.connection.run(async () => unwrap(await build(this.redis.multi()).exec()), true);
   }
+}
 
-  /**
-   * Runs `fn`; after a connection failure and when `retry`, waits for the connection to come
-   * back and runs it once more. Maps failures to shared codes.
-   */
-  private async attempt<T>(fn: () => Promise<T>, retry: boolean): Promise<T> {
-    if (this.closed) throw this.unavailable(new Error("the store is closed"));
-    try {
-      return await this.send(fn);
-    } catch (error) {
-      if (!isConnectionError(error)) throw this.mapError(error);
-      if (!retry || this.closed || !(await this.reconnected())) throw this.unavailable(this.connectionError ?? error);
-      try {
-        return await this.send(fn);
-      } catch (again) {
-        throw isConnectionError(again) ? this.unavailable(this.connectionError ?? again) : this.mapError(again);
-      }
-    }
-  }
+/** A flat HGETALL reply of a script ([field, value, …]) as an object, as ioredis makes one (a field `__proto__` is a field). */
+function pairs(flat: string[]): Record<string, string> {
+  const object: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) Object.defineProperty(object, flat[i]!, { value: flat[i + 1]!, configurable: true, enumerable: true, writable: true });
+  return object;
+}
 
-  /** `fn`'s answer, or a connection error as soon as the connection closes under it. */
-  private send<T>(fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.inflight.add(reject);
-      Promise.resolve()
-        .then(fn)
-        .then(resolve, reject)
-        .finally(() => this.inflight.delete(reject));
-    });
-  }
+/** A run's error as the scripts take it: JSON text, '' for none. */
+function runError(runId: string, error: string | null): string {
+  return error === null ? "" : encodeJson(error, `error of run ${quote(runId)}`);
+}
 
-  private abandonInflight(): void {
-    const error = this.connectionError ?? new Error("Connection is closed.");
-    for (const reject of this.inflight) reject(error);
-    this.inflight.clear();
-  }
+/** The save script's next-claim arguments: task ('' = none) worker ttl seenToken record status event. */
+function nextClaimArgs(next: NextClaim | undefined, now: string): (string | number)[] {
+  if (next === undefined) return ["", "", "", "", "", "", ""];
+  return [next.task, JSON.stringify(next.worker), next.ttlMs, String(next.seenToken), ...claimWrites(next.task, next.start, now).slice(0, 3)];
+}
 
-  /** Whether the connection is (back) up within `RECONNECT_WAIT_MS`. */
-  private reconnected(): Promise<boolean> {
-    // "ready" with a socket that can no longer write: the close is on its way; wait for the next ready.
-    if (this.redis.status === "ready" && this.redis.stream?.writable) return Promise.resolve(true);
-    if (this.redis.status === "end") return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const done = (up: boolean) => {
-        clearTimeout(timer);
-        this.redis.off("ready", onReady);
-        resolve(up);
-      };
-      const onReady = () => done(true);
-      const timer = setTimeout(() => done(false), RECONNECT_WAIT_MS);
-      this.redis.on("ready", onReady);
-    });
-  }
-
-  private mapError(error: unknown): unknown {
-    if (error instanceof CrewstateError) return error;
-    return new CrewstateError("STORE_UNAVAILABLE", `Redis store ${this.location} failed: ${oneLine(error)}`, { store: this.location }, { cause: error });
-  }
-
-  private unavailable(error: unknown): CrewstateError {
-    if (error instanceof CrewstateError) return error;
-    return new CrewstateError(
-      "STORE_UNAVAILABLE",
-      `Redis store ${this.location} is unavailable: ${oneLine(error)}; check that the server is running and the URL is right`,
-      { store: this.location },
-      { cause: error },
-    );
-  }
-
-  private runNotFound(runId: string): CrewstateError {
-    return new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.location}`, { runId, store: this.location });
-  }
+/** A run end as the scripts take it: status ('' = none) error event. */
+function runEndArgs(runId: string, end: RunEnd | undefined, now: string): string[] {
+  if (end === undefined) return ["", "", ""];
+  return [end.status, runError(runId, end.error), eventEntry(end.event, now)];
 }
 
 // --- stored entries and their mapping to the public types ---
@@ -671,26 +632,4 @@ function unwrap(replies: [Error | null, unknown][] | null): unknown[] {
     if (error) throw error;
     return value;
   });
-}
-
-// --- errors ---
-
-const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"]);
-const CONNECTION_MESSAGE =
-  /connection is closed|max retries per request|stream isn't writeable|command timed out|connect ETIMEDOUT|^LOADING|^BUSY|^TRYAGAIN|^MASTERDOWN|^NOAUTH|^WRONGPASS|the store is closed/i;
-
-/** Whether `error` means the connection (not the command) failed. */
-function isConnectionError(error: unknown): boolean {
-  if (error instanceof CrewstateError) return error.code === "STORE_UNAVAILABLE";
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && CONNECTION_CODES.has(code)) return true;
-  if (error instanceof AggregateError) return error.errors.some(isConnectionError);
-  return error.name === "MaxRetriesPerRequestError" || CONNECTION_MESSAGE.test(error.message);
-}
-
-function oneLine(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return oneLine(error.errors[0]);
-  const text = messageOf(error);
-  return text.length > 0 ? text : String((error as { code?: unknown } | undefined)?.code ?? "unknown error");
 }
