@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/stores/open.js";
 import { freshName, postgresService, redisService, withParam } from "../services.js";
 import { enqueueHangingRun, killHard, ledger, startRecoveryWorker, waitFor } from "./fixtures/recovery-harness.js";
+import { eventsPerTask } from "../../src/engine/task-events.js";
 
 const pg = await postgresService();
 const redis = await redisService();
@@ -51,7 +52,7 @@ describe.each(backends)("a worker SIGKILLed mid-run on $name", ({ available, url
           "step_02 survivor",
         ]);
         const events = await store.events("orphan");
-        expect(events.filter((e) => e.type === "task_reused").map((e) => e.task)).toContain("step_00");
+        expect(eventsPerTask(events).filter((e) => e.type === "task_reused").map((e) => e.task)).toContain("step_00");
         expect(events.filter((e) => e.type === "task_completed").map((e) => e.task)).toEqual(["step_00", "step_01", "step_02"]);
         for (const task of ["step_00", "step_01", "step_02"]) expect(await store.calls("orphan", task)).toHaveLength(1);
       } finally {
