@@ -26,7 +26,7 @@ export { tracingObserver, type TracingOptions } from "./telemetry/tracing.js";
 export { openStore, storeUrlFrom, DEFAULT_STORE_URL, type OpenStoreOptions } from "./stores/open.js";
 export { redactUrl, redactSecrets } from "./redact.js";
 export { diagnoseStore, diagnoseRuns, type DoctorFinding, type DoctorReport } from "./engine/doctor.js";
-export { MemoryStore } from "./stores/memory-store.js";
+export { MemoryStore } from "./stores/memory/store.js";
 export { BaseStore } from "./stores/base-store.js";
 export {
   SCHEMA_VERSION,

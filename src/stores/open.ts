@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { CrewstateError, quote } from "../errors.js";
 import { redactUrl, registerUrlSecrets } from "../redact.js";
-import { MemoryStore } from "./memory-store.js";
+import { MemoryStore } from "./memory/store.js";
 import type { Store } from "./store.js";
 
 export const DEFAULT_STORE_URL = "sqlite:.crewstate/state.db";
@@ -51,7 +51,7 @@ export async function openStore(url: string = storeUrlFrom(), options: OpenStore
       return SqliteStore.open(needPath(), { readOnly });
     }
     case "json": {
-      const { JsonFileStore } = await import("./json-file-store.js");
+      const { JsonFileStore } = await import("./json/store.js");
       return JsonFileStore.open(needPath(), { readOnly });
     }
     case "postgres":

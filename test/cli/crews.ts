@@ -162,7 +162,7 @@ export const JSON_FILE: StoreKind = {
 };
 
 /** Whether the JSON file store exists yet (another engineer is writing it). */
-export const HAS_JSON_STORE = existsSync(path.join(REPO_ROOT, "src", "stores", "json-file-store.ts"));
+export const HAS_JSON_STORE = existsSync(path.join(REPO_ROOT, "src", "stores", "json", "store.ts"));
 
 /** The model every CLI test uses, answered by the fake server. */
 export const MODEL = ["--model", "openai:gpt-test"];

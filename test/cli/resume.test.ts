@@ -43,7 +43,7 @@ const VARIANTS: { store: StoreKind; ext: ".ts" | ".js" }[] = [
 
 describe.concurrent.each(VARIANTS)("resume on the $store.name store, crew module in $ext", ({ store, ext }) => {
   describe.skipIf(store.name === "json" && !HAS_JSON_STORE)(
-    store.name === "json" && !HAS_JSON_STORE ? "(skipped: src/stores/json-file-store.ts does not exist yet)" : "",
+    store.name === "json" && !HAS_JSON_STORE ? "(skipped: src/stores/json/store.ts does not exist yet)" : "",
     () => {
       /** A fake server, a workspace with `source` as its crew module, and a `run` bound to them. */
       async function setup(context: TestContext, source: string, link: string[] = []) {

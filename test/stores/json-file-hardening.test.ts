@@ -12,7 +12,7 @@ import path from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
 import { outputHashOf } from "../../src/hash.js";
-import { JsonFileStore } from "../../src/stores/json-file-store.js";
+import { JsonFileStore } from "../../src/stores/json/store.js";
 import { newTaskRecord, type Store, type TaskRecord } from "../../src/stores/store.js";
 
 function tempDir(): string {

@@ -11,8 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CrewstateError, MemoryStore } from "../../src/index.js";
-import { JsonFileStore } from "../../src/stores/json-file-store.js";
-import { nodeIo, type FileIo } from "../../src/stores/json-file/file-io.js";
+import { JsonFileStore } from "../../src/stores/json/store.js";
+import { nodeIo, type FileIo } from "../../src/stores/json/file-io.js";
 import { CHAIN, crashCrew } from "../engine/fixtures/crash-crew.js";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "crewstate-iofault-"));

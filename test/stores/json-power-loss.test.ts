@@ -10,8 +10,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { JsonFileStore } from "../../src/stores/json-file-store.js";
-import { MemoryStore } from "../../src/stores/memory-store.js";
+import { JsonFileStore } from "../../src/stores/json/store.js";
+import { MemoryStore } from "../../src/stores/memory/store.js";
 import { newTaskRecord, type Store } from "../../src/stores/store.js";
 import { PowerLossDisk, PowerLossError, seeded } from "./json-file/power-loss.js";
 

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { JsonFileStore } from "../../src/stores/json-file-store.js";
+import { JsonFileStore } from "../../src/stores/json/store.js";
 import { describeStoreConformance } from "../../src/testing/index.js";
 
 // Each test gets a folder of its own: removed afterwards, kept (and named) when the test failed.

@@ -1,5 +1,5 @@
-import type { StateImage } from "../../src/stores/state-image.js";
-import { MemoryStore } from "../../src/stores/memory-store.js";
+import type { StateImage } from "../../src/stores/memory/state-image.js";
+import { MemoryStore } from "../../src/stores/memory/store.js";
 import { describeStoreConformance } from "../../src/testing/index.js";
 
 describeStoreConformance("memory", {

@@ -10,7 +10,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { FileIo } from "../../../src/stores/json-file/file-io.js";
+import type { FileIo } from "../../../src/stores/json/file-io.js";
 
 export class PowerLossError extends Error {
   constructor() {

@@ -7,7 +7,7 @@
  * `ack <task>` after each acknowledged commit, then closes the store and prints `done`. The
  * parent SIGKILLs it at random moments and checks that every acknowledged task survived.
  */
-import { JsonFileStore } from "../../../src/stores/json-file-store.js";
+import { JsonFileStore } from "../../../src/stores/json/store.js";
 import { newTaskRecord } from "../../../src/stores/store.js";
 
 const [file, runId, prefix, count, compactAfterBytes] = process.argv.slice(2);

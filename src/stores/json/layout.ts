@@ -1,6 +1,6 @@
 import { CrewstateError } from "../../errors.js";
 import { checkRunId, checkTaskName } from "../codec.js";
-import type { RunImage, StoreOp } from "../state-image.js";
+import type { RunImage, StoreOp } from "../memory/state-image.js";
 import {
   newTaskRecord,
   SCHEMA_VERSION,

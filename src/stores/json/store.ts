@@ -2,12 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BigIntStats } from "node:fs";
-import { CrewstateError } from "../errors.js";
-import { outputHashOf } from "../hash.js";
-import { outputMatchesHash } from "./output-check.js";
-import { BaseStore } from "./base-store.js";
-import { StateImage, type RunImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import { CrewstateError } from "../../errors.js";
+import { outputHashOf } from "../../hash.js";
+import { outputMatchesHash } from "../output-check.js";
+import { BaseStore } from "../base-store.js";
+import { StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -25,15 +25,15 @@ import {
   writeAll,
   writeTemp,
   type FileIo,
-} from "./json-file/file-io.js";
-import { findProblem, offsetOf, structureProblem } from "./json-file/json-scan.js";
-import { LayoutError, MAX_DOCUMENT_DEPTH, MAX_PAYLOAD_DEPTH, depthExceeds, formatPath, opEntry, opFromEntry, readDocument, writeDocument, type Extras, type LoadedState } from "./json-file/layout.js";
-import { FileLock } from "./json-file/lock.js";
+} from "./file-io.js";
+import { findProblem, offsetOf, structureProblem } from "./json-scan.js";
+import { LayoutError, MAX_DOCUMENT_DEPTH, MAX_PAYLOAD_DEPTH, depthExceeds, formatPath, opEntry, opFromEntry, readDocument, writeDocument, type Extras, type LoadedState } from "./layout.js";
+import { FileLock } from "./lock.js";
 
 /**
  * `json:<path>` — the tutorial's JSON file, made safe.
  *
- * The state lives in ONE human-readable file (layout in `json-file/layout.ts`) plus, while
+ * The state lives in ONE human-readable file (layout in `json/layout.ts`) plus, while
  * processes are writing, a journal beside it (`<path>.journal`, JSON Lines):
  *
  * - **Commit (O(1))**: under the lock file, catch up with the disk, check the op against the
