@@ -1,15 +1,45 @@
-import { CrewstateError, FencedOutError, quote } from "../errors.js";
-import { fencedOut, isoPlus, kindMismatch, summarize } from "./base-store.js";
-import { newTaskRecord, type BeginRun, type CallRecord, type Lease, type NewEvent, type Run, type RunDump, type RunEvent, type RunStatus, type RunSummary, type TaskRecord, type TaskStart } from "./store.js";
+import { isoPlus, summarize } from "../base-store.js";
+import { exists, fenced, noRun, type Fenced, type NoRun, type Refusal } from "../outcomes.js";
+import {
+  newTaskRecord,
+  type BeginRun,
+  type CallRecord,
+  type Lease,
+  type NewEvent,
+  type NextClaim,
+  type ReusedTask,
+  type Run,
+  type RunDump,
+  type RunEnd,
+  type RunEvent,
+  type RunStatus,
+  type RunSummary,
+  type TaskRecord,
+  type TaskStart,
+} from "../store.js";
 
 /**
  * An in-memory image of a store's runs, changed only by applying `StoreOp`s. The memory store is
  * this image alone; the JSON file store journals each op before applying it and replays the
- * journal on open, so both share one set of semantics.
+ * journal on open, so both share one set of semantics. Each op is one commit: a task's result
+ * with the next task's claim and the run's end, a reuse of many records, a begin with its plan.
  */
 export type StoreOp =
   | { op: "beginRun"; init: BeginRun; at: string }
-  | { op: "saveTask"; runId: string; task: TaskRecord; event: NewEvent; at: string; fencingToken?: number; fencedBy?: string; calls?: CallRecord[] }
+  | {
+      op: "saveTask";
+      runId: string;
+      task: TaskRecord;
+      event: NewEvent;
+      at: string;
+      fencingToken?: number;
+      fencedBy?: string;
+      calls?: CallRecord[];
+      /** Judged at `at`, after the record is written, exactly as a `claimTask` op would be. */
+      next?: NextClaim;
+      endRun?: RunEnd;
+    }
+  | { op: "reuseTasks"; runId: string; tasks: ReusedTask[]; event: NewEvent; at: string; endRun?: RunEnd }
   | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
   | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number; fencedBy?: string }
@@ -19,6 +49,9 @@ export type StoreOp =
   | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
   | { op: "releaseTask"; lease: Lease; at: string };
 
+/** What `check` says of an op: apply it, it changes nothing (a refused claim, an absent task), or a refusal. */
+export type Verdict = "apply" | "noop" | Refusal;
+
 export interface RunImage {
   run: Omit<Run, "tasks">;
   tasks: Map<string, TaskRecord>;
@@ -26,78 +59,79 @@ export interface RunImage {
   calls: Map<string, CallRecord[]>;
 }
 
+/** What a claim is judged by: who claims, whom it may take over from, and the token its claimer read. */
+interface Claim {
+  worker: string;
+  takeOverFrom?: string;
+  seenToken?: number;
+}
+
+/**
+ * Whether a claim of a task whose record is `current` is granted at `at` (the store's clock): the
+ * token must still be the one the claimer read, and no other worker may hold a lease that has not
+ * run out. Judges `claimTask` and a commit's next claim alike.
+ */
+export function claimGranted(current: TaskRecord | undefined, claim: Claim, at: string): boolean {
+  if (claim.seenToken !== undefined && (current?.fencingToken ?? 0) !== claim.seenToken) return false;
+  const held = current !== undefined && current.leaseExpiresAt !== null && current.leaseExpiresAt > at && current.worker !== claim.worker && current.worker !== claim.takeOverFrom;
+  return !held;
+}
+
 export class StateImage {
   readonly runs = new Map<string, RunImage>();
 
-  constructor(private readonly storeName: string) {}
-
-  /** Throws what applying `op` would refuse, changing nothing; returns false for a no-op. */
-  check(op: StoreOp): boolean {
+  /**
+   * What applying `op` would do, changing nothing: "apply", "noop" (nothing to change), or the
+   * refusal the checked layer words. An op `check` says "apply" to applies whole.
+   */
+  check(op: StoreOp): Verdict {
     switch (op.op) {
       case "beginRun": {
         const existing = this.runs.get(op.init.runId);
-        if (existing && existing.run.crew !== op.init.crew && existing.run.crew !== "") {
-          throw new CrewstateError(
-            "RUN_MISMATCH",
-            `run ${quote(op.init.runId)} belongs to crew ${quote(existing.run.crew)}, not ${quote(op.init.crew)}; use another run ID`,
-            { runId: op.init.runId, store: this.storeName },
-          );
-        }
-        const kind = op.init.kind ?? "crew";
-        if (existing && existing.run.kind !== kind) throw kindMismatch(op.init.runId, existing.run.kind, kind, this.storeName);
-        return true;
+        if (existing && existing.run.crew !== op.init.crew && existing.run.crew !== "") return { outcome: "otherCrew", crew: existing.run.crew };
+        if (existing && existing.run.kind !== (op.init.kind ?? "crew")) return { outcome: "otherKind", kind: existing.run.kind };
+        return "apply";
       }
       case "saveTask":
-        this.checkFence(op.runId, op.task.name, op.fencedBy, op.fencingToken, "commit");
-        return true;
+        return this.fence(op.runId, op.fencedBy ?? op.task.name, op.fencingToken) ?? "apply";
+      case "reuseTasks": {
+        const image = this.runs.get(op.runId);
+        if (!image) return noRun;
+        for (const { record, fencingToken } of op.tasks) {
+          const current = image.tasks.get(record.name)?.fencingToken ?? 0;
+          if (current !== fencingToken) return fenced(record.name, current);
+        }
+        return "apply";
+      }
       case "setRunStatus":
-        this.require(op.runId);
-        return true;
-      case "removeTask":
-        return this.require(op.runId).tasks.has(op.task);
-      case "recordCall":
-        this.checkFence(op.runId, op.call.task, op.fencedBy, op.fencingToken, "journal entry");
-        return true;
       case "clearCalls":
-        this.require(op.runId);
-        return true;
+        return this.runs.has(op.runId) ? "apply" : noRun;
+      case "removeTask": {
+        const image = this.runs.get(op.runId);
+        if (!image) return noRun;
+        return image.tasks.has(op.task) ? "apply" : "noop";
+      }
+      case "recordCall":
+        return this.fence(op.runId, op.fencedBy ?? op.call.task, op.fencingToken) ?? "apply";
       case "claimTask": {
-        const current = this.require(op.runId).tasks.get(op.task);
-        if (op.seenToken !== undefined && (current?.fencingToken ?? 0) !== op.seenToken) return false;
-        const held =
-          current !== undefined &&
-          current.leaseExpiresAt !== null &&
-          current.leaseExpiresAt > op.at &&
-          current.worker !== op.worker &&
-          current.worker !== op.takeOverFrom;
-        return !held;
+        const image = this.runs.get(op.runId);
+        if (!image) return noRun;
+        return claimGranted(image.tasks.get(op.task), op, op.at) ? "apply" : "noop";
       }
-      case "heartbeat": {
-        const current = this.require(op.lease.runId).tasks.get(op.lease.task);
-        if ((current?.fencingToken ?? 0) !== op.lease.token) {
-          throw new FencedOutError(
-            `heartbeat of task ${quote(op.lease.task)} in run ${quote(op.lease.runId)} carries fencing token ${op.lease.token}, but the current token is ${current?.fencingToken ?? 0}`,
-            { runId: op.lease.runId, task: op.lease.task, store: this.storeName },
-          );
-        }
-        return true;
-      }
+      case "heartbeat":
+        return this.fence(op.lease.runId, op.lease.task, op.lease.token) ?? "apply";
       case "releaseTask":
-        return this.runs.get(op.lease.runId)?.tasks.get(op.lease.task)?.fencingToken === op.lease.token;
+        return this.runs.get(op.lease.runId)?.tasks.get(op.lease.task)?.fencingToken === op.lease.token ? "apply" : "noop";
       case "importRun":
-        if (this.runs.has(op.dump.run.runId) && !op.overwrite) {
-          throw new CrewstateError(
-            "RUN_EXISTS",
-            `run ${quote(op.dump.run.runId)} already exists in ${this.storeName}; pass --overwrite to replace it`,
-            { runId: op.dump.run.runId, store: this.storeName },
-          );
-        }
-        return true;
+        return this.runs.has(op.dump.run.runId) && !op.overwrite ? exists : "apply";
     }
   }
 
-  /** Applies an op that `check` accepted. */
-  apply(op: StoreOp): void {
+  /**
+   * Applies an op that `check` said "apply" to. Returns the lease it granted — a claim's, or a
+   * commit's next claim when that was granted — read from the image once applied.
+   */
+  apply(op: StoreOp): Lease | undefined {
     switch (op.op) {
       case "beginRun": {
         const { runId, crew, inputs } = op.init;
@@ -125,7 +159,8 @@ export class StateImage {
           });
         }
         this.addEvent(runId, { type: "run_started", data: { attempt: this.runs.get(runId)!.run.attempts } }, op.at);
-        return;
+        if (op.init.planned !== undefined) this.addEvent(runId, { type: "run_planned", data: op.init.planned }, op.at);
+        return undefined;
       }
       case "saveTask": {
         const image = this.runs.get(op.runId)!;
@@ -133,50 +168,49 @@ export class StateImage {
         for (const call of op.calls ?? []) this.journal(op.runId, call);
         image.run.updatedAt = op.at;
         this.addEvent(op.runId, { ...op.event, task: op.task.name }, op.at);
-        return;
+        const { next } = op;
+        const granted = next !== undefined && claimGranted(image.tasks.get(next.task), next, op.at);
+        if (granted) this.grant(op.runId, next.task, next.worker, next.ttlMs, op.at, next.start);
+        if (op.endRun) this.endRun(op.runId, op.endRun, op.at);
+        return granted ? this.lease(op.runId, next.task) : undefined;
       }
-      case "setRunStatus": {
+      case "reuseTasks": {
         const image = this.runs.get(op.runId)!;
-        Object.assign(image.run, { status: op.status, error: op.error, updatedAt: op.at });
-        this.addEvent(op.runId, op.event, op.at);
-        return;
+        for (const { record } of op.tasks) image.tasks.set(record.name, structuredClone(record));
+        image.run.updatedAt = op.at;
+        this.addEvent(op.runId, { ...op.event, task: null }, op.at);
+        if (op.endRun) this.endRun(op.runId, op.endRun, op.at);
+        return undefined;
       }
+      case "setRunStatus":
+        this.endRun(op.runId, op, op.at);
+        return undefined;
       case "removeTask": {
         const image = this.runs.get(op.runId)!;
         image.tasks.delete(op.task);
         image.calls.delete(op.task);
         image.run.updatedAt = op.at;
         this.addEvent(op.runId, { ...op.event, task: op.task }, op.at);
-        return;
+        return undefined;
       }
       case "recordCall":
         this.journal(op.runId, op.call);
-        return;
+        return undefined;
       case "clearCalls":
         this.runs.get(op.runId)!.calls.delete(op.task);
-        return;
-      case "claimTask": {
-        const tasks = this.runs.get(op.runId)!.tasks;
-        const record = tasks.get(op.task) ?? newTaskRecord(op.task);
-        const lease = { worker: op.worker, fencingToken: record.fencingToken + 1, leaseExpiresAt: isoPlus(op.at, op.ttlMs) };
-        if (op.start === undefined) {
-          tasks.set(op.task, { ...record, ...lease });
-          return;
-        }
-        tasks.set(op.task, { ...structuredClone(op.start.task), ...lease });
-        this.runs.get(op.runId)!.run.updatedAt = op.at;
-        this.addEvent(op.runId, { ...op.start.event, task: op.task }, op.at);
-        return;
-      }
+        return undefined;
+      case "claimTask":
+        this.grant(op.runId, op.task, op.worker, op.ttlMs, op.at, op.start);
+        return this.lease(op.runId, op.task);
       case "heartbeat": {
         const tasks = this.runs.get(op.lease.runId)!.tasks;
         tasks.set(op.lease.task, { ...tasks.get(op.lease.task)!, leaseExpiresAt: isoPlus(op.at, op.ttlMs) });
-        return;
+        return this.lease(op.lease.runId, op.lease.task);
       }
       case "releaseTask": {
         const tasks = this.runs.get(op.lease.runId)!.tasks;
         tasks.set(op.lease.task, { ...tasks.get(op.lease.task)!, leaseExpiresAt: null });
-        return;
+        return undefined;
       }
       case "importRun": {
         const { run, events, calls } = structuredClone(op.dump);
@@ -190,7 +224,7 @@ export class StateImage {
           events: events.map((e, i) => ({ ...e, seq: i + 1, runId: run.runId })),
           calls: callMap,
         });
-        return;
+        return undefined;
       }
     }
   }
@@ -221,18 +255,38 @@ export class StateImage {
     return structuredClone(this.runs.get(runId)?.calls.get(task) ?? []);
   }
 
-  /** Refuses a write made under `token` (when given) unless it is the current token of `fencedBy` (default: the task). */
-  private checkFence(runId: string, task: string, fencedBy: string | undefined, token: number | undefined, what: string): void {
-    const current = this.require(runId).tasks.get(fencedBy ?? task)?.fencingToken ?? 0;
-    if (token !== undefined && current !== token) throw fencedOut(what, runId, task, fencedBy, token, current, this.storeName);
+  /**
+   * The refusal of a write of run `runId` made under `token` (when given), if it is not the
+   * current token of the record `fencedBy` (0 when it has none); undefined when it may go ahead.
+   */
+  private fence(runId: string, fencedBy: string, token: number | undefined): NoRun | Fenced | undefined {
+    const image = this.runs.get(runId);
+    if (!image) return noRun;
+    const current = image.tasks.get(fencedBy)?.fencingToken ?? 0;
+    return token !== undefined && current !== token ? fenced(fencedBy, current) : undefined;
   }
 
-  private require(runId: string): RunImage {
-    const image = this.runs.get(runId);
-    if (!image) {
-      throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${this.storeName}`, { runId, store: this.storeName });
+  /**
+   * Grants a claim `claimGranted` allowed: the task's token grows by one and its record gets the
+   * worker and the expiry — on the started record, with its event, when the claim starts the task.
+   */
+  private grant(runId: string, task: string, worker: string, ttlMs: number, at: string, start: TaskStart | undefined): void {
+    const image = this.runs.get(runId)!;
+    const record = image.tasks.get(task) ?? newTaskRecord(task);
+    const lease = { worker, fencingToken: record.fencingToken + 1, leaseExpiresAt: isoPlus(at, ttlMs) };
+    if (start === undefined) {
+      image.tasks.set(task, { ...record, ...lease });
+      return;
     }
-    return image;
+    image.tasks.set(task, { ...structuredClone(start.task), ...lease });
+    image.run.updatedAt = at;
+    this.addEvent(runId, { ...start.event, task }, at);
+  }
+
+  private endRun(runId: string, end: { status: RunStatus; error: string | null; event: NewEvent }, at: string): void {
+    const image = this.runs.get(runId)!;
+    Object.assign(image.run, { status: end.status, error: end.error, updatedAt: at });
+    this.addEvent(runId, end.event, at);
   }
 
   private journal(runId: string, call: CallRecord): void {

@@ -1,21 +1,27 @@
-import { BaseStore } from "./base-store.js";
+import { BaseStore } from "../base-store.js";
+import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import { StateImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "./store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, Run, RunDump, RunEnd, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+
+/** What a commit did: applied (with the lease it granted, if any), nothing to do, or refused. */
+type Committed = { applied: true; lease: Lease | undefined } | { applied: false } | Refusal;
 
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
   readonly location = "memory:";
-  private readonly image = new StateImage("the memory store");
+  private readonly image = new StateImage();
 
-  private commit(op: StoreOp): boolean {
-    if (!this.image.check(op)) return false;
-    this.image.apply(op);
-    return true;
+  /** Checks and applies one op; nothing awaits in between, so nothing else runs in between. */
+  private commit(op: StoreOp): Committed {
+    const verdict = this.image.check(op);
+    if (verdict === "noop") return { applied: false };
+    if (verdict !== "apply") return verdict;
+    return { applied: true, lease: this.image.apply(op) };
   }
 
-  protected async doBeginRun(init: BeginRun, at: string): Promise<Run> {
-    this.commit({ op: "beginRun", init, at });
-    return this.image.getRun(init.runId)!;
+  protected async doBeginRun(init: BeginRun, at: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
+    const done = this.commit({ op: "beginRun", init, at });
+    return "outcome" in done ? (done as OtherCrew | OtherKind) : ok(this.image.getRun(init.runId)!);
   }
   protected async doGetRun(runId: string): Promise<Run | undefined> {
     return this.image.getRun(runId);
@@ -23,37 +29,49 @@ export class MemoryStore extends BaseStore {
   protected async doListRuns(): Promise<RunSummary[]> {
     return this.image.listRuns();
   }
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
-    this.commit({ op: "saveTask", runId, task, event, at, fencingToken: options.fencingToken, fencedBy: options.fencedBy, calls: options.calls });
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
+    const { fencingToken, fencedBy, calls, next, endRun } = options;
+    const done = this.commit({ op: "saveTask", runId, task, event, at, fencingToken, fencedBy, calls, next, endRun });
+    return "outcome" in done ? (done as NoRun | Fenced) : ok(done.applied ? done.lease : undefined);
   }
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<void> {
-    this.commit({ op: "setRunStatus", runId, status, error, event, at });
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+    const done = this.commit({ op: "reuseTasks", runId, tasks, event, at, endRun: options.endRun });
+    return "outcome" in done ? (done as NoRun | Fenced) : ok();
   }
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<boolean> {
-    return this.commit({ op: "removeTask", runId, task, event, at });
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<Ok | NoRun> {
+    const done = this.commit({ op: "setRunStatus", runId, status, error, event, at });
+    return "outcome" in done ? (done as NoRun) : ok();
+  }
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<Ok<boolean> | NoRun> {
+    const done = this.commit({ op: "removeTask", runId, task, event, at });
+    return "outcome" in done ? (done as NoRun) : ok(done.applied);
   }
   protected async doEvents(runId: string): Promise<RunEvent[]> {
     return this.image.events(runId);
   }
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
-    this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken, fencedBy: options.fencedBy });
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
+    const done = this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken, fencedBy: options.fencedBy });
+    return "outcome" in done ? (done as NoRun | Fenced) : ok();
   }
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return this.image.calls(runId, task);
   }
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
-    this.commit({ op: "clearCalls", runId, task });
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
+    const done = this.commit({ op: "clearCalls", runId, task });
+    return "outcome" in done ? (done as NoRun) : ok();
   }
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
-    this.commit({ op: "importRun", dump, overwrite });
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
+    const done = this.commit({ op: "importRun", dump, overwrite });
+    return "outcome" in done ? (done as Exists) : ok();
   }
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    if (!this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom: options.takeOverFrom, start: options.start, seenToken: options.seenToken })) return undefined;
-    return this.image.lease(runId, task);
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
+    const { takeOverFrom, start, seenToken } = options;
+    const done = this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom, start, seenToken });
+    return "outcome" in done ? (done as NoRun) : ok(done.applied ? done.lease : undefined);
   }
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
-    this.commit({ op: "heartbeat", lease, ttlMs, at: this.now() });
-    return this.image.lease(lease.runId, lease.task);
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
+    const done = this.commit({ op: "heartbeat", lease, ttlMs, at: this.now() });
+    return "outcome" in done ? (done as NoRun | Fenced) : ok(this.image.lease(lease.runId, lease.task));
   }
   protected async doReleaseTask(lease: Lease): Promise<void> {
     this.commit({ op: "releaseTask", lease, at: this.now() });
