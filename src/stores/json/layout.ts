@@ -4,6 +4,7 @@ import type { RunImage, StoreOp } from "../memory/state-image.js";
 import {
   newTaskRecord,
   SCHEMA_VERSION,
+  type BeginRun,
   type CallRecord,
   type EventType,
   type Inputs,
@@ -13,9 +14,12 @@ import {
   type Run,
   type RunEvent,
   type RunKind,
+  type RunEnd,
   type RunParent,
+  type ReusedTask,
   type RunStatus,
   type TaskRecord,
+  type TaskStart,
   type TaskStatus,
   type TokenUsage,
 } from "../store.js";
@@ -602,6 +606,7 @@ export function opEntry(op: StoreOp): Obj {
         parent: parentEntry(op.init.parent ?? null),
         inputs: op.init.inputs,
         at: op.at,
+        ...(op.init.planned === undefined ? {} : { planned: op.init.planned }),
       };
     case "saveTask": {
       const entry: Obj = {
@@ -614,6 +619,17 @@ export function opEntry(op: StoreOp): Obj {
       if (op.fencingToken !== undefined) entry.fencing_token = op.fencingToken;
       if (op.fencedBy !== undefined) entry.fenced_by = op.fencedBy;
       if (op.calls !== undefined) entry.calls = op.calls.map((call) => ({ task: call.task, ...callEntry(call) }));
+      if (op.next !== undefined) {
+        const { task, worker, ttlMs, seenToken, start } = op.next;
+        entry.next = { task, worker, ttl_ms: ttlMs, seen_token: seenToken, start: startEntry(start, task) };
+      }
+      if (op.endRun !== undefined) entry.end_run = runEndEntry(op.endRun);
+      return entry;
+    }
+    case "reuseTasks": {
+      const tasks = op.tasks.map(({ record, fencingToken }) => ({ task: { name: record.name, ...taskEntry(record) }, fencing_token: fencingToken }));
+      const entry: Obj = { type: "reuse_tasks", run_id: op.runId, tasks, event: eventOf({ ...op.event, task: null }, null), at: op.at };
+      if (op.endRun !== undefined) entry.end_run = runEndEntry(op.endRun);
       return entry;
     }
     case "setRunStatus":
@@ -637,9 +653,7 @@ export function opEntry(op: StoreOp): Obj {
       const entry: Obj = { type: "claim_task", run_id: op.runId, task: op.task, worker: op.worker, ttl_ms: op.ttlMs, at: op.at };
       if (op.takeOverFrom !== undefined) entry.take_over_from = op.takeOverFrom;
       if (op.seenToken !== undefined) entry.seen_token = op.seenToken;
-      if (op.start !== undefined) {
-        entry.start = { task: { name: op.start.task.name, ...taskEntry(op.start.task) }, event: eventOf(op.start.event, op.task) };
-      }
+      if (op.start !== undefined) entry.start = startEntry(op.start, op.task);
       return entry;
     }
     case "heartbeat":
@@ -647,6 +661,33 @@ export function opEntry(op: StoreOp): Obj {
     case "releaseTask":
       return { type: "release_task", run_id: op.lease.runId, lease: leaseEntry(op.lease), at: op.at };
   }
+}
+
+/** The started record and event a claim writes. */
+function startEntry(start: TaskStart, task: string): Obj {
+  return { task: { name: start.task.name, ...taskEntry(start.task) }, event: eventOf(start.event, task) };
+}
+
+function startFrom(task: string, value: unknown, at: JsonPath, scratch: WeakMap<object, Extras>): TaskStart {
+  const start = object(value, at);
+  const t = object(start.task, [...at, "task"]);
+  if (t.name !== task) throw new LayoutError([...at, "task", "name"], "must name the claimed task");
+  return { task: taskFromEntry(task, t, [...at, "task"], scratch), event: newEventFrom(start.event, [...at, "event"]) };
+}
+
+/** The run status a commit ends its run with. */
+function runEndEntry(end: RunEnd): Obj {
+  return { status: end.status, error: end.error, event: eventOf(end.event, null) };
+}
+
+function runEndFrom(value: unknown, at: JsonPath): RunEnd {
+  const o = object(value, at);
+  return { status: oneOf(o, "status", at, RUN_STATUSES), error: textOrNull(o, "error", at), event: newEventFrom(o.event, [...at, "event"]) };
+}
+
+/** A JSON object or null (a plan, event data). */
+function objectPayload(o: Obj, key: string, at: JsonPath): { [key: string]: JsonValue } {
+  return object(payload(o, key, at), [...at, key]) as { [key: string]: JsonValue };
 }
 
 function leaseEntry(lease: Lease): Obj {
@@ -700,12 +741,11 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
   const runId = name(checkRunId, o.run_id, [...at, "run_id"]);
   const scratch = new WeakMap<object, Extras>();
   switch (o.type) {
-    case "begin_run":
-      return {
-        op: "beginRun",
-        init: { runId, crew: text(o, "crew", at), kind: kindFrom(o, at), parent: parentFrom(o, at), inputs: inputsFrom(o, at) },
-        at: text(o, "at", at),
-      };
+    case "begin_run": {
+      const init: BeginRun = { runId, crew: text(o, "crew", at), kind: kindFrom(o, at), parent: parentFrom(o, at), inputs: inputsFrom(o, at) };
+      if (has(o, "planned")) init.planned = objectPayload(o, "planned", at);
+      return { op: "beginRun", init, at: text(o, "at", at) };
+    }
     case "save_task": {
       const t = object(o.task, [...at, "task"]);
       const taskName = name(checkTaskName, t.name, [...at, "task", "name"]);
@@ -726,6 +766,35 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
           return callFromEntry(taskName, c, [...at, "calls", i], scratch);
         });
       }
+      if (has(o, "next")) {
+        // A next claim is judged by the store's clock: the commit's time is one, as a claim's is.
+        op.at = clock(o, at);
+        const n = object(o.next, [...at, "next"]);
+        const task = name(checkTaskName, n.task, [...at, "next", "task"]);
+        op.next = {
+          task,
+          worker: worker(n, "worker", [...at, "next"]),
+          ttlMs: ttl(n, [...at, "next"]),
+          seenToken: count(n, "seen_token", [...at, "next"], undefined),
+          start: startFrom(task, n.start, [...at, "next", "start"], scratch),
+        };
+      }
+      if (has(o, "end_run")) op.endRun = runEndFrom(o.end_run, [...at, "end_run"]);
+      return op;
+    }
+    case "reuse_tasks": {
+      const names = new Set<string>();
+      const tasks = array(o.tasks, [...at, "tasks"]).map((value, i): ReusedTask => {
+        const where = [...at, "tasks", i];
+        const entry = object(value, where);
+        const t = object(entry.task, [...where, "task"]);
+        const taskName = name(checkTaskName, t.name, [...where, "task", "name"]);
+        if (names.has(taskName)) throw new LayoutError([...where, "task", "name"], "names a task already reused in this line");
+        names.add(taskName);
+        return { record: taskFromEntry(taskName, t, [...where, "task"], scratch), fencingToken: count(entry, "fencing_token", where, undefined) };
+      });
+      const op: StoreOp = { op: "reuseTasks", runId, tasks, event: { ...newEventFrom(o.event, [...at, "event"]), task: null }, at: text(o, "at", at) };
+      if (has(o, "end_run")) op.endRun = runEndFrom(o.end_run, [...at, "end_run"]);
       return op;
     }
     case "set_run_status":
@@ -775,12 +844,7 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
       };
       if (has(o, "take_over_from")) op.takeOverFrom = worker(o, "take_over_from", at);
       if (has(o, "seen_token")) op.seenToken = count(o, "seen_token", at, undefined);
-      if (has(o, "start")) {
-        const start = object(o.start, [...at, "start"]);
-        const t = object(start.task, [...at, "start", "task"]);
-        if (t.name !== op.task) throw new LayoutError([...at, "start", "task", "name"], "must name the claimed task");
-        op.start = { task: taskFromEntry(op.task, t, [...at, "start", "task"], scratch), event: newEventFrom(start.event, [...at, "start", "event"]) };
-      }
+      if (has(o, "start")) op.start = startFrom(op.task, o.start, [...at, "start"], scratch);
       return op;
     }
     case "heartbeat":

@@ -2,12 +2,13 @@ import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BigIntStats } from "node:fs";
-import { CrewstateError } from "../../errors.js";
+import { CrewstateError, quote } from "../../errors.js";
 import { outputHashOf } from "../../hash.js";
 import { outputMatchesHash } from "../output-check.js";
 import { BaseStore } from "../base-store.js";
+import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import { StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, Run, RunDump, RunEnd, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -180,8 +181,8 @@ export class JsonFileStore extends BaseStore {
   // ---------------------------------------------------------------------------------------------
   // Store primitives.
 
-  protected async doBeginRun(init: BeginRun, at: string): Promise<Run> {
-    return this.commit({ op: "beginRun", init, at }, (image) => copyRun(image.runs.get(init.runId)!));
+  protected async doBeginRun(init: BeginRun, at: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
+    return this.commit<Run, OtherCrew | OtherKind>({ op: "beginRun", init, at }, (image) => copyRun(image.runs.get(init.runId)!));
   }
 
   protected async doGetRun(runId: string): Promise<Run | undefined> {
@@ -193,51 +194,67 @@ export class JsonFileStore extends BaseStore {
     return (await this.readView()).image.listRuns();
   }
 
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<void> {
-    const op: StoreOp = { op: "saveTask", runId, task, event, at };
-    if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
-    if (options.fencedBy !== undefined) op.fencedBy = options.fencedBy;
-    if (options.calls !== undefined && options.calls.length > 0) op.calls = options.calls;
-    await this.commit(op);
+  /**
+   * One journal line: the record, its journal entries, the next task's claim and the run's end. A
+   * commit with a claim is made under the lock, its time read there (see `doClaimTask`).
+   */
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
+    const make = (at: string): StoreOp => {
+      const op: StoreOp = { op: "saveTask", runId, task, event, at };
+      if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
+      if (options.fencedBy !== undefined) op.fencedBy = options.fencedBy;
+      if (options.calls !== undefined && options.calls.length > 0) op.calls = options.calls;
+      if (options.next !== undefined) op.next = options.next;
+      if (options.endRun !== undefined) op.endRun = options.endRun;
+      return op;
+    };
+    return this.commit<Lease | undefined, NoRun | Fenced>(options.next === undefined ? make(at) : make, (_, lease) => lease);
   }
 
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<void> {
-    await this.commit({ op: "setRunStatus", runId, status, error, event, at });
+  /** One journal line: every record, the event, and the run's end. */
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+    const op: StoreOp = { op: "reuseTasks", runId, tasks, event, at };
+    if (options.endRun !== undefined) op.endRun = options.endRun;
+    return this.commit<undefined, NoRun | Fenced>(op, () => undefined);
   }
 
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<boolean> {
-    return this.commit({ op: "removeTask", runId, task, event, at }, () => true, false);
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<Ok | NoRun> {
+    return this.commit<undefined, NoRun>({ op: "setRunStatus", runId, status, error, event, at }, () => undefined);
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<Ok<boolean> | NoRun> {
+    return this.commit<boolean, NoRun>({ op: "removeTask", runId, task, event, at }, () => true, false);
   }
 
   protected async doEvents(runId: string): Promise<RunEvent[]> {
     return (await this.readView()).image.events(runId);
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
     const op: StoreOp = { op: "recordCall", runId, call };
     if (options.fencingToken !== undefined) op.fencingToken = options.fencingToken;
     if (options.fencedBy !== undefined) op.fencedBy = options.fencedBy;
-    await this.commit(op);
+    return this.commit<undefined, NoRun | Fenced>(op, () => undefined);
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return (await this.readView()).image.calls(runId, task);
   }
 
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
-    await this.commit({ op: "clearCalls", runId, task });
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
+    return this.commit<undefined, NoRun>({ op: "clearCalls", runId, task }, () => undefined);
   }
 
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
-    await this.commit({ op: "importRun", dump, overwrite });
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
+    return this.commit<undefined, Exists>({ op: "importRun", dump, overwrite }, () => undefined);
   }
 
   // Lease ops read the clock under the lock, after catching up with the disk: no other process can
   // commit between the time a lease is judged by and the change. The time is journaled with the
   // op, so replay judges it the same way.
 
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    return this.commit(
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
+    return this.commit<Lease | undefined, NoRun>(
       (at): StoreOp => {
         const op: StoreOp = { op: "claimTask", runId, task, worker, ttlMs, at };
         if (options.takeOverFrom !== undefined) op.takeOverFrom = options.takeOverFrom;
@@ -245,17 +262,16 @@ export class JsonFileStore extends BaseStore {
         if (options.seenToken !== undefined) op.seenToken = options.seenToken;
         return op;
       },
-      (image) => image.lease(runId, task),
-      undefined,
+      (_, lease) => lease,
     );
   }
 
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
-    return this.commit((at) => ({ op: "heartbeat", lease, ttlMs, at }), (image) => image.lease(lease.runId, lease.task));
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
+    return this.commit<Lease, NoRun | Fenced>((at) => ({ op: "heartbeat", lease, ttlMs, at }), (image) => image.lease(lease.runId, lease.task));
   }
 
   protected async doReleaseTask(lease: Lease): Promise<void> {
-    await this.commit((at) => ({ op: "releaseTask", lease, at }));
+    await this.commit((at) => ({ op: "releaseTask", lease, at }), () => undefined);
   }
 
   /** Compacts what this process journaled, so that the file alone holds the state; idempotent. */
@@ -278,10 +294,16 @@ export class JsonFileStore extends BaseStore {
 
   /**
    * One commit: encode (outside the lock), then under it catch up, check, append + fsync, apply.
-   * Returns `after(image)` for an op that changed something, `skipped` for a no-op. An op given as
-   * a function of the time is made (and encoded) under the lock, with the time read there.
+   * Returns `ok(after(image, lease))` for an op that changed something (`lease`: the one it
+   * granted, if any), `ok(skipped)` for a no-op, and the refusal `R` — the refusals this op can
+   * meet — for an op the state refuses, writing nothing. An op given as a function of the time is
+   * made (and encoded) under the lock, with the time read there.
    */
-  private commit<T = void>(op: StoreOp | ((at: string) => StoreOp), after?: (image: StateImage) => T, skipped?: T): Promise<T> {
+  private commit<T, R extends Refusal = never>(
+    op: StoreOp | ((at: string) => StoreOp),
+    after: (image: StateImage, lease: Lease | undefined) => T,
+    skipped?: T,
+  ): Promise<Ok<T> | R> {
     this.assertOpen();
     if (this.readOnly) {
       const name = typeof op === "function" ? "write" : op.op;
@@ -292,7 +314,7 @@ export class JsonFileStore extends BaseStore {
         }),
       );
     }
-    const run = async (): Promise<T> => {
+    const run = async (): Promise<Ok<T> | R> => {
       const encodeOp = (made: StoreOp) => {
         try {
           return { made, encoded: this.encode(made), invalid: undefined };
@@ -308,17 +330,20 @@ export class JsonFileStore extends BaseStore {
         if (!encoded) {
           // What the state refuses (an unknown run, a stale fencing token) is said first, as the
           // memory store says it; then why the op itself cannot be stored.
-          view.image.check(made);
+          const verdict = view.image.check(made);
+          if (verdict !== "apply" && verdict !== "noop") return verdict as R;
           throw invalid;
         }
         const { text, decoded } = encoded;
-        if (!view.image.check(decoded)) return skipped as T;
+        const verdict = view.image.check(decoded);
+        if (verdict === "noop") return ok(skipped as T);
+        if (verdict !== "apply") return verdict as R;
         this.append(view, text);
-        this.applyOp(view, decoded);
+        const lease = this.applyOp(view, decoded);
         this.appendedSinceCompaction = true;
-        const result = after ? after(view.image) : (undefined as T);
+        const result = after(view.image, lease);
         this.maybeCompact(view);
-        return result;
+        return ok(result);
       });
     };
     const result = this.queue.then(run);
@@ -393,16 +418,20 @@ export class JsonFileStore extends BaseStore {
     view.unterminated = false;
   }
 
-  private applyOp(view: View, op: StoreOp): void {
-    const target = taskOf(op);
-    if (!target) return view.image.apply(op);
+  /** Applies a checked op to the view; returns the lease it granted, if any. */
+  private applyOp(view: View, op: StoreOp): Lease | undefined {
     // Unknown keys of a task entry stay with the task when its record is replaced (saved again,
-    // claimed, renewed or released).
-    const record = () => view.image.runs.get(target.runId)?.tasks.get(target.task);
-    const extras = view.extras.get(record() ?? {});
-    view.image.apply(op);
-    const saved = record();
-    if (extras && saved) view.extras.set(saved, extras);
+    // reused, claimed, renewed or released).
+    const targets = tasksOf(op);
+    if (targets.length === 0) return view.image.apply(op);
+    const tasks = view.image.runs.get(targets[0]!.runId)?.tasks;
+    const kept = targets.map((t) => view.extras.get(tasks?.get(t.task) ?? {}));
+    const lease = view.image.apply(op);
+    targets.forEach((t, i) => {
+      const saved = tasks?.get(t.task);
+      if (kept[i] && saved) view.extras.set(saved, kept[i]!);
+    });
+    return lease;
   }
 
   /**
@@ -630,7 +659,7 @@ export class JsonFileStore extends BaseStore {
     } else {
       loaded = this.parseFile(read.bytes, read.stat);
     }
-    const image = new StateImage(`the JSON store ${this.file}`);
+    const image = new StateImage();
     for (const [runId, run] of loaded.runs) image.runs.set(runId, run);
     const view: View = {
       ...loaded,
@@ -712,13 +741,9 @@ export class JsonFileStore extends BaseStore {
           if (!(error instanceof LayoutError)) throw error;
           return fail(`${formatPath(error.at)} ${error.problem}`);
         }
-        let changes: boolean;
-        try {
-          changes = view.image.check(op);
-        } catch (error) {
-          return fail(`its ${op.op} does not fit the state: ${(error as Error).message}`);
-        }
-        if (changes) this.applyOp(view, op);
+        const verdict = view.image.check(op);
+        if (verdict !== "apply" && verdict !== "noop") return fail(`its ${op.op} does not fit the state: ${misfit(verdict)}`);
+        if (verdict === "apply") this.applyOp(view, op);
         view.lastSeq = seq;
       }
       view.unterminated = next === null;
@@ -758,18 +783,36 @@ function copyRun(image: RunImage): Run {
   return { ...image.run, inputs: { ...image.run.inputs }, tasks };
 }
 
-/** The task record an op replaces, if it replaces one. */
-function taskOf(op: StoreOp): { runId: string; task: string } | undefined {
+/** The task records an op may replace (all in one run). */
+function tasksOf(op: StoreOp): Array<{ runId: string; task: string }> {
   switch (op.op) {
     case "saveTask":
-      return { runId: op.runId, task: op.task.name };
+      return [{ runId: op.runId, task: op.task.name }, ...(op.next ? [{ runId: op.runId, task: op.next.task }] : [])];
+    case "reuseTasks":
+      return op.tasks.map(({ record }) => ({ runId: op.runId, task: record.name }));
     case "claimTask":
-      return { runId: op.runId, task: op.task };
+      return [{ runId: op.runId, task: op.task }];
     case "heartbeat":
     case "releaseTask":
-      return { runId: op.lease.runId, task: op.lease.task };
+      return [{ runId: op.lease.runId, task: op.lease.task }];
     default:
-      return undefined;
+      return [];
+  }
+}
+
+/** Why a journaled op does not fit the state it is replayed onto, for a CORRUPT_STATE message. */
+function misfit(refusal: Refusal): string {
+  switch (refusal.outcome) {
+    case "noRun":
+      return "its run does not exist";
+    case "fenced":
+      return `task ${quote(refusal.task)} has fencing token ${refusal.current}, not the one it carries`;
+    case "exists":
+      return "its run exists already";
+    case "otherCrew":
+      return `its run belongs to crew ${quote(refusal.crew)}`;
+    case "otherKind":
+      return `its run is a ${refusal.kind} run`;
   }
 }
 
