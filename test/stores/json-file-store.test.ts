@@ -11,7 +11,7 @@ import { JsonFileStore } from "../../src/stores/json/store.js";
 import { nodeIo, type FileIo } from "../../src/stores/json/file-io.js";
 import { MemoryStore } from "../../src/stores/memory/store.js";
 import { openStore } from "../../src/stores/open.js";
-import { newTaskRecord, type EventType, type Store, type TaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type EventType, type NextClaim, type Store, type TaskRecord } from "../../src/stores/store.js";
 import { localLeaseTests } from "./local/leases.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -70,6 +70,23 @@ async function exercise(store: Store): Promise<void> {
   const dump = (await store.exportRun("r1"))!;
   await store.importRun({ ...dump, run: { ...dump.run, runId: "r3" } });
   await store.importRun({ ...dump, run: { ...dump.run, runId: "r2", tasks: [] }, events: [], calls: [] }, { overwrite: true });
+  // One commit per task: a begin with its plan, results with the next claim and the run's end, a reuse.
+  await store.beginRun({ runId: "r4", crew: "chain", inputs: {}, planned: { tasks: ["a", "b"], orphaned: [] } });
+  const lease = await store.saveTask("r4", done("a"), { type: "task_completed" }, { fencingToken: 0, next: nextClaim("b", "worker-a", 0) });
+  await store.saveTask("r4", done("a"), { type: "task_completed" }, { next: nextClaim("b", "worker-b", 0) }); // refused: b was claimed since
+  await store.saveTask("r4", done("b", { fencingToken: lease!.token }), { type: "task_completed" }, {
+    fencingToken: lease!.token,
+    calls: [{ task: "b", position: 0, kind: "model", requestHash: "q", response: "r", usage: null, at: "2026-01-01T00:00:00.000Z" }],
+    endRun: { status: "completed", error: null, event: { type: "run_completed", data: { made: 2 } } },
+  });
+  await store.beginRun({ runId: "r4", crew: "chain", inputs: {} });
+  const reused = [{ record: done("a", { inputHash: "adopted" }), fencingToken: 0 }, { record: done("b", { fencingToken: 1 }), fencingToken: 1 }];
+  await store.reuseTasks("r4", reused, { type: "tasks_reused", data: { tasks: ["a", "b"], adopted: ["a"] } }, { endRun: { status: "completed", error: null, event: { type: "run_completed" } } });
+}
+
+/** The next task's claim, riding in a result's commit. */
+function nextClaim(task: string, worker: string, seenToken: number): NextClaim {
+  return { task, worker, ttlMs: 60_000, seenToken, start: { task: { ...newTaskRecord(task), status: "running", attempts: 1, inputHash: `hash-${task}` }, event: { type: "task_started", data: { attempt: 1 } } } };
 }
 
 async function everything(store: Store) {
@@ -809,6 +826,75 @@ describe("JSON file store: leases and costs", () => {
   }
 
   localLeaseTests({ kind: "json", newFile: () => path.join(tempDir(), "state.json"), open: (file) => JsonFileStore.open(file), race: { workers: 6, tasks: 25 } });
+
+  it("journals a chain step, a reuse and a begin with its plan as one line each, and replays them", async () => {
+    const file = path.join(tempDir(), "state.json");
+    const store = await JsonFileStore.open(file);
+    await store.beginRun({ runId: "r", crew: "c", inputs: {}, planned: { tasks: ["a", "b"] } });
+    expect(journalLines(file)).toHaveLength(1);
+    const lease = await store.saveTask("r", done("a"), { type: "task_completed" }, { next: nextClaim("b", "worker-a", 0), endRun: { status: "paused", error: null, event: { type: "run_paused" } } });
+    expect(journalLines(file)).toHaveLength(2);
+    expect(JSON.parse(journalLines(file)[1]!).op).toMatchObject({ type: "save_task", next: { task: "b", worker: "worker-a", seen_token: 0 }, end_run: { status: "paused" } });
+    await store.saveTask("r", done("a"), { type: "task_completed" }, { fencingToken: 5, next: nextClaim("b", "worker-b", 1) }).catch(() => undefined);
+    await store.reuseTasks("r", [{ record: done("a"), fencingToken: 0 }, { record: done("b"), fencingToken: 0 }], { type: "tasks_reused" }).catch(() => undefined);
+    expect(journalLines(file)).toHaveLength(2); // refusals write nothing
+    await store.reuseTasks("r", [{ record: done("a"), fencingToken: 0 }, { record: done("b", { fencingToken: 1 }), fencingToken: 1 }], { type: "tasks_reused" }, {
+      endRun: { status: "completed", error: null, event: { type: "run_completed" } },
+    });
+    expect(journalLines(file)).toHaveLength(3);
+    const live = { run: await store.getRun("r"), events: await store.events("r") };
+    expect(live.events.map((e) => e.type)).toEqual(["run_started", "run_planned", "task_completed", "task_started", "run_paused", "tasks_reused", "run_completed"]);
+    expect(live.run!.tasks.find((t) => t.name === "b")).toMatchObject({ status: "completed", fencingToken: 1 });
+    expect(lease).toEqual({ runId: "r", task: "b", worker: "worker-a", token: 1, expiresAt: expect.any(String) });
+    // Another handle replays the journal; a reopen compacts it into the file.
+    const other = await JsonFileStore.open(file);
+    expect({ run: await other.getRun("r"), events: await other.events("r") }).toEqual(live);
+    await other.close();
+    await store.close();
+    const reopened = await JsonFileStore.open(file);
+    expect({ run: await reopened.getRun("r"), events: await reopened.events("r") }).toEqual(live);
+    await reopened.close();
+  });
+
+  it("replays journals written before the chain (ops without next, end_run or planned), and refuses malformed new ops", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "state.json");
+    const begin = { type: "begin_run", run_id: "r", crew: "c", kind: "crew", parent: null, inputs: {}, at: "2026-01-01T00:00:00.000Z" };
+    const claim = { type: "claim_task", run_id: "r", task: "a", worker: "w", ttl_ms: 1000, at: "2026-01-01T00:00:01.000Z" };
+    const task = { name: "a", status: "failed", output: null, structured: null, input_hash: "h", output_hash: null, started_at: null, completed_at: null, attempts: 1, error: "boom", usage: null, model: null, worker: "w", fencing_token: 1, lease_expires_at: null };
+    const save = { type: "save_task", run_id: "r", task, event: { type: "task_failed", task: "a", data: null }, at: "2026-01-01T00:00:02.000Z", fencing_token: 1 };
+    const status = { type: "set_run_status", run_id: "r", status: "failed", error: "boom", event: { type: "run_failed", task: null, data: null }, at: "2026-01-01T00:00:03.000Z" };
+    fs.writeFileSync(`${file}.journal`, [begin, claim, save, status].map((op, i) => journalLine(i + 1, op)).join(""));
+    const store = await JsonFileStore.open(file);
+    expect((await store.getRun("r"))!).toMatchObject({ status: "failed", error: "boom", tasks: [{ name: "a", status: "failed", fencingToken: 1 }] });
+    expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_failed", "run_failed"]);
+    await store.close();
+    fs.rmSync(file);
+
+    const next = { task: "b", worker: "w", ttl_ms: 1000, seen_token: 0, start: { task: { ...task, name: "b", status: "running" }, event: { type: "task_started", task: "b", data: null } } };
+    const endRun = { status: "completed", error: null, event: { type: "run_completed", task: null, data: null } };
+    const reuse = { type: "reuse_tasks", run_id: "r", tasks: [{ task, fencing_token: 1 }], event: { type: "tasks_reused", task: null, data: null }, at: save.at };
+    const bad: Array<[unknown, RegExp]> = [
+      [{ ...begin, planned: [1] }, /planned must be an object/],
+      [{ ...save, next: { ...next, ttl_ms: 0 } }, /next\.ttl_ms must be a whole number/],
+      [{ ...save, next: { ...next, seen_token: -1 } }, /next\.seen_token must be a whole number/],
+      [{ ...save, next: { ...next, start: { ...next.start, task: task } } }, /next\.start\.task\.name must name the claimed task/],
+      [{ ...save, next, at: "later" }, /\bat must be an ISO-8601 UTC time/],
+      [{ ...save, end_run: { ...endRun, status: "done" } }, /end_run\.status must be one of/],
+      [{ ...reuse, tasks: [{ task, fencing_token: 1 }, { task, fencing_token: 1 }] }, /tasks\[1\]\.task\.name names a task already reused/],
+      [{ ...reuse, tasks: [{ task }] }, /tasks\[0\]\.fencing_token is missing/],
+      // Well-formed, but not what this state could have journaled: a stale token.
+      [{ ...reuse, tasks: [{ task, fencing_token: 0 }] }, /does not fit the state/],
+    ];
+    for (const [op, problem] of bad) {
+      fs.writeFileSync(`${file}.journal`, [begin, claim, op].map((o, i) => journalLine(i + 1, o)).join(""));
+      const before = sha256(`${file}.journal`);
+      const error = await expectCode(JsonFileStore.open(file), "CORRUPT_STATE");
+      expect(error.message, JSON.stringify(op)).toMatch(problem);
+      expect(sha256(`${file}.journal`)).toBe(before);
+      expect(files(dir)).toEqual(["state.json.journal"]);
+    }
+  });
 
   it("judges a claim by the clock when it holds the lock, not when it was asked", async () => {
     const file = path.join(tempDir(), "state.json");

@@ -21,12 +21,21 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 const SEEDS = 1000;
 const TASKS = 4;
 
-/** The commits of a small run, one step each: a claim that starts a task, a journaled call, the result with its last call. */
+/**
+ * The commits of a small run, one step each, as the engine makes them: a begin with its plan, a
+ * claim that starts the first task, a journaled call, each result with its last call and the next
+ * task's claim (the last with the run's end); then a second kickoff that reuses every result.
+ */
 function steps(store: Store): Array<() => Promise<unknown>> {
-  const list: Array<() => Promise<unknown>> = [() => store.beginRun({ runId: "r", crew: "power", inputs: { claim: "CLM-1" } })];
+  const done = { status: "completed" as const, error: null, event: { type: "run_completed" as const } };
+  const list: Array<() => Promise<unknown>> = [
+    () => store.beginRun({ runId: "r", crew: "power", inputs: { claim: "CLM-1" }, planned: { tasks: Array.from({ length: TASKS }, (_, i) => `task_${i}`) } }),
+  ];
+  const running = (i: number) => ({ ...newTaskRecord(`task_${i}`), status: "running" as const, attempts: 1 });
+  const completed = (i: number) => ({ ...running(i), status: "completed" as const, output: `output of task_${i} `.repeat(60), worker: "worker-1", fencingToken: 1 });
+  list.push(() => store.claimTask("r", "task_0", "worker-1", 60_000, { start: { task: running(0), event: { type: "task_started" } } }));
   for (let i = 0; i < TASKS; i++) {
     const name = `task_${i}`;
-    const running = { ...newTaskRecord(name), status: "running" as const, attempts: 1 };
     const call = (position: number) => ({
       task: name,
       position,
@@ -36,16 +45,19 @@ function steps(store: Store): Array<() => Promise<unknown>> {
       usage: { inputTokens: 10, outputTokens: 5, costUsd: null },
       at: "2026-01-01T00:00:00.000Z",
     });
-    list.push(() => store.claimTask("r", name, "worker-1", 60_000, { start: { task: running, event: { type: "task_started" } } }));
+    const last = i === TASKS - 1;
     list.push(() => store.recordCall("r", call(0)));
     list.push(() =>
-      store.saveTask("r", { ...running, status: "completed", output: `output of ${name} `.repeat(60), worker: "worker-1", fencingToken: 1 }, { type: "task_completed" }, {
+      store.saveTask("r", completed(i), { type: "task_completed" }, {
         fencingToken: 1,
         calls: [call(1)],
+        ...(last ? { endRun: done } : { next: { task: `task_${i + 1}`, worker: "worker-1", ttlMs: 60_000, seenToken: 0, start: { task: running(i + 1), event: { type: "task_started" } } } }),
       }),
     );
   }
-  list.push(() => store.setRunStatus("r", "completed", null, { type: "run_completed" }));
+  list.push(() => store.beginRun({ runId: "r", crew: "power", inputs: { claim: "CLM-1" } }));
+  const reused = Array.from({ length: TASKS }, (_, i) => ({ record: completed(i), fencingToken: 1 }));
+  list.push(() => store.reuseTasks("r", reused, { type: "tasks_reused", data: { tasks: reused.map((t) => t.record.name) } }, { endRun: done }));
   return list;
 }
 
