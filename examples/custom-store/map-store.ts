@@ -2,30 +2,40 @@
  * A store written from scratch on `BaseStore`: every run in a `Map`, in this process. It is the
  * example of docs/writing-a-store.md and passes the whole conformance suite (map-store.test.ts).
  *
- * `BaseStore` has already checked every argument; each `do*` method does one step of the
- * contract. They are atomic here because none of them awaits between its checks and its writes:
- * no other call can run in between. A store over a database gets the same from one transaction,
- * statement or script per method.
+ * `BaseStore` has already checked every argument, and it words every error: each `do*` method
+ * does one step of the contract and reports what it found — `ok(value)`, or a refusal such as
+ * `noRun` or `fenced(task, current)` — never throwing for a refusal. The steps are atomic here
+ * because none of them awaits between its checks and its writes: no other call can run in
+ * between. A store over a database gets the same from one transaction, statement or script per
+ * method, returning the outcome from inside it.
  *
  * Outside this repository, import from "crewstate" instead of "../../src/index.js".
  */
-import { BaseStore, CrewstateError, FencedOutError } from "../../src/index.js";
+import { BaseStore, exists, fenced, noRun, ok } from "../../src/index.js";
 import type {
   BeginRun,
   CallRecord,
   ClaimOptions,
   CommitOptions,
+  Exists,
+  FenceOptions,
+  Fenced,
   Lease,
   NewEvent,
+  NoRun,
+  Ok,
+  OtherCrew,
+  OtherKind,
+  ReusedTask,
   Run,
   RunDump,
+  RunEnd,
   RunEvent,
   RunStatus,
   RunSummary,
   TaskRecord,
+  TaskStart,
 } from "../../src/index.js";
-
-type FenceOptions = Pick<CommitOptions, "fencingToken" | "fencedBy">;
 
 interface Entry {
   run: Omit<Run, "tasks">;
@@ -40,15 +50,11 @@ export class MapStore extends BaseStore {
   readonly location = "map:";
   private readonly runs = new Map<string, Entry>();
 
-  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     const kind = init.kind ?? "crew";
     let entry = this.runs.get(init.runId);
-    if (entry && entry.run.crew !== init.crew && entry.run.crew !== "") {
-      throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" belongs to crew "${entry.run.crew}", not "${init.crew}"`, { runId: init.runId, store: this.location });
-    }
-    if (entry && entry.run.kind !== kind) {
-      throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" is a ${entry.run.kind} run, not a ${kind} run`, { runId: init.runId, store: this.location });
-    }
+    if (entry && entry.run.crew !== init.crew && entry.run.crew !== "") return { outcome: "otherCrew", crew: entry.run.crew };
+    if (entry && entry.run.kind !== kind) return { outcome: "otherKind", kind: entry.run.kind };
     if (entry) {
       Object.assign(entry.run, { crew: init.crew, inputs: copy(init.inputs), status: "running", error: null, attempts: entry.run.attempts + 1, updatedAt: now });
     } else {
@@ -57,7 +63,8 @@ export class MapStore extends BaseStore {
       this.runs.set(init.runId, entry);
     }
     append(entry, { type: "run_started", data: { attempt: entry.run.attempts } }, now);
-    return (await this.doGetRun(init.runId))!;
+    if (init.planned !== undefined) append(entry, { type: "run_planned", data: init.planned }, now);
+    return ok((await this.doGetRun(init.runId))!);
   }
 
   protected async doGetRun(runId: string): Promise<Run | undefined> {
@@ -75,89 +82,111 @@ export class MapStore extends BaseStore {
     return summaries.sort((a, b) => (a.createdAt === b.createdAt ? (a.runId < b.runId ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1));
   }
 
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
-    const entry = this.fence("commit", runId, task.name, options);
+  /**
+   * One step: the record, its calls and event; then the next task's claim, judged exactly as
+   * `doClaimTask` judges one (a refused claim writes nothing of its own); then the run's end.
+   */
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    const refused = fence(entry, options.fencedBy ?? task.name, options);
+    if (refused) return refused;
     entry.tasks.set(task.name, copy(task));
     for (const call of options.calls ?? []) journal(entry, call);
     entry.run.updatedAt = now;
-    append(entry, { ...event, task: task.name }, now);
-  }
-
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
-    const entry = this.entry(runId);
-    Object.assign(entry.run, { status, error, updatedAt: now });
     append(entry, event, now);
+    let lease: Lease | undefined;
+    const { next } = options;
+    if (next && claimable(entry.tasks.get(next.task), next.worker, now, next)) lease = grant(entry, next.task, next.worker, next.ttlMs, now, next.start);
+    if (options.endRun) end(entry, options.endRun, now);
+    return ok(lease);
   }
 
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
-    const entry = this.entry(runId);
-    if (!entry.tasks.delete(task)) return false;
+  /** One step: every record, fenced each by its own token (any stale one refuses them all), one event, the run's end. */
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    for (const { record, fencingToken } of tasks) {
+      const refused = fence(entry, record.name, { fencingToken });
+      if (refused) return refused;
+    }
+    for (const { record } of tasks) entry.tasks.set(record.name, copy(record));
+    entry.run.updatedAt = now;
+    append(entry, event, now);
+    if (options.endRun) end(entry, options.endRun, now);
+    return ok();
+  }
+
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    end(entry, { status, error, event }, now);
+    return ok();
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    if (!entry.tasks.delete(task)) return ok(false);
     entry.calls.delete(task);
     entry.run.updatedAt = now;
-    append(entry, { ...event, task }, now);
-    return true;
+    append(entry, event, now);
+    return ok(true);
   }
 
   protected async doEvents(runId: string): Promise<RunEvent[]> {
     return copy(this.runs.get(runId)?.events ?? []);
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
-    journal(this.fence("journal entry", runId, call.task, options), call);
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    const refused = fence(entry, options.fencedBy ?? call.task, options);
+    if (refused) return refused;
+    journal(entry, call);
+    return ok();
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return copy(this.runs.get(runId)?.calls.get(task) ?? []);
   }
 
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
-    this.entry(runId).calls.delete(task);
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    entry.calls.delete(task);
+    return ok();
   }
 
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
     const { run, events, calls } = copy(dump);
-    if (this.runs.has(run.runId) && !overwrite) {
-      throw new CrewstateError("RUN_EXISTS", `run "${run.runId}" already exists in ${this.location}`, { runId: run.runId, store: this.location });
-    }
+    if (this.runs.has(run.runId) && !overwrite) return exists;
     const { tasks, ...meta } = run;
     const entry: Entry = { run: meta, tasks: new Map(tasks.map((t) => [t.name, t])), events: [], calls: new Map() };
     entry.events = events.map((event, i) => ({ ...event, seq: i + 1, runId: run.runId }));
     for (const call of calls) journal(entry, call);
     this.runs.set(run.runId, entry);
+    return ok();
   }
 
   /** Leases are judged by this store's clock (`this.now()`), never by the caller's. */
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
-    const entry = this.entry(runId);
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
     const now = this.now();
-    const current = entry.tasks.get(task);
-    if (options.seenToken !== undefined && (current?.fencingToken ?? 0) !== options.seenToken) return undefined;
-    const held = current?.leaseExpiresAt != null && current.leaseExpiresAt > now && current.worker !== worker && current.worker !== options.takeOverFrom;
-    if (held) return undefined;
-    const lease = { worker, fencingToken: (current?.fencingToken ?? 0) + 1, leaseExpiresAt: plus(now, ttlMs) };
-    if (options.start) {
-      entry.tasks.set(task, { ...copy(options.start.task), ...lease });
-      entry.run.updatedAt = now;
-      append(entry, { ...options.start.event, task }, now);
-    } else {
-      entry.tasks.set(task, { ...(current ?? pending(task)), ...lease });
-    }
-    return { runId, task, worker, token: lease.fencingToken, expiresAt: lease.leaseExpiresAt };
+    if (!claimable(entry.tasks.get(task), worker, now, options)) return ok(undefined);
+    return ok(grant(entry, task, worker, ttlMs, now, options.start));
   }
 
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
-    const entry = this.entry(lease.runId);
-    const current = entry.tasks.get(lease.task);
-    if ((current?.fencingToken ?? 0) !== lease.token) {
-      throw new FencedOutError(`heartbeat of task "${lease.task}" carries fencing token ${lease.token}, but the current token is ${current?.fencingToken ?? 0}`, {
-        runId: lease.runId,
-        task: lease.task,
-        store: this.location,
-      });
-    }
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
+    const entry = this.runs.get(lease.runId);
+    if (!entry) return noRun;
+    const refused = fence(entry, lease.task, { fencingToken: lease.token });
+    if (refused) return refused;
+    const current = entry.tasks.get(lease.task)!;
     const expiresAt = plus(this.now(), ttlMs);
-    entry.tasks.set(lease.task, { ...current!, leaseExpiresAt: expiresAt });
-    return { ...lease, worker: current!.worker!, expiresAt };
+    entry.tasks.set(lease.task, { ...current, leaseExpiresAt: expiresAt });
+    return ok({ ...lease, worker: current.worker!, expiresAt });
   }
 
   protected async doReleaseTask(lease: Lease): Promise<void> {
@@ -167,27 +196,42 @@ export class MapStore extends BaseStore {
   }
 
   async close(): Promise<void> {}
+}
 
-  private entry(runId: string): Entry {
-    const entry = this.runs.get(runId);
-    if (!entry) throw new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${this.location}`, { runId, store: this.location });
-    return entry;
-  }
+/**
+ * The refusal of a write made under `options.fencingToken` (when given) unless it is the current
+ * token of the record `by` (0 without a record); undefined when the write may go ahead. Called in
+ * the same step as the write.
+ */
+function fence(entry: Entry, by: string, options: { fencingToken?: number }): Fenced | undefined {
+  const current = entry.tasks.get(by)?.fencingToken ?? 0;
+  return options.fencingToken !== undefined && options.fencingToken !== current ? fenced(by, current) : undefined;
+}
 
-  /**
-   * The run, once a write of `task` made under `options.fencingToken` (when given) may go ahead:
-   * the token must be the current one of `options.fencedBy`, or of the task itself (0 without a record).
-   */
-  private fence(what: string, runId: string, task: string, options: FenceOptions): Entry {
-    const entry = this.entry(runId);
-    const by = options.fencedBy ?? task;
-    const current = entry.tasks.get(by)?.fencingToken ?? 0;
-    if (options.fencingToken !== undefined && options.fencingToken !== current) {
-      const context = { runId, task, store: this.location, ...(options.fencedBy === undefined ? {} : { fencedBy: by }) };
-      throw new FencedOutError(`${what} of task "${task}" is fenced by "${by}": it carries token ${options.fencingToken}, but the current token is ${current}`, context);
-    }
-    return entry;
+/** Whether a claim is granted at `now`: the token is still the one the claimer read, and no other worker holds a live lease. */
+function claimable(current: TaskRecord | undefined, worker: string, now: string, options: { seenToken?: number; takeOverFrom?: string }): boolean {
+  if (options.seenToken !== undefined && (current?.fencingToken ?? 0) !== options.seenToken) return false;
+  const held = current?.leaseExpiresAt != null && current.leaseExpiresAt > now && current.worker !== worker && current.worker !== options.takeOverFrom;
+  return !held;
+}
+
+/** Grants a claim: the token grows by one; the record (or `start`'s, with its event) gets the worker and expiry. */
+function grant(entry: Entry, task: string, worker: string, ttlMs: number, now: string, start: TaskStart | undefined): Lease {
+  const current = entry.tasks.get(task);
+  const lease = { worker, fencingToken: (current?.fencingToken ?? 0) + 1, leaseExpiresAt: plus(now, ttlMs) };
+  if (start) {
+    entry.tasks.set(task, { ...copy(start.task), ...lease });
+    entry.run.updatedAt = now;
+    append(entry, { ...start.event, task }, now);
+  } else {
+    entry.tasks.set(task, { ...(current ?? pending(task)), ...lease });
   }
+  return { runId: entry.run.runId, task, worker, token: lease.fencingToken, expiresAt: lease.leaseExpiresAt };
+}
+
+function end(entry: Entry, runEnd: RunEnd, now: string): void {
+  Object.assign(entry.run, { status: runEnd.status, error: runEnd.error, updatedAt: now });
+  append(entry, runEnd.event, now);
 }
 
 function append(entry: Entry, event: NewEvent, at: string): void {

@@ -28,6 +28,7 @@ export function wrappedMemory(options: { skipFencing?: boolean } = {}): Store {
       const { fencingToken: _skipped, ...unfenced } = commit;
       return inner.saveTask(runId, task, event, options.skipFencing ? unfenced : commit);
     },
+    reuseTasks: (runId, tasks, event, options) => inner.reuseTasks(runId, tasks, event, options),
     setRunStatus: (runId, status, error, event) => inner.setRunStatus(runId, status, error, event),
     removeTask: (runId, task, event) => inner.removeTask(runId, task, event),
     events: (runId) => inner.events(runId),
