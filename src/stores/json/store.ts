@@ -40,6 +40,9 @@ import { FileLock } from "./lock.js";
  * - **Commit (O(1))**: under the lock file, catch up with the disk, check the op against the
  *   in-memory `StateImage`, append one checksummed line `{"seq","sum","op"}` to the journal,
  *   fsync it, and only then apply the op in memory. A failed write or fsync leaves memory unchanged.
+ *   One commit of the contract is one line: a task's result with the next task's claim and the
+ *   run's end, a reuse of many results (with the run's end), a begin with its plan. A refusal
+ *   (an unknown run, a stale token) is reported to `BaseStore` as an outcome and writes nothing.
  * - **Open**: read the file, replay the journal's complete lines past the file's `journal_seq`
  *   (a torn or garbled tail — broken pieces with no whole line after them — is a commit that was
  *   never acknowledged: ignored; a bad line with a whole line after it is corruption), then compact.
@@ -53,8 +56,9 @@ import { FileLock } from "./lock.js";
  *   before a file this process did not write is replaced.
  * - **Several processes**: commits and compactions run under `<path>.lock`; reads take no lock —
  *   journal sequence numbers tell them when they saw a mix of two generations, and they retry.
- * - **Leases**: a claim, heartbeat or release is a commit like any other, judged by this machine's
- *   clock as read under the lock; the journal line keeps that time, so replay decides the same.
+ * - **Leases**: a claim, heartbeat or release — or a result carrying the next task's claim — is a
+ *   commit like any other, judged by this machine's clock as read under the lock; the journal line
+ *   keeps that time, so replay decides the same.
  */
 export interface JsonFileStoreOptions {
   /** How long a commit waits for another process's lock before STORE_LOCKED (default 10 s). */

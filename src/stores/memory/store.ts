@@ -3,25 +3,25 @@ import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type
 import { StateImage, type StoreOp } from "./state-image.js";
 import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, Run, RunDump, RunEnd, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 
-/** What a commit did: applied (with the lease it granted, if any), nothing to do, or refused. */
-type Committed = { applied: true; lease: Lease | undefined } | { applied: false } | Refusal;
-
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
   readonly location = "memory:";
   private readonly image = new StateImage();
 
-  /** Checks and applies one op; nothing awaits in between, so nothing else runs in between. */
-  private commit(op: StoreOp): Committed {
+  /**
+   * Checks and applies one op — nothing awaits in between, so nothing else runs in between.
+   * Returns `ok(after(lease))` for an op applied (`lease`: the one it granted, if any),
+   * `ok(skipped)` for a no-op, or the refusal `R`: the refusals this op can meet.
+   */
+  private commit<T, R extends Refusal = never>(op: StoreOp, after: (lease: Lease | undefined) => T, skipped?: T): Ok<T> | R {
     const verdict = this.image.check(op);
-    if (verdict === "noop") return { applied: false };
-    if (verdict !== "apply") return verdict;
-    return { applied: true, lease: this.image.apply(op) };
+    if (verdict === "noop") return ok(skipped as T);
+    if (verdict !== "apply") return verdict as R;
+    return ok(after(this.image.apply(op)));
   }
 
   protected async doBeginRun(init: BeginRun, at: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
-    const done = this.commit({ op: "beginRun", init, at });
-    return "outcome" in done ? (done as OtherCrew | OtherKind) : ok(this.image.getRun(init.runId)!);
+    return this.commit<Run, OtherCrew | OtherKind>({ op: "beginRun", init, at }, () => this.image.getRun(init.runId)!);
   }
   protected async doGetRun(runId: string): Promise<Run | undefined> {
     return this.image.getRun(runId);
@@ -31,50 +31,41 @@ export class MemoryStore extends BaseStore {
   }
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, at: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
     const { fencingToken, fencedBy, calls, next, endRun } = options;
-    const done = this.commit({ op: "saveTask", runId, task, event, at, fencingToken, fencedBy, calls, next, endRun });
-    return "outcome" in done ? (done as NoRun | Fenced) : ok(done.applied ? done.lease : undefined);
+    return this.commit<Lease | undefined, NoRun | Fenced>({ op: "saveTask", runId, task, event, at, fencingToken, fencedBy, calls, next, endRun }, (lease) => lease);
   }
   protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
-    const done = this.commit({ op: "reuseTasks", runId, tasks, event, at, endRun: options.endRun });
-    return "outcome" in done ? (done as NoRun | Fenced) : ok();
+    return this.commit<undefined, NoRun | Fenced>({ op: "reuseTasks", runId, tasks, event, at, endRun: options.endRun }, () => undefined);
   }
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<Ok | NoRun> {
-    const done = this.commit({ op: "setRunStatus", runId, status, error, event, at });
-    return "outcome" in done ? (done as NoRun) : ok();
+    return this.commit<undefined, NoRun>({ op: "setRunStatus", runId, status, error, event, at }, () => undefined);
   }
   protected async doRemoveTask(runId: string, task: string, event: NewEvent, at: string): Promise<Ok<boolean> | NoRun> {
-    const done = this.commit({ op: "removeTask", runId, task, event, at });
-    return "outcome" in done ? (done as NoRun) : ok(done.applied);
+    return this.commit<boolean, NoRun>({ op: "removeTask", runId, task, event, at }, () => true, false);
   }
   protected async doEvents(runId: string): Promise<RunEvent[]> {
     return this.image.events(runId);
   }
   protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
-    const done = this.commit({ op: "recordCall", runId, call, fencingToken: options.fencingToken, fencedBy: options.fencedBy });
-    return "outcome" in done ? (done as NoRun | Fenced) : ok();
+    return this.commit<undefined, NoRun | Fenced>({ op: "recordCall", runId, call, fencingToken: options.fencingToken, fencedBy: options.fencedBy }, () => undefined);
   }
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return this.image.calls(runId, task);
   }
   protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
-    const done = this.commit({ op: "clearCalls", runId, task });
-    return "outcome" in done ? (done as NoRun) : ok();
+    return this.commit<undefined, NoRun>({ op: "clearCalls", runId, task }, () => undefined);
   }
   protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
-    const done = this.commit({ op: "importRun", dump, overwrite });
-    return "outcome" in done ? (done as Exists) : ok();
+    return this.commit<undefined, Exists>({ op: "importRun", dump, overwrite }, () => undefined);
   }
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
     const { takeOverFrom, start, seenToken } = options;
-    const done = this.commit({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom, start, seenToken });
-    return "outcome" in done ? (done as NoRun) : ok(done.applied ? done.lease : undefined);
+    return this.commit<Lease | undefined, NoRun>({ op: "claimTask", runId, task, worker, ttlMs, at: this.now(), takeOverFrom, start, seenToken }, (lease) => lease);
   }
   protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
-    const done = this.commit({ op: "heartbeat", lease, ttlMs, at: this.now() });
-    return "outcome" in done ? (done as NoRun | Fenced) : ok(this.image.lease(lease.runId, lease.task));
+    return this.commit<Lease, NoRun | Fenced>({ op: "heartbeat", lease, ttlMs, at: this.now() }, (renewed) => renewed!);
   }
   protected async doReleaseTask(lease: Lease): Promise<void> {
-    this.commit({ op: "releaseTask", lease, at: this.now() });
+    this.commit({ op: "releaseTask", lease, at: this.now() }, () => undefined);
   }
   async close(): Promise<void> {}
 }
