@@ -94,15 +94,13 @@ export class StateImage {
       }
       case "saveTask":
         return this.fence(op.runId, op.fencedBy ?? op.task.name, op.fencingToken) ?? "apply";
-      case "reuseTasks": {
-        const image = this.runs.get(op.runId);
-        if (!image) return noRun;
+      case "reuseTasks":
+        // Each record is fenced by its own token: any stale one refuses the whole reuse.
         for (const { record, fencingToken } of op.tasks) {
-          const current = image.tasks.get(record.name)?.fencingToken ?? 0;
-          if (current !== fencingToken) return fenced(record.name, current);
+          const refused = this.fence(op.runId, record.name, fencingToken);
+          if (refused) return refused;
         }
-        return "apply";
-      }
+        return this.runs.has(op.runId) ? "apply" : noRun;
       case "setRunStatus":
       case "clearCalls":
         return this.runs.has(op.runId) ? "apply" : noRun;
