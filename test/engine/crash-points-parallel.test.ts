@@ -22,11 +22,12 @@ const golden = (await crashCrew(path.join(scratch, "golden.ledger"), "parallel")
 
 describe.each(backends)("a crash at every engine point of a parallel phase on $name", ({ available, url: urlFor }) => {
   it.skipIf(!available)(
-    `${CRASH_POINTS.length} points × their occurrences: committed work is never rerun and the resume is golden`,
+    `${CRASH_POINTS.length - 1} points × ${CHAIN.length} occurrences: committed work is never rerun and the resume is golden`,
     async () => {
-      for (const point of CRASH_POINTS) {
-        // One commit carries a claim: the last of the parallel pair's results, with notify's.
-        for (let n = 1; n <= (point === "chained" ? 1 : CHAIN.length); n++) {
+      // Tasks side by side do not chain their claims; whether the row's last result carries notify's
+      // depends on which sibling commits last, so "chained" is enumerated by the chain's suite.
+      for (const point of CRASH_POINTS.filter((p) => p !== "chained")) {
+        for (let n = 1; n <= CHAIN.length; n++) {
           const label = `${point}:${n}`;
           const runId = `crash-${point}-${n}`;
           const url = urlFor(runId);
@@ -43,7 +44,6 @@ describe.each(backends)("a crash at every engine point of a parallel phase on $n
             }
             // `committed:n` dies right after the n-th commit; a sibling may have committed meanwhile.
             if (point === "committed") expect(committed.length, label).toBeGreaterThanOrEqual(n);
-            if (point === "chained") expect(committed, label).toEqual(CHAIN.slice(0, 3));
 
             const resumed = await crashCrew(ledger, "parallel").kickoff({ runId, store, inputs });
             expect(resumed.outputs, label).toEqual(golden);

@@ -57,8 +57,8 @@ describe.each(backends)("a crash at every engine point on $name", ({ available, 
             const run = (await store.getRun(runId))!;
             const committedBefore = CHAIN.slice(0, point === "committed" || point === "chained" ? n : n - 1);
             expect(run.tasks.filter((t) => t.status === "completed").map((t) => t.name), label).toEqual(committedBefore);
-            // Killed at "chained": the next task's claim and started record committed with the result.
-            const claimed = point === "chained" ? CHAIN[n] : CHAIN[n - 1];
+            // After a result's commit (but the last), the next task's claim and started record are committed with it.
+            const claimed = point === "chained" || (point === "committed" && n < CHAIN.length) ? CHAIN[n] : CHAIN[n - 1];
             for (const task of run.tasks) {
               if (task.status === "completed") expect(task.output, label).toBe(golden[task.name]);
               else expect(task, label).toMatchObject({ name: claimed, status: "running", output: null });

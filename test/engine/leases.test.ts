@@ -84,7 +84,7 @@ describe("task leases in a kickoff", () => {
     expect(calls()).toBe(0);
     expect(result.output).toBe("done by the holder");
     expect((await store.getRun("l"))!.tasks[0]).toMatchObject({ status: "completed", output: "done by the holder" });
-    expect((await store.events("l")).slice(-2).map((e) => e.type)).toEqual(["task_reused", "run_completed"]);
+    expect((await store.events("l")).slice(-2).map((e) => [e.type, e.data?.tasks ?? null])).toEqual([["tasks_reused", ["work"]], ["run_completed", null]]);
   });
 
   it("wakes as soon as the holder commits: the waiter reuses its result long before the lease would run out", async () => {
