@@ -4,7 +4,7 @@ import { isCrewstateError, messageOf } from "../errors.js";
 import { checkRunId } from "../stores/codec.js";
 import { redactUrl } from "../redact.js";
 import { openStore } from "../stores/open.js";
-import { scanWal } from "../stores/sqlite-wal.js";
+import { scanWal } from "../stores/sqlite/wal.js";
 import type { EventType, Run, RunEvent, RunStatus, RunSummary, Store, TaskStatus } from "../stores/store.js";
 
 /**
@@ -15,7 +15,7 @@ import type { EventType, Run, RunEvent, RunStatus, RunSummary, Store, TaskStatus
  * 1, 2, 3… without gaps), each task record against the last event about it, each run's status
  * against its last run event, and the run list's counts against the records. On SQLite also the
  * file itself (`PRAGMA integrity_check`) and, before anything opens it, the `-wal` file for
- * committed transactions SQLite is about to drop (see `sqlite-wal.ts`).
+ * committed transactions SQLite is about to drop (see `stores/sqlite/wal.ts`).
  */
 
 export interface DoctorFinding {

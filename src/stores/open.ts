@@ -47,7 +47,7 @@ export async function openStore(url: string = storeUrlFrom(), options: OpenStore
     case "memory":
       return new MemoryStore();
     case "sqlite": {
-      const { SqliteStore } = await import("./sqlite-store.js");
+      const { SqliteStore } = await import("./sqlite/store.js");
       return SqliteStore.open(needPath(), { readOnly });
     }
     case "json": {

@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { outputHashOf } from "../../src/hash.js";
-import { SqliteStore } from "../../src/stores/sqlite-store.js";
+import { SqliteStore } from "../../src/stores/sqlite/store.js";
 import { newTaskRecord } from "../../src/stores/store.js";
 import { assertBuilt, linesOf, testWorkspace, type Workspace } from "../support/cli.js";
 import { freshName, PG_URL, postgresService, REDIS_URL, redisService, withParam } from "../services.js";

@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite/migrations.js";
 import { assertBuilt, linesOf, Workspace } from "../support/cli.js";
 import { snapshot } from "../stores/sqlite/files.js";
 import { TWO_STEP } from "./crews.js";

@@ -4,8 +4,8 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { isCrewstateError, type ErrorCode } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open.js";
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite-migrations.js";
-import { SqliteStore } from "../../src/stores/sqlite-store.js";
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite/migrations.js";
+import { SqliteStore } from "../../src/stores/sqlite/store.js";
 import { newTaskRecord } from "../../src/stores/store.js";
 import { populated, snapshot, tempDir } from "./sqlite/files.js";
 

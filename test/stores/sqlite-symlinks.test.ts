@@ -2,7 +2,7 @@ import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isCrewstateError } from "../../src/errors.js";
-import { SqliteStore } from "../../src/stores/sqlite-store.js";
+import { SqliteStore } from "../../src/stores/sqlite/store.js";
 import { populated, snapshot, tempDir } from "./sqlite/files.js";
 
 async function refusal(file: string): Promise<Error> {

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { diagnoseStore } from "../../src/engine/doctor.js";
 import { outputHashOf } from "../../src/hash.js";
-import { SqliteStore } from "../../src/stores/sqlite-store.js";
-import { scanWal } from "../../src/stores/sqlite-wal.js";
+import { SqliteStore } from "../../src/stores/sqlite/store.js";
+import { scanWal } from "../../src/stores/sqlite/wal.js";
 import { newTaskRecord } from "../../src/stores/store.js";
 import { tempDir } from "./sqlite/files.js";
 

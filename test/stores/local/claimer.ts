@@ -10,7 +10,7 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { JsonFileStore } from "../../../src/stores/json/store.js";
-import { SqliteStore } from "../../../src/stores/sqlite-store.js";
+import { SqliteStore } from "../../../src/stores/sqlite/store.js";
 import type { Lease } from "../../../src/stores/store.js";
 
 interface Config {

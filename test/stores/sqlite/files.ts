@@ -3,7 +3,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
-import { SqliteStore } from "../../../src/stores/sqlite-store.js";
+import { SqliteStore } from "../../../src/stores/sqlite/store.js";
 import { newTaskRecord } from "../../../src/stores/store.js";
 import { outputHashOf } from "../../../src/hash.js";
 

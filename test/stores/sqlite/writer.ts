@@ -5,7 +5,7 @@
  * <commits> tasks as fast as it can and prints "done". Any error ends it with exit code 1.
  */
 import { once } from "node:events";
-import { SqliteStore } from "../../../src/stores/sqlite-store.js";
+import { SqliteStore } from "../../../src/stores/sqlite/store.js";
 
 const [file, worker, commits] = process.argv.slice(2);
 if (!file || !worker || !commits) throw new Error("usage: writer.ts <db-file> <worker> <commits>");

@@ -1,10 +1,10 @@
 import { chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../errors.js";
-import { BaseStore, fencedOut, isoPlus, kindMismatch } from "./base-store.js";
-import { decodeJson, encodeJson } from "./codec.js";
-import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-migrations.js";
+import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../../errors.js";
+import { BaseStore, fencedOut, isoPlus, kindMismatch } from "../base-store.js";
+import { decodeJson, encodeJson } from "../codec.js";
+import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./migrations.js";
 import type {
   BeginRun,
   CallRecord,
@@ -26,8 +26,8 @@ import type {
   TaskRecord,
   TaskStatus,
   TokenUsage,
-} from "./store.js";
-import { newTaskRecord } from "./store.js";
+} from "../store.js";
+import { newTaskRecord } from "../store.js";
 
 /**
  * How hard a commit waits for the disk (`sqlite:<path>?synchronous=normal|full`).
@@ -48,7 +48,7 @@ const SQLITE_HEADER = "SQLite format 3\u0000";
 
 // ---- Stored rows. Statements read and write them as arrays (better-sqlite3's `raw` mode, about
 // twice as fast as objects for wide rows), so each row type is a labelled tuple whose order is
-// that of its column list. Which columns hold JSON text: see `sqlite-migrations.ts`. ----
+// that of its column list. Which columns hold JSON text: see `migrations.ts`. ----
 
 const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq, kind, parent_run_id, parent_task";
 /** Reads a run with its effective `updated_at`: the last event's time if it came later. */
