@@ -1,10 +1,12 @@
 import { chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { CrewstateError, FencedOutError, isCrewstateError, type ErrorCode } from "../../errors.js";
-import { BaseStore, fencedOut, isoPlus, kindMismatch } from "../base-store.js";
+import { CrewstateError, isCrewstateError, type ErrorCode } from "../../errors.js";
+import { BaseStore, isoPlus } from "../base-store.js";
 import { decodeJson, encodeJson } from "../codec.js";
+import { exists as runExists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./migrations.js";
+import { prepareStatements, type CallRow, type EventRow, type RunRow, type RunSummaryRow, type Statements, type TaskRow } from "./statements.js";
 import type {
   BeginRun,
   CallRecord,
@@ -20,9 +22,11 @@ import type {
   RunDump,
   RunEvent,
   RunKind,
+  RunEnd,
   RunParent,
   RunStatus,
   RunSummary,
+  ReusedTask,
   TaskRecord,
   TaskStatus,
   TokenUsage,
@@ -45,60 +49,6 @@ export type SqliteSynchronous = "normal" | "full";
 const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
 const BUSY_TIMEOUT_MS = 5000;
 const SQLITE_HEADER = "SQLite format 3\u0000";
-
-// ---- Stored rows. Statements read and write them as arrays (better-sqlite3's `raw` mode, about
-// twice as fast as objects for wide rows), so each row type is a labelled tuple whose order is
-// that of its column list. Which columns hold JSON text: see `migrations.ts`. ----
-
-const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq, kind, parent_run_id, parent_task";
-/** Reads a run with its effective `updated_at`: the last event's time if it came later. */
-const RUN_READ_COLUMNS = RUN_COLUMNS.replace(/(\w+)/g, "r.$1").replace(
-  "r.updated_at",
-  "coalesce((SELECT e.at FROM events e WHERE e.run_id = r.run_id AND e.seq > r.updated_seq ORDER BY e.seq DESC LIMIT 1), r.updated_at)",
-);
-type RunRow = [
-  run_id: string,
-  crew: string,
-  inputs: string,
-  status: string,
-  attempts: number,
-  error: string,
-  created_at: string,
-  updated_at: string,
-  updated_seq: number,
-  kind: string,
-  parent_run_id: string | null,
-  parent_task: string | null,
-];
-/** A run with its task counts, as `listRuns` reads it. */
-type RunSummaryRow = [...RunRow, task_count: number, completed_count: number];
-
-const TASK_COLUMNS =
-  "run_id, name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, usage, model, worker, fencing_token, lease_expires_at";
-type TaskRow = [
-  run_id: string,
-  name: string,
-  status: string,
-  input_hash: string | null,
-  output: string,
-  structured: string,
-  output_hash: string | null,
-  started_at: string | null,
-  completed_at: string | null,
-  attempts: number,
-  error: string,
-  usage: string,
-  model: string,
-  worker: string,
-  fencing_token: number,
-  lease_expires_at: string | null,
-];
-
-const EVENT_COLUMNS = "run_id, seq, task, type, at, data";
-type EventRow = [run_id: string, seq: number, task: string | null, type: string, at: string, data: string];
-
-const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
-type CallRow = [run_id: string, task: string, position: number, kind: string, request_hash: string, response: string, usage: string, at: string];
 
 export interface SqliteOpenOptions {
   /**
@@ -195,7 +145,7 @@ export class SqliteStore extends BaseStore {
     if (this.db.open) this.db.close();
   }
 
-  protected async doBeginRun(init: BeginRun, now: string): Promise<Run> {
+  protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     return this.guard("begin the run", init.runId, () => this.tx.beginRun.immediate(init, now));
   }
 
@@ -207,21 +157,32 @@ export class SqliteStore extends BaseStore {
     return this.guard("list runs", undefined, () => this.tx.listRuns());
   }
 
-  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<void> {
+  /**
+   * The task's result, its journal entries, the next task's claim (`options.next`, judged by the
+   * same claim as `claimTask`'s, on the clock read under the write lock) and the run's status
+   * (`options.endRun`): one transaction, fsynced under `synchronous=full` like every commit.
+   */
+  protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
     const row = fromTaskRecord(runId, task);
     const data = json(event.data ?? null);
     const calls = (options.calls ?? []).map((call) => fromCallRecord(runId, call));
-    this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, event.type, data, now, options, calls));
+    const end = options.endRun && statusChange(options.endRun);
+    return this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, event.type, data, now, options, calls, end));
   }
 
-  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<void> {
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+    const reused = tasks.map(({ record, fencingToken }): [TaskRow, number] => [fromTaskRecord(runId, record), fencingToken]);
     const data = json(event.data ?? null);
-    this.guard("set the run status", runId, () =>
-      this.tx.setRunStatus.immediate(runId, status, json(error), event.task ?? null, event.type, data, now),
-    );
+    const end = options.endRun && statusChange(options.endRun);
+    return this.guard("reuse the tasks", runId, () => this.tx.reuseTasks.immediate(runId, reused, event.type, data, now, end));
   }
 
-  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<boolean> {
+  protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
+    const change = statusChange({ status, error, event });
+    return this.guard("set the run status", runId, () => this.tx.setRunStatus.immediate(runId, change, now));
+  }
+
+  protected async doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun> {
     const data = json(event.data ?? null);
     return this.guard("remove the task", runId, () => this.tx.removeTask.immediate(runId, task, event.type, data, now));
   }
@@ -230,20 +191,20 @@ export class SqliteStore extends BaseStore {
     return this.guard("read events", runId, () => this.tx.events(runId));
   }
 
-  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<void> {
+  protected async doRecordCall(runId: string, call: CallRecord, options: FenceOptions): Promise<Ok | NoRun | Fenced> {
     const row = fromCallRecord(runId, call);
-    this.guard("record the call", runId, () => this.tx.recordCall.immediate(row, options));
+    return this.guard("record the call", runId, () => this.tx.recordCall.immediate(row, options));
   }
 
   protected async doCalls(runId: string, task: string): Promise<CallRecord[]> {
     return this.guard("read calls", runId, () => this.tx.calls(runId, task));
   }
 
-  protected async doClearCalls(runId: string, task: string): Promise<void> {
-    this.guard("clear calls", runId, () => this.tx.clearCalls.immediate(runId, task));
+  protected async doClearCalls(runId: string, task: string): Promise<Ok | NoRun> {
+    return this.guard("clear calls", runId, () => this.tx.clearCalls.immediate(runId, task));
   }
 
-  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<void> {
+  protected async doImportRun(dump: RunDump, overwrite: boolean): Promise<Ok | Exists> {
     const { run, events, calls } = dump;
     const runId = run.runId;
     // Everything is encoded before the transaction: a value that cannot be stored writes nothing.
@@ -271,16 +232,17 @@ export class SqliteStore extends BaseStore {
       encodeJson(event.data ?? null, `data of event ${i + 1} of run "${runId}"`),
     ]);
     const callRows = calls.map((call) => fromCallRecord(runId, call));
-    this.guard("import the run", runId, () => this.tx.importRun.immediate(runRow, taskRows, eventRows, callRows, overwrite));
+    return this.guard("import the run", runId, () => this.tx.importRun.immediate(runRow, taskRows, eventRows, callRows, overwrite));
   }
 
   /**
    * A claim is not fsynced even under `synchronous=full`. A power loss that drops it drops every
    * later commit too (the WAL replays a prefix) and stops every process sharing this local file, so
    * no worker can be left holding a token the file has forgotten; the task is claimed again after
-   * the restart. What a claim starts is redone; what the task commits afterwards is fsynced.
+   * the restart. What a claim starts is redone; what the task commits afterwards is fsynced. (A
+   * claim that rides in a task's commit, `CommitOptions.next`, is fsynced with that commit.)
    */
-  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Lease | undefined> {
+  protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
     return this.guard("claim the task", runId, () =>
       this.withoutFsync(() => this.tx.claimTask.immediate(runId, task, worker, ttlMs, options)),
     );
@@ -296,7 +258,7 @@ export class SqliteStore extends BaseStore {
     }
   }
 
-  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
+  protected async doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced> {
     return this.guard("renew the lease", lease.runId, () => this.tx.heartbeat.immediate(lease, ttlMs));
   }
 
@@ -319,89 +281,15 @@ export class SqliteStore extends BaseStore {
   }
 }
 
-// ---- Statements (prepared once per connection) and the transactions built on them. ----
+// ---- The transactions, built on the statements of `statements.ts`. ----
 
-function prepareStatements(db: Database.Database) {
-  const taskUpdates = TASK_COLUMNS.split(", ")
-    .filter((column) => column !== "run_id" && column !== "name")
-    .map((column) => `${column} = excluded.${column}`)
-    .join(", ");
-  const c = (columns: string) =>
-    columns
-      .split(", ")
-      .map((column) => `c.${column}`)
-      .join(", ");
-  return {
-    run: db.prepare<[string], RunRow>(`SELECT ${RUN_READ_COLUMNS} FROM runs r WHERE r.run_id = ?`).raw(),
-    runExists: db.prepare<[string], number>("SELECT 1 FROM runs WHERE run_id = ?").pluck(),
-    listRuns: db
-      .prepare<[], RunSummaryRow>(
-        `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status IN ('completed', 'skipped')), 0)
-         FROM runs r LEFT JOIN tasks t ON t.run_id = r.run_id
-         GROUP BY r.run_id ORDER BY r.created_at DESC, r.run_id DESC`,
-      )
-      .raw(),
-    insertRun: db.prepare<RunRow>(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${marks(RUN_COLUMNS)})`),
-    restartRun: db.prepare<[crew: string, inputs: string, attempts: number, now: string, seq: number, runId: string]>(
-      "UPDATE runs SET crew = ?, inputs = ?, status = 'running', error = 'null', attempts = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
-    ),
-    setStatus: db.prepare<[status: string, error: string, now: string, seq: number, runId: string]>(
-      "UPDATE runs SET status = ?, error = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
-    ),
-    lastSeq: db.prepare<[string], number>("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").pluck(),
-    // Unsorted: SQLite would sort whole rows in a temporary b-tree; `readTasks` sorts by id instead
-    // (and a second index just for the order would cost every new task a third b-tree write).
-    tasks: db.prepare<[string], [id: number, ...TaskRow]>(`SELECT id, ${TASK_COLUMNS} FROM tasks WHERE run_id = ?`).raw(),
-    taskToken: db.prepare<[runId: string, name: string], number>("SELECT fencing_token FROM tasks WHERE run_id = ? AND name = ?").pluck(),
-    upsertTask: db.prepare<TaskRow>(
-      `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)}) ON CONFLICT (run_id, name) DO UPDATE SET ${taskUpdates}`,
-    ),
-    deleteTask: db.prepare<[runId: string, name: string]>("DELETE FROM tasks WHERE run_id = ? AND name = ?"),
-    // A claim in one statement: a new task gets a pending record holding token 1; an existing one
-    // gets the next token, the worker and the expiry — unless another worker's lease still runs
-    // (expiry after now; ISO-8601 UTC text compares in time order), when nothing changes and no
-    // row comes back. Worker IDs are compared as their JSON text, which is what the column holds.
-    claimTask: db
-      .prepare<[...TaskRow, now: string, takeOverFrom: string | null], [fencing_token: number]>(
-        `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)})
-         ON CONFLICT (run_id, name) DO UPDATE SET
-           worker = excluded.worker, fencing_token = tasks.fencing_token + 1, lease_expires_at = excluded.lease_expires_at
-         WHERE tasks.lease_expires_at IS NULL OR tasks.lease_expires_at <= ? OR tasks.worker = excluded.worker OR tasks.worker = ?
-         RETURNING fencing_token`,
-      )
-      .raw(),
-    renewLease: db
-      .prepare<[expiresAt: string, runId: string, name: string, token: number], [worker: string, lease_expires_at: string]>(
-        "UPDATE tasks SET lease_expires_at = ? WHERE run_id = ? AND name = ? AND fencing_token = ? RETURNING worker, lease_expires_at",
-      )
-      .raw(),
-    endLease: db.prepare<[runId: string, name: string, token: number]>(
-      "UPDATE tasks SET lease_expires_at = NULL WHERE run_id = ? AND name = ? AND fencing_token = ?",
-    ),
-    insertEvent: db.prepare<EventRow>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${marks(EVENT_COLUMNS)})`),
-    events: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq`).raw(),
-    upsertCall: db.prepare<CallRow>(
-      `INSERT INTO calls (${CALL_COLUMNS}) VALUES (${marks(CALL_COLUMNS)})
-       ON CONFLICT (run_id, task, position) DO UPDATE SET
-         kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response, usage = excluded.usage, at = excluded.at`,
-    ),
-    calls: db.prepare<[runId: string, task: string], CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE run_id = ? AND task = ? ORDER BY position`).raw(),
-    // What `BaseStore.exportRun` would collect: the journals of recorded tasks, in task order.
-    exportCalls: db
-      .prepare<[string], CallRow>(
-        `SELECT ${c(CALL_COLUMNS)} FROM calls c JOIN tasks t ON t.run_id = c.run_id AND t.name = c.task
-         WHERE c.run_id = ? ORDER BY t.id, c.position`,
-      )
-      .raw(),
-    clearCalls: db.prepare<[runId: string, task: string]>("DELETE FROM calls WHERE run_id = ? AND task = ?"),
-    deleteRun: ["calls", "events", "tasks", "runs"].map((table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`)),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
 type Transactions = ReturnType<typeof transactions>;
 
-/** Every operation of the store; writes are transaction functions, to be called `.immediate()`. */
+/**
+ * Every operation of the store; writes are transaction functions, to be called `.immediate()`.
+ * A write reports a refusal (no run, fenced out, …) as an outcome, found and returned inside its
+ * transaction; it checks before it writes, so a refused write commits nothing.
+ */
 function transactions(db: Database.Database, sql: Statements, location: string) {
   /** A run's tasks in first-recorded order: by id, which SQLite gives each new record. */
   const readTasks = (runId: string): TaskRow[] =>
@@ -415,14 +303,41 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
   };
   /** The seq of the run's next event. */
   const nextSeq = (runId: string): number => (sql.lastSeq.get(runId) ?? 0) + 1;
-  const requireRun = (runId: string): void => {
-    if (sql.runExists.get(runId) === undefined) throw runNotFound(runId, location);
+  const hasRun = (runId: string): boolean => sql.runExists.get(runId) !== undefined;
+  /** The token of a record now; 0 when it has none. */
+  const tokenOf = (runId: string, task: string): number => sql.taskToken.get(runId, task) ?? 0;
+  /** The refusal of a write made under `fencingToken` (when given) unless it is the current token of `fencedBy` (default: the task). */
+  const fenceOf = (runId: string, task: string, { fencingToken, fencedBy }: FenceOptions): Fenced | undefined => {
+    if (fencingToken === undefined) return undefined;
+    const by = fencedBy ?? task;
+    const current = tokenOf(runId, by);
+    return current === fencingToken ? undefined : fenced(by, current);
   };
-  /** Refuses a write made under `fencingToken` (when given) unless it is the current token of `fencedBy` (default: the task). */
-  const checkFence = (runId: string, task: string, { fencingToken, fencedBy }: FenceOptions, what: string): void => {
-    if (fencingToken === undefined) return;
-    const current = sql.taskToken.get(runId, fencedBy ?? task) ?? 0;
-    if (current !== fencingToken) throw fencedOut(what, runId, task, fencedBy, fencingToken, current, location);
+  /** Sets the run's status and appends its event. */
+  const setStatus = (runId: string, [status, error, eventTask, type, data]: StatusChange, now: string): void => {
+    const seq = nextSeq(runId);
+    sql.setStatus.run(status, error, now, seq, runId);
+    sql.insertEvent.run(runId, seq, eventTask, type, now, data);
+  };
+  /**
+   * The claim, within a transaction that holds the write lock, of a run known to exist: what
+   * `claimTask` does, and what a task's commit does for `CommitOptions.next`. The clock is read
+   * here, under the lock: no other writer can come between the time a lease is judged by and the
+   * change made. Refused (undefined), it changes nothing.
+   */
+  const claim = (runId: string, task: string, worker: string, ttlMs: number, { takeOverFrom, start, seenToken }: ClaimOptions): Lease | undefined => {
+    if (seenToken !== undefined && tokenOf(runId, task) !== seenToken) return undefined;
+    const now = new Date().toISOString();
+    const expiresAt = isoPlus(now, ttlMs);
+    const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });
+    const granted = sql.claimTask.get(...row, now, takeOverFrom === undefined ? null : json(takeOverFrom));
+    if (!granted) return undefined;
+    const token = granted[0];
+    if (start) {
+      sql.upsertTask.run(...fromTaskRecord(runId, { ...start.task, worker, fencingToken: token, leaseExpiresAt: expiresAt }));
+      sql.insertEvent.run(runId, nextSeq(runId), task, start.event.type, now, json(start.event.data ?? null));
+    }
+    return { runId, task, worker, token, expiresAt };
   };
   const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
 
@@ -435,117 +350,112 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
 
     calls: (runId: string, task: string) => sql.calls.all(runId, task).map((row) => toCallRecord(row, location)),
 
-    beginRun: db.transaction((init: BeginRun, now: string): Run => {
+    beginRun: db.transaction((init: BeginRun, now: string): Ok<Run> | OtherCrew | OtherKind => {
       const existing = sql.run.get(init.runId);
       const seq = nextSeq(init.runId);
+      const last = init.planned === undefined ? seq : seq + 1;
       let attempts = 1;
       if (existing) {
         const { crew, kind } = toRun(existing, [], location);
-        if (crew !== init.crew && crew !== "") {
-          throw new CrewstateError("RUN_MISMATCH", `run "${init.runId}" belongs to crew "${crew}", not "${init.crew}"; use another run ID`, {
-            runId: init.runId,
-            store: location,
-          });
-        }
-        if (kind !== (init.kind ?? "crew")) throw kindMismatch(init.runId, kind, init.kind ?? "crew", location);
+        if (crew !== init.crew && crew !== "") return { outcome: "otherCrew", crew };
+        if (kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind };
         attempts = existing[4] + 1;
-        sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, seq, init.runId);
+        sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, last, init.runId);
       } else {
         const parent = init.parent ?? null;
-        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, seq, init.kind ?? "crew", parent?.runId ?? null, parent?.task ?? null);
+        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, last, init.kind ?? "crew", parent?.runId ?? null, parent?.task ?? null);
       }
       sql.insertEvent.run(init.runId, seq, null, "run_started", now, json({ attempt: attempts }));
-      return readRun(init.runId)!;
+      if (init.planned !== undefined) sql.insertEvent.run(init.runId, seq + 1, null, "run_planned", now, json(init.planned));
+      return ok(readRun(init.runId)!);
     }),
 
-    // The event of a task's commit (and of its removal) is about that task, whatever it names.
-    saveTask: db.transaction((row: TaskRow, type: EventType, data: string, now: string, fence: FenceOptions, calls: CallRow[]) => {
-      const [runId, name] = row;
-      requireRun(runId);
-      checkFence(runId, name, fence, "commit");
-      sql.upsertTask.run(...row);
-      for (const call of calls) sql.upsertCall.run(...call);
-      sql.insertEvent.run(runId, nextSeq(runId), name, type, now, data);
-    }),
-
-    setRunStatus: db.transaction(
-      (runId: string, status: RunStatus, error: string, eventTask: string | null, type: EventType, data: string, now: string) => {
-        requireRun(runId);
-        const seq = nextSeq(runId);
-        sql.setStatus.run(status, error, now, seq, runId);
-        sql.insertEvent.run(runId, seq, eventTask, type, now, data);
+    // The event of a task's commit (and of its removal) is about that task: `BaseStore` names it.
+    saveTask: db.transaction(
+      (row: TaskRow, type: EventType, data: string, now: string, options: CommitOptions, calls: CallRow[], end: StatusChange | undefined): Ok<Lease | undefined> | NoRun | Fenced => {
+        const [runId, name] = row;
+        if (!hasRun(runId)) return noRun;
+        const refused = fenceOf(runId, name, options);
+        if (refused) return refused;
+        sql.upsertTask.run(...row);
+        for (const call of calls) sql.upsertCall.run(...call);
+        sql.insertEvent.run(runId, nextSeq(runId), name, type, now, data);
+        const next = options.next;
+        const lease = next && claim(runId, next.task, next.worker, next.ttlMs, { seenToken: next.seenToken, start: next.start });
+        if (end) setStatus(runId, end, now);
+        return ok(lease);
       },
     ),
 
-    removeTask: db.transaction((runId: string, task: string, type: EventType, data: string, now: string): boolean => {
-      requireRun(runId);
-      if (sql.deleteTask.run(runId, task).changes === 0) return false;
+    // Every token is checked before anything is written: one stale record refuses the whole reuse.
+    reuseTasks: db.transaction(
+      (runId: string, reused: [TaskRow, number][], type: EventType, data: string, now: string, end: StatusChange | undefined): Ok | NoRun | Fenced => {
+        if (!hasRun(runId)) return noRun;
+        for (const [[, name], token] of reused) {
+          const current = tokenOf(runId, name);
+          if (current !== token) return fenced(name, current);
+        }
+        for (const [row] of reused) sql.upsertTask.run(...row);
+        sql.insertEvent.run(runId, nextSeq(runId), null, type, now, data);
+        if (end) setStatus(runId, end, now);
+        return ok();
+      },
+    ),
+
+    setRunStatus: db.transaction((runId: string, change: StatusChange, now: string): Ok | NoRun => {
+      if (!hasRun(runId)) return noRun;
+      setStatus(runId, change, now);
+      return ok();
+    }),
+
+    removeTask: db.transaction((runId: string, task: string, type: EventType, data: string, now: string): Ok<boolean> | NoRun => {
+      if (!hasRun(runId)) return noRun;
+      if (sql.deleteTask.run(runId, task).changes === 0) return ok(false);
       sql.clearCalls.run(runId, task);
       sql.insertEvent.run(runId, nextSeq(runId), task, type, now, data);
-      return true;
+      return ok(true);
     }),
 
-    recordCall: db.transaction((row: CallRow, fence: FenceOptions) => {
-      requireRun(row[0]);
-      checkFence(row[0], row[1], fence, "journal entry");
+    recordCall: db.transaction((row: CallRow, fence: FenceOptions): Ok | NoRun | Fenced => {
+      if (!hasRun(row[0])) return noRun;
+      const refused = fenceOf(row[0], row[1], fence);
+      if (refused) return refused;
       sql.upsertCall.run(...row);
+      return ok();
     }),
 
-    clearCalls: db.transaction((runId: string, task: string) => {
-      requireRun(runId);
+    clearCalls: db.transaction((runId: string, task: string): Ok | NoRun => {
+      if (!hasRun(runId)) return noRun;
       sql.clearCalls.run(runId, task);
+      return ok();
     }),
 
-    importRun: db.transaction((run: RunRow, tasks: TaskRow[], events: EventRow[], calls: CallRow[], overwrite: boolean) => {
+    importRun: db.transaction((run: RunRow, tasks: TaskRow[], events: EventRow[], calls: CallRow[], overwrite: boolean): Ok | Exists => {
       const runId = run[0];
-      if (sql.runExists.get(runId) !== undefined) {
-        if (!overwrite) {
-          throw new CrewstateError("RUN_EXISTS", `run "${runId}" already exists in ${location}; pass --overwrite to replace it`, {
-            runId,
-            store: location,
-          });
-        }
+      if (hasRun(runId)) {
+        if (!overwrite) return runExists;
         for (const statement of sql.deleteRun) statement.run(runId);
       }
       sql.insertRun.run(...run);
       for (const task of tasks) sql.upsertTask.run(...task);
       for (const event of events) sql.insertEvent.run(...event);
       for (const call of calls) sql.upsertCall.run(...call);
+      return ok();
     }),
 
-    // The lease operations read the clock inside their transaction, holding the write lock: no
-    // other writer can come between the time a lease is judged by and the change made.
-    claimTask: db.transaction(
-      (runId: string, task: string, worker: string, ttlMs: number, { takeOverFrom, start, seenToken }: ClaimOptions): Lease | undefined => {
-        requireRun(runId);
-        if (seenToken !== undefined && (sql.taskToken.get(runId, task) ?? 0) !== seenToken) return undefined;
-        const now = new Date().toISOString();
-        const expiresAt = isoPlus(now, ttlMs);
-        const row = fromTaskRecord(runId, { ...newTaskRecord(task), worker, fencingToken: 1, leaseExpiresAt: expiresAt });
-        const granted = sql.claimTask.get(...row, now, takeOverFrom === undefined ? null : json(takeOverFrom));
-        if (!granted) return undefined;
-        const token = granted[0];
-        if (start) {
-          sql.upsertTask.run(...fromTaskRecord(runId, { ...start.task, worker, fencingToken: token, leaseExpiresAt: expiresAt }));
-          sql.insertEvent.run(runId, nextSeq(runId), task, start.event.type, now, json(start.event.data ?? null));
-        }
-        return { runId, task, worker, token, expiresAt };
-      },
-    ),
+    claimTask: db.transaction((runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Ok<Lease | undefined> | NoRun => {
+      if (!hasRun(runId)) return noRun;
+      return ok(claim(runId, task, worker, ttlMs, options));
+    }),
 
-    heartbeat: db.transaction((lease: Lease, ttlMs: number): Lease => {
+    // The lease operations read the clock inside their transaction, holding the write lock.
+    heartbeat: db.transaction((lease: Lease, ttlMs: number): Ok<Lease> | NoRun | Fenced => {
       const { runId, task, token } = lease;
-      requireRun(runId);
+      if (!hasRun(runId)) return noRun;
       const renewed = sql.renewLease.get(isoPlus(new Date().toISOString(), ttlMs), runId, task, token);
-      if (!renewed) {
-        const current = sql.taskToken.get(runId, task) ?? 0;
-        throw new FencedOutError(
-          `heartbeat of task "${task}" in run "${runId}" carries fencing token ${token}, but the current token is ${current}`,
-          { runId, task, store: location },
-        );
-      }
+      if (!renewed) return fenced(task, tokenOf(runId, task));
       const [worker, expiresAt] = renewed;
-      return { runId, task, worker: decode<string>(worker, () => `${location}: task "${task}" of run "${runId}"`), token, expiresAt };
+      return ok({ runId, task, worker: decode<string>(worker, () => `${location}: task "${task}" of run "${runId}"`), token, expiresAt });
     }),
 
     releaseTask: db.transaction((lease: Lease): void => {
@@ -560,11 +470,11 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
   };
 }
 
-function marks(columns: string): string {
-  return columns
-    .split(", ")
-    .map(() => "?")
-    .join(", ");
+/** A run's status change as stored: status, error (json), the event's task, type and data (json). */
+type StatusChange = [status: RunStatus, error: string, eventTask: string | null, type: EventType, data: string];
+
+function statusChange({ status, error, event }: RunEnd): StatusChange {
+  return [status, json(error), event.task ?? null, event.type, json(event.data ?? null)];
 }
 
 // ---- Mapping between rows and public types: one function per row type and direction. ----
@@ -950,10 +860,6 @@ function migrate(db: Database.Database, path: string): void {
 }
 
 // ---- Errors: every better-sqlite3 failure becomes a CrewstateError here, and only here. ----
-
-function runNotFound(runId: string, where: string): CrewstateError {
-  return new CrewstateError("RUN_NOT_FOUND", `run "${runId}" not found in ${where}`, { runId, store: where });
-}
 
 function storeError(error: unknown, path: string, action: string, runId?: string): CrewstateError {
   if (isCrewstateError(error)) return error;
