@@ -381,7 +381,15 @@ describe("SqliteStore", () => {
 describe("SqliteStore leases", () => {
   localLeaseTests({ kind: "sqlite", newFile: () => join(tempDir(), "state.db"), open: openForTest, race: { workers: 8, tasks: 40 } });
 
-  it("judges a claim by the clock when it holds the write lock, not when it was asked", async () => {
+  // The same claim, asked for alone or in the commit of the task before it (`CommitOptions.next`).
+  const claimWays = {
+    "claimTask": (store: SqliteStore) => store.claimTask("r", "work", "worker-b", 30_000),
+    "a commit's next claim": (store: SqliteStore) =>
+      store.saveTask("r", { ...newTaskRecord("before"), status: "completed" }, { type: "task_completed" }, {
+        next: { task: "work", worker: "worker-b", ttlMs: 30_000, seenToken: 1, start: { task: { ...newTaskRecord("work"), status: "running" }, event: { type: "task_started" } } },
+      }),
+  };
+  it.each(Object.keys(claimWays) as (keyof typeof claimWays)[])("judges a claim by the clock when it holds the write lock, not when it was asked (%s)", async (way) => {
     const dir = tempDir();
     const file = join(dir, "state.db");
     const store = await openForTest(file);
@@ -410,7 +418,7 @@ describe("SqliteStore leases", () => {
 
     const asked = Date.now();
     expect(asked).toBeLessThan(Date.parse(held.expiresAt));
-    const lease = await store.claimTask("r", "work", "worker-b", 30_000); // waits for the lock
+    const lease = await claimWays[way](store); // waits for the lock
     expect(Date.now()).toBeGreaterThan(Date.parse(held.expiresAt));
     expect(lease).toMatchObject({ worker: "worker-b", token: 2 });
     expect(Date.parse(lease!.expiresAt)).toBeGreaterThanOrEqual(Date.parse(held.expiresAt) + 30_000);

@@ -10,7 +10,7 @@ import type Database from "better-sqlite3";
 // twice as fast as objects for wide rows), so each row type is a labelled tuple whose order is
 // that of its column list. Which columns hold JSON text: see `migrations.ts`. ----
 
-export const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq, kind, parent_run_id, parent_task";
+const RUN_COLUMNS = "run_id, crew, inputs, status, attempts, error, created_at, updated_at, updated_seq, kind, parent_run_id, parent_task";
 /** Reads a run with its effective `updated_at`: the last event's time if it came later. */
 const RUN_READ_COLUMNS = RUN_COLUMNS.replace(/(\w+)/g, "r.$1").replace(
   "r.updated_at",
@@ -33,7 +33,7 @@ export type RunRow = [
 /** A run with its task counts, as `listRuns` reads it. */
 export type RunSummaryRow = [...RunRow, task_count: number, completed_count: number];
 
-export const TASK_COLUMNS =
+const TASK_COLUMNS =
   "run_id, name, status, input_hash, output, structured, output_hash, started_at, completed_at, attempts, error, usage, model, worker, fencing_token, lease_expires_at";
 export type TaskRow = [
   run_id: string,
@@ -54,10 +54,10 @@ export type TaskRow = [
   lease_expires_at: string | null,
 ];
 
-export const EVENT_COLUMNS = "run_id, seq, task, type, at, data";
+const EVENT_COLUMNS = "run_id, seq, task, type, at, data";
 export type EventRow = [run_id: string, seq: number, task: string | null, type: string, at: string, data: string];
 
-export const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
+const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
 export type CallRow = [run_id: string, task: string, position: number, kind: string, request_hash: string, response: string, usage: string, at: string];
 
 export function prepareStatements(db: Database.Database) {
