@@ -63,7 +63,8 @@ export interface SqliteOpenOptions {
  * The SQLite store (`sqlite:<path>`, the default): one database file in WAL mode that any number
  * of processes may share. Every write is one `BEGIN IMMEDIATE` transaction, so a writer waits up
  * to `busy_timeout` (5 s) for the lock instead of failing with SQLITE_BUSY; a task commit writes
- * two rows — the task and its event — whatever the size of the run. A claim is one such
+ * two rows — the task and its event — whatever the size of the run (plus, in the same transaction,
+ * the next task's claim and the run's status when it carries them). A claim is one such
  * transaction too, judged by this machine's clock as read once it holds the write lock.
  */
 export class SqliteStore extends BaseStore {
