@@ -10,7 +10,7 @@ import { isCrewstateError, type CrewstateError, type ErrorCode } from "../../src
 import { openStore } from "../../src/stores/open.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../../src/stores/sqlite/migrations.js";
 import { SqliteStore } from "../../src/stores/sqlite/store.js";
-import { newTaskRecord } from "../../src/stores/store.js";
+import { newTaskRecord, type Lease } from "../../src/stores/store.js";
 import { describeStoreConformance } from "../../src/testing/index.js";
 import { localLeaseTests } from "./local/leases.js";
 
@@ -76,6 +76,48 @@ function sha256(file: string): string {
 
 function mode(path: string): number {
   return statSync(path).mode & 0o777;
+}
+
+/**
+ * Runs `workers` writer processes (`sqlite/writer.ts`) of `commits` commits each on one file — all
+ * opening it at once, racing to create and migrate it, then committing together — and checks
+ * that each ended well, without SQLITE_BUSY; returns what each printed.
+ */
+async function runWriters(file: string, workers: number, commits: number, nextTask?: string): Promise<string[]> {
+  const children: Array<{ child: ChildProcess; stdout: string; stderr: string }> = [];
+  // All writers open the file at once (racing to create and migrate it), then commit together.
+  for (let worker = 0; worker < workers; worker++) {
+    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test/stores/sqlite/writer.ts"), file, String(worker), String(commits), ...(nextTask ? [nextTask] : [])], {
+      cwd: repoRoot,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const entry = { child, stdout: "", stderr: "" };
+    child.stdout!.on("data", (chunk: Buffer) => (entry.stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (entry.stderr += chunk.toString()));
+    children.push(entry);
+  }
+  onTestFinished(() => {
+    for (const { child } of children) if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  const exits = children.map(({ child }) => new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))));
+  const report = () => children.map(({ stdout, stderr }, i) => `worker ${i}: ${stdout.trim()} ${stderr.trim()}`).join("\n");
+
+  const ready = (entry: (typeof children)[number]) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => entry.stdout.includes("ready") && resolve();
+      entry.child.stdout!.on("data", check);
+      entry.child.on("exit", () => reject(new Error(`a writer ended before it was ready:\n${report()}`)));
+    });
+  await Promise.all(children.map(ready));
+  for (const { child } of children) child.stdin!.write("go\n");
+  const codes = await Promise.all(exits);
+
+  expect(codes, report()).toEqual(Array(workers).fill(0));
+  for (const { stdout, stderr } of children) {
+    expect(stdout).toContain("done");
+    expect(stderr).not.toMatch(/SQLITE_BUSY|STORE_LOCKED|locked/i);
+  }
+  return children.map(({ stdout }) => stdout);
 }
 
 /** A closed database holding one run with one task, made by the store itself. */
@@ -319,39 +361,7 @@ describe("SqliteStore", () => {
     const COMMITS = 200;
     const dir = tempDir();
     const file = join(dir, "shared.db");
-    const children: Array<{ child: ChildProcess; stdout: string; stderr: string }> = [];
-    // All writers open the file at once (racing to create and migrate it), then commit together.
-    for (let worker = 0; worker < WORKERS; worker++) {
-      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test/stores/sqlite/writer.ts"), file, String(worker), String(COMMITS)], {
-        cwd: repoRoot,
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      const entry = { child, stdout: "", stderr: "" };
-      child.stdout!.on("data", (chunk: Buffer) => (entry.stdout += chunk.toString()));
-      child.stderr!.on("data", (chunk: Buffer) => (entry.stderr += chunk.toString()));
-      children.push(entry);
-    }
-    onTestFinished(() => {
-      for (const { child } of children) if (child.exitCode === null) child.kill("SIGKILL");
-    });
-    const exits = children.map(({ child }) => new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))));
-    const report = () => children.map(({ stdout, stderr }, i) => `worker ${i}: ${stdout.trim()} ${stderr.trim()}`).join("\n");
-
-    const ready = (entry: (typeof children)[number]) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => entry.stdout.includes("ready") && resolve();
-        entry.child.stdout!.on("data", check);
-        entry.child.on("exit", () => reject(new Error(`a writer ended before it was ready:\n${report()}`)));
-      });
-    await Promise.all(children.map(ready));
-    for (const { child } of children) child.stdin!.write("go\n");
-    const codes = await Promise.all(exits);
-
-    expect(codes, report()).toEqual(Array(WORKERS).fill(0));
-    for (const { stdout, stderr } of children) {
-      expect(stdout).toContain("done");
-      expect(stderr).not.toMatch(/SQLITE_BUSY|STORE_LOCKED|locked/i);
-    }
+    await runWriters(file, WORKERS, COMMITS);
 
     const raw = new Database(file, { readonly: true });
     try {
@@ -372,6 +382,29 @@ describe("SqliteStore", () => {
     }
     const events = await store.events("shared");
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: WORKERS * (COMMITS + 1) }, (_, i) => i + 1));
+  });
+
+  it("6 processes whose every commit also claims one shared task: the claim is granted exactly once, every result lands", async () => {
+    const WORKERS = 6;
+    const COMMITS = 40;
+    const file = join(tempDir(), "chain.db");
+    const outputs = await runWriters(file, WORKERS, COMMITS, "hot");
+    const granted = outputs.flatMap((out) => JSON.parse(out.split("\n").find((l) => l.startsWith("granted "))!.slice("granted ".length)) as Lease[]);
+    expect(granted).toHaveLength(1);
+    expect(granted[0]).toMatchObject({ runId: "shared", task: "hot", token: 1 });
+
+    const store = await openForTest(file);
+    const run = (await store.getRun("shared"))!;
+    expect(run.tasks).toHaveLength(WORKERS * COMMITS + 1);
+    expect(run.tasks.find((t) => t.name === "hot")).toMatchObject({ status: "running", worker: granted[0]!.worker, fencingToken: 1, leaseExpiresAt: granted[0]!.expiresAt });
+    const events = await store.events("shared");
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
+    const started = events.filter((e) => e.type === "task_started");
+    expect(started).toHaveLength(1);
+    // The claim's event follows the result of the commit that carried it.
+    const before = events[started[0]!.seq - 2]!;
+    expect([before.type, run.tasks.find((t) => t.name === before.task)?.worker]).toEqual(["task_completed", granted[0]!.worker]);
+    expect(events.filter((e) => e.type === "task_completed")).toHaveLength(WORKERS * COMMITS);
   });
 });
 
