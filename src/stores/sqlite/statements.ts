@@ -60,7 +60,23 @@ export type EventRow = [run_id: string, seq: number, task: string | null, type: 
 const CALL_COLUMNS = "run_id, task, position, kind, request_hash, response, usage, at";
 export type CallRow = [run_id: string, task: string, position: number, kind: string, request_hash: string, response: string, usage: string, at: string];
 
+/**
+ * What the store uses of a prepared statement taking parameters `P` and reading rows `R`: a
+ * better-sqlite3 statement, under a type of our own (better-sqlite3's cannot be named in the
+ * package's declarations).
+ */
+export interface Statement<P extends unknown[], R = unknown> {
+  run(...params: P): Database.RunResult;
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+}
+
 export function prepareStatements(db: Database.Database) {
+  /** A statement that reads rows as arrays (better-sqlite3's `raw` mode), one value per row, or only writes. */
+  const rows = <P extends unknown[], R>(sql: string): Statement<P, R> => db.prepare<P, R>(sql).raw();
+  const value = <P extends unknown[], R>(sql: string): Statement<P, R> => db.prepare<P, R>(sql).pluck();
+  const write = <P extends unknown[]>(sql: string): Statement<P> => db.prepare<P>(sql);
+
   const taskUpdates = TASK_COLUMNS.split(", ")
     .filter((column) => column !== "run_id" && column !== "name")
     .map((column) => `${column} = excluded.${column}`)
@@ -71,69 +87,61 @@ export function prepareStatements(db: Database.Database) {
       .map((column) => `c.${column}`)
       .join(", ");
   return {
-    run: db.prepare<[string], RunRow>(`SELECT ${RUN_READ_COLUMNS} FROM runs r WHERE r.run_id = ?`).raw(),
-    runExists: db.prepare<[string], number>("SELECT 1 FROM runs WHERE run_id = ?").pluck(),
-    listRuns: db
-      .prepare<[], RunSummaryRow>(
-        `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status IN ('completed', 'skipped')), 0)
-         FROM runs r LEFT JOIN tasks t ON t.run_id = r.run_id
-         GROUP BY r.run_id ORDER BY r.created_at DESC, r.run_id DESC`,
-      )
-      .raw(),
-    insertRun: db.prepare<RunRow>(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${marks(RUN_COLUMNS)})`),
-    restartRun: db.prepare<[crew: string, inputs: string, attempts: number, now: string, seq: number, runId: string]>(
+    run: rows<[string], RunRow>(`SELECT ${RUN_READ_COLUMNS} FROM runs r WHERE r.run_id = ?`),
+    runExists: value<[string], number>("SELECT 1 FROM runs WHERE run_id = ?"),
+    listRuns: rows<[], RunSummaryRow>(
+      `SELECT ${RUN_READ_COLUMNS}, count(t.id), coalesce(sum(t.status IN ('completed', 'skipped')), 0)
+       FROM runs r LEFT JOIN tasks t ON t.run_id = r.run_id
+       GROUP BY r.run_id ORDER BY r.created_at DESC, r.run_id DESC`,
+    ),
+    insertRun: write<RunRow>(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${marks(RUN_COLUMNS)})`),
+    restartRun: write<[crew: string, inputs: string, attempts: number, now: string, seq: number, runId: string]>(
       "UPDATE runs SET crew = ?, inputs = ?, status = 'running', error = 'null', attempts = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
     ),
-    setStatus: db.prepare<[status: string, error: string, now: string, seq: number, runId: string]>(
+    setStatus: write<[status: string, error: string, now: string, seq: number, runId: string]>(
       "UPDATE runs SET status = ?, error = ?, updated_at = ?, updated_seq = ? WHERE run_id = ?",
     ),
-    lastSeq: db.prepare<[string], number>("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").pluck(),
+    lastSeq: value<[string], number>("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1"),
     // Unsorted: SQLite would sort whole rows in a temporary b-tree; `readTasks` sorts by id instead
     // (and a second index just for the order would cost every new task a third b-tree write).
-    tasks: db.prepare<[string], [id: number, ...TaskRow]>(`SELECT id, ${TASK_COLUMNS} FROM tasks WHERE run_id = ?`).raw(),
-    taskToken: db.prepare<[runId: string, name: string], number>("SELECT fencing_token FROM tasks WHERE run_id = ? AND name = ?").pluck(),
-    upsertTask: db.prepare<TaskRow>(
+    tasks: rows<[string], [id: number, ...TaskRow]>(`SELECT id, ${TASK_COLUMNS} FROM tasks WHERE run_id = ?`),
+    taskToken: value<[runId: string, name: string], number>("SELECT fencing_token FROM tasks WHERE run_id = ? AND name = ?"),
+    upsertTask: write<TaskRow>(
       `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)}) ON CONFLICT (run_id, name) DO UPDATE SET ${taskUpdates}`,
     ),
-    deleteTask: db.prepare<[runId: string, name: string]>("DELETE FROM tasks WHERE run_id = ? AND name = ?"),
+    deleteTask: write<[runId: string, name: string]>("DELETE FROM tasks WHERE run_id = ? AND name = ?"),
     // A claim in one statement: a new task gets a pending record holding token 1; an existing one
     // gets the next token, the worker and the expiry — unless another worker's lease still runs
     // (expiry after now; ISO-8601 UTC text compares in time order), when nothing changes and no
     // row comes back. Worker IDs are compared as their JSON text, which is what the column holds.
-    claimTask: db
-      .prepare<[...TaskRow, now: string, takeOverFrom: string | null], [fencing_token: number]>(
-        `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)})
-         ON CONFLICT (run_id, name) DO UPDATE SET
-           worker = excluded.worker, fencing_token = tasks.fencing_token + 1, lease_expires_at = excluded.lease_expires_at
-         WHERE tasks.lease_expires_at IS NULL OR tasks.lease_expires_at <= ? OR tasks.worker = excluded.worker OR tasks.worker = ?
-         RETURNING fencing_token`,
-      )
-      .raw(),
-    renewLease: db
-      .prepare<[expiresAt: string, runId: string, name: string, token: number], [worker: string, lease_expires_at: string]>(
-        "UPDATE tasks SET lease_expires_at = ? WHERE run_id = ? AND name = ? AND fencing_token = ? RETURNING worker, lease_expires_at",
-      )
-      .raw(),
-    endLease: db.prepare<[runId: string, name: string, token: number]>(
+    claimTask: rows<[...TaskRow, now: string, takeOverFrom: string | null], [fencing_token: number]>(
+      `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${marks(TASK_COLUMNS)})
+       ON CONFLICT (run_id, name) DO UPDATE SET
+         worker = excluded.worker, fencing_token = tasks.fencing_token + 1, lease_expires_at = excluded.lease_expires_at
+       WHERE tasks.lease_expires_at IS NULL OR tasks.lease_expires_at <= ? OR tasks.worker = excluded.worker OR tasks.worker = ?
+       RETURNING fencing_token`,
+    ),
+    renewLease: rows<[expiresAt: string, runId: string, name: string, token: number], [worker: string, lease_expires_at: string]>(
+      "UPDATE tasks SET lease_expires_at = ? WHERE run_id = ? AND name = ? AND fencing_token = ? RETURNING worker, lease_expires_at",
+    ),
+    endLease: write<[runId: string, name: string, token: number]>(
       "UPDATE tasks SET lease_expires_at = NULL WHERE run_id = ? AND name = ? AND fencing_token = ?",
     ),
-    insertEvent: db.prepare<EventRow>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${marks(EVENT_COLUMNS)})`),
-    events: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq`).raw(),
-    upsertCall: db.prepare<CallRow>(
+    insertEvent: write<EventRow>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (${marks(EVENT_COLUMNS)})`),
+    events: rows<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq`),
+    upsertCall: write<CallRow>(
       `INSERT INTO calls (${CALL_COLUMNS}) VALUES (${marks(CALL_COLUMNS)})
        ON CONFLICT (run_id, task, position) DO UPDATE SET
          kind = excluded.kind, request_hash = excluded.request_hash, response = excluded.response, usage = excluded.usage, at = excluded.at`,
     ),
-    calls: db.prepare<[runId: string, task: string], CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE run_id = ? AND task = ? ORDER BY position`).raw(),
+    calls: rows<[runId: string, task: string], CallRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE run_id = ? AND task = ? ORDER BY position`),
     // What `BaseStore.exportRun` would collect: the journals of recorded tasks, in task order.
-    exportCalls: db
-      .prepare<[string], CallRow>(
-        `SELECT ${c(CALL_COLUMNS)} FROM calls c JOIN tasks t ON t.run_id = c.run_id AND t.name = c.task
-         WHERE c.run_id = ? ORDER BY t.id, c.position`,
-      )
-      .raw(),
-    clearCalls: db.prepare<[runId: string, task: string]>("DELETE FROM calls WHERE run_id = ? AND task = ?"),
-    deleteRun: ["calls", "events", "tasks", "runs"].map((table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`)),
+    exportCalls: rows<[string], CallRow>(
+      `SELECT ${c(CALL_COLUMNS)} FROM calls c JOIN tasks t ON t.run_id = c.run_id AND t.name = c.task
+       WHERE c.run_id = ? ORDER BY t.id, c.position`,
+    ),
+    clearCalls: write<[runId: string, task: string]>("DELETE FROM calls WHERE run_id = ? AND task = ?"),
+    deleteRun: ["calls", "events", "tasks", "runs"].map((table) => write<[string]>(`DELETE FROM ${table} WHERE run_id = ?`)),
   };
 }
 
