@@ -189,6 +189,8 @@ class Kickoff {
   /** The stored records read at the kickoff's begin, by task name; decisions start from them. */
   private stored = new Map<string, TaskRecord>();
   private readonly slots: Slot[];
+  /** The crew's task names, by position. */
+  private readonly names: string[];
   /** The scheduler's state: which tasks were launched, finished, handed back; how many run. */
   private readonly sched: Schedule;
   /** Claims made in the commit of the task before, by task position (see `chainAfter`). */
@@ -217,8 +219,9 @@ class Kickoff {
     this.streams = observers.some((observer) => typeof observer.onToken === "function");
     this.observer = fanOut(observers, (error, method) => this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"));
     const n = tasks.length;
+    this.names = tasks.map((t) => t.name);
     this.slots = scheduleOf(tasks.map((t) => ({ asyncExecution: t.task.asyncExecution, conditional: t.conditional, context: t.context })));
-    this.sched = { launched: new Array<boolean>(n).fill(false), finished: new Array<boolean>(n).fill(false), deferred: new Array<boolean>(n).fill(false), finishedPrefix: 0, running: 0, stop: {} };
+    this.sched = { launched: new Array<boolean>(n).fill(false), finished: new Array<boolean>(n).fill(false), deferred: new Array<boolean>(n).fill(false), finishedPrefix: 0, finishedCount: 0, running: 0, stop: {} };
   }
 
   async run(): Promise<KickoffResult> {
@@ -328,6 +331,7 @@ class Kickoff {
             this.results[i] = result;
             this.outputHashes[i] = result.outputHash;
             finished[i] = true;
+            this.sched.finishedCount += 1;
             while (this.sched.finishedPrefix < n && finished[this.sched.finishedPrefix]) {
               const k = this.sched.finishedPrefix;
               this.prefixDigests.push(foldUpstream(this.prefixDigests[k]!, this.tasks[k]!.name, this.outputHashes[k]!));
@@ -351,7 +355,7 @@ class Kickoff {
 
   /** With `mayDefer`, a task another worker holds is handed back (`{ held }`) instead of waited for. */
   private async runScheduled(task: PreparedTask, slot: Slot, stored: TaskRecord | undefined, mayDefer: boolean): Promise<TaskResult | Held> {
-    const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), this.outputHashes, this.prefixDigests);
+    const upstream = upstreamDigest(slot, this.names, this.outputHashes, this.prefixDigests);
     const parts: HashParts = { ...task.parts, upstream: upstream! };
     const previous = slot.previous === null ? undefined : this.results[slot.previous];
     try {
@@ -699,21 +703,25 @@ class Kickoff {
     const n = this.tasks.length;
     // A result a person must approve, or whose file is written after the commit, decides the run's end later.
     if (this.sched.running !== 1 || stop.error !== undefined || stop.awaiting !== undefined || task.task.humanReview || task.outputFile !== null) return {};
-    const others = finished.filter((done, k) => done && k !== i).length;
-    if (others === n - 1) return { endRun: this.completion({ made: this.calls.made + journal.stats.called, replayed: this.calls.replayed + journal.stats.replayed }) };
+    if (this.sched.finishedCount === n - 1) return { endRun: this.completion({ made: this.calls.made + journal.stats.called, replayed: this.calls.replayed + journal.stats.replayed }) };
     // The task the crew reaches next; tasks that run side by side do not follow one another: their claims commit on their own.
     const j = launched.indexOf(false);
     const next = j < 0 ? undefined : this.tasks[j];
     if (next === undefined || deferred[j] || next.conditional || next.task.asyncExecution) return {};
     const slot = this.slots[j]!;
-    const finishedNow = finished.map((done, k) => done || k === i);
-    const outputHashes = this.outputHashes.slice();
-    outputHashes[i] = outputHash;
-    const prefixDigests = this.prefixDigests.slice();
-    if (this.sched.finishedPrefix === i) prefixDigests.push(foldUpstream(prefixDigests[i]!, task.name, outputHash));
-    const finishedPrefix = prefixDigests.length - 1;
-    if (!isReady(slot, finishedNow, finishedPrefix)) return {};
-    const upstream = upstreamDigest(slot, this.tasks.map((t) => t.name), outputHashes, prefixDigests);
+    // As the scheduler will see it once task i has finished: its output hash is final now.
+    this.outputHashes[i] = outputHash;
+    const extends_ = this.sched.finishedPrefix === i;
+    if (extends_) this.prefixDigests.push(foldUpstream(this.prefixDigests[i]!, task.name, outputHash));
+    finished[i] = true;
+    let upstream: string | null;
+    try {
+      if (!isReady(slot, finished, this.prefixDigests.length - 1)) return {};
+      upstream = upstreamDigest(slot, this.names, this.outputHashes, this.prefixDigests);
+    } finally {
+      finished[i] = false;
+      if (extends_) this.prefixDigests.pop();
+    }
     if (upstream === null) return {};
     const parts: HashParts = { ...next.parts, upstream };
     const inputHash = inputHashOf(parts);
@@ -876,6 +884,7 @@ interface Schedule {
   deferred: boolean[];
   /** How many tasks from the start of the crew have all finished. */
   finishedPrefix: number;
+  finishedCount: number;
   running: number;
   stop: { error?: unknown; awaiting?: string };
 }

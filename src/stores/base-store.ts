@@ -20,6 +20,7 @@ import type {
   RunStatus,
   RunSummary,
   ReusedTask,
+  ReuseOptions,
   Store,
   TaskRecord,
   TaskStart,
@@ -41,7 +42,8 @@ export abstract class BaseStore implements Store {
   protected abstract doListRuns(): Promise<RunSummary[]>;
   /** `event.task` is the task's name. The claim of `options.next`, when refused, is `ok(undefined)`. */
   protected abstract doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced>;
-  protected abstract doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced>;
+  /** With `options.begin`, the run is begun first in the same commit (as `doBeginRun`), and `noRun` cannot be. */
+  protected abstract doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind>;
   protected abstract doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun>;
   /** `event.task` is the task's name. */
   protected abstract doRemoveTask(runId: string, task: string, event: NewEvent, now: string): Promise<Ok<boolean> | NoRun>;
@@ -62,26 +64,19 @@ export abstract class BaseStore implements Store {
   }
 
   async beginRun(init: BeginRun): Promise<Run> {
-    checkRunId(init.runId);
-    if (typeof init.crew !== "string" || init.crew.length === 0) {
-      throw new CrewstateError("INVALID_DEFINITION", "a run needs a crew name", { runId: init.runId });
+    const begin = checkBegin(init);
+    const outcome = await this.doBeginRun(begin, this.now());
+    if (outcome.outcome !== "ok") throw this.mismatch(outcome, begin);
+    return this.checkOutputs(outcome.value);
+  }
+
+  /** The refusal of a begin of a run that is another crew's, or of another kind. */
+  private mismatch(outcome: OtherCrew | OtherKind, init: BeginRun): CrewstateError {
+    const context = { runId: init.runId, store: this.location };
+    if (outcome.outcome === "otherCrew") {
+      return new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(outcome.crew)}, not ${quote(init.crew)}; use another run ID`, context);
     }
-    checkInputs(init.inputs, init.runId);
-    const kind = checkKind(init.kind ?? "crew", init.runId);
-    const parent = checkParent(init.parent ?? null, init.runId);
-    if (init.planned !== undefined) encodeJson(init.planned, `the plan of run ${quote(init.runId)}`);
-    const outcome = await this.doBeginRun({ ...init, kind, parent }, this.now());
-    switch (outcome.outcome) {
-      case "ok":
-        return this.checkOutputs(outcome.value);
-      case "otherCrew":
-        throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} belongs to crew ${quote(outcome.crew)}, not ${quote(init.crew)}; use another run ID`, {
-          runId: init.runId,
-          store: this.location,
-        });
-      case "otherKind":
-        throw new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} is a ${outcome.kind} run, not a ${kind} run; use another run ID`, { runId: init.runId, store: this.location });
-    }
+    return new CrewstateError("RUN_MISMATCH", `run ${quote(init.runId)} is a ${outcome.kind} run, not a ${init.kind ?? "crew"} run; use another run ID`, context);
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -121,8 +116,12 @@ export abstract class BaseStore implements Store {
     return this.valueOf(outcome, runId, "commit", task.name, options);
   }
 
-  async reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options: { endRun?: RunEnd } = {}): Promise<void> {
+  async reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options: ReuseOptions = {}): Promise<void> {
     checkRunId(runId);
+    const begin = options.begin === undefined ? undefined : checkBegin(options.begin);
+    if (begin !== undefined && begin.runId !== runId) {
+      throw new CrewstateError("INVALID_INPUT", `a reuse in run ${quote(runId)} cannot begin run ${quote(begin.runId)}`, { runId });
+    }
     const names = new Set<string>();
     for (const { record, fencingToken } of tasks) {
       checkTaskRecord(record);
@@ -132,12 +131,13 @@ export abstract class BaseStore implements Store {
     }
     encodeJson(event.data ?? null, "event data of a reuse");
     if (options.endRun !== undefined) checkRunEnd(options.endRun);
-    if (tasks.length === 0 && options.endRun === undefined) return;
-    const outcome = await this.doReuseTasks(runId, tasks, { ...event, task: null }, this.now(), options);
+    if (tasks.length === 0 && options.endRun === undefined && begin === undefined) return;
+    const outcome = await this.doReuseTasks(runId, tasks, { ...event, task: null }, this.now(), { ...options, begin });
     if (outcome.outcome === "fenced") {
       const read = tasks.find((t) => t.record.name === outcome.task)?.fencingToken;
       throw fencedOut("reuse", runId, outcome.task, undefined, read, outcome.current, this.location);
     }
+    if (outcome.outcome === "otherCrew" || outcome.outcome === "otherKind") throw this.mismatch(outcome, begin!);
     this.valueOf(outcome, runId, "reuse", "", {});
   }
 
@@ -291,6 +291,19 @@ function checkToken(token: unknown, what: string, min: number): void {
   if (!Number.isInteger(token) || (token as number) < min) {
     throw new CrewstateError("INVALID_INPUT", `${what} names token ${String(token)}; tokens are whole numbers from ${min}`);
   }
+}
+
+/** A begin's arguments checked, with its kind and parent filled in. */
+function checkBegin(init: BeginRun): BeginRun {
+  checkRunId(init.runId);
+  if (typeof init.crew !== "string" || init.crew.length === 0) {
+    throw new CrewstateError("INVALID_DEFINITION", "a run needs a crew name", { runId: init.runId });
+  }
+  checkInputs(init.inputs, init.runId);
+  const kind = checkKind(init.kind ?? "crew", init.runId);
+  const parent = checkParent(init.parent ?? null, init.runId);
+  if (init.planned !== undefined) encodeJson(init.planned, `the plan of run ${quote(init.runId)}`);
+  return { ...init, kind, parent };
 }
 
 function checkInputs(inputs: unknown, runId: string): void {

@@ -240,6 +240,11 @@ export interface RunEnd {
   event: NewEvent;
 }
 
+export interface ReuseOptions {
+  begin?: BeginRun;
+  endRun?: RunEnd;
+}
+
 /** A task whose stored result a kickoff keeps, with the token of the record it decided from. */
 export interface ReusedTask {
   /** The stored record, with the input hash it is reused under. */
@@ -270,10 +275,13 @@ export interface Store {
   saveTask(runId: string, task: TaskRecord, event: NewEvent, options?: CommitOptions): Promise<Lease | undefined>;
   /**
    * Keeps many tasks' stored results in one commit: upserts each record and appends one event
-   * (`tasks_reused`, naming no task), then sets the run's status when `options.endRun` is given.
-   * Refused whole, with `FENCED_OUT`, when any record's token is no longer the one it was read with.
+   * (`tasks_reused`, naming no task; none when `tasks` is empty), then sets the run's status when
+   * `options.endRun` is given. With `options.begin` (its `runId` is `runId`), the commit begins
+   * the run first, exactly as `beginRun(begin)` would — so a kickoff that reuses every task is one
+   * commit. Refused whole, with `FENCED_OUT`, when any record's token is no longer the one it was
+   * read with (and `RUN_MISMATCH` as `beginRun` refuses).
    */
-  reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options?: { endRun?: RunEnd }): Promise<void>;
+  reuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, options?: ReuseOptions): Promise<void>;
   /** Sets the run's status and error and appends the event, atomically. */
   setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void>;
   /** Deletes a task's record and its call journal and appends the event, atomically; false if absent. */
