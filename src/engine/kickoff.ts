@@ -325,6 +325,7 @@ class Kickoff {
               this.log.info({ task: task.name, holder: result.held.worker }, "task held by another worker; working on the others first");
               launched[i] = false;
               deferred[i] = true;
+              next = Math.min(next, i);
               stored.set(task.name, result.held);
               return;
             }

@@ -407,23 +407,6 @@ describe.skipIf(!service.available)("PostgresStore", () => {
       expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed", "task_started"]);
     });
 
-    it("claims again the task a commit writes, judged on the record just written, in one transaction", async () => {
-      const { url } = freshUrl();
-      const store = await open(url);
-      await store.beginRun({ runId: "r", crew: "c", inputs: {} });
-      const failed = { ...completed("a"), status: "failed" as const, output: null, outputHash: null, error: "boom" };
-      const lease = await store.saveTask("r", failed, { type: "task_failed" }, { next: { ...next("a"), start: { ...next("a").start, event: { type: "task_retry" } } } });
-      expect(lease).toMatchObject({ task: "a", worker: "worker-a", token: 1 });
-      expect((await store.getRun("r"))!.tasks).toEqual([{ ...next("a").start.task, worker: "worker-a", fencingToken: 1, leaseExpiresAt: lease!.expiresAt }]);
-      const stale = await store.saveTask("r", failed, { type: "task_failed" }, {
-        next: next("a", 1),
-        endRun: { status: "failed", error: "boom", event: { type: "run_failed" } },
-      });
-      expect(stale).toBeUndefined();
-      expect((await store.getRun("r"))!.status).toBe("failed");
-      expect((await store.events("r")).map((e) => e.type)).toEqual(["run_started", "task_failed", "task_retry", "task_failed", "run_failed"]);
-    });
-
     it("keeps 1000 reused records in one statement", async () => {
       const { url } = freshUrl();
       const store = await open(url);

@@ -19,7 +19,6 @@ import type {
   JsonValue,
   Lease,
   NewEvent,
-  NextClaim,
   Run,
   RunDump,
   RunEvent,
@@ -178,7 +177,6 @@ export class PostgresStore extends BaseStore {
     const { next, endRun } = options;
     const values: unknown[] = [runId, row.name, ...recordParams(row), row.worker, row.fencing_token, row.lease_expires_at, options.fencingToken ?? null, now, ...eventParams(event), fencedBy, timeOrderedId()];
     if (calls.length > 0) values.push(...callArrays(calls, runId));
-    if (next && next.task === task.name) return this.saveThenClaim(runId, values, calls.length > 0, next, endRun, now, options.fencedBy ?? task.name, options.fencingToken);
     if (next) {
       const start = toTaskRow(next.start.task, runId);
       values.push(start.name, jsonOrNull(next.worker, "worker ID"), next.ttlMs, next.seenToken, ...eventParams({ ...next.start.event, task: next.task }), ...recordParams(start));
@@ -204,22 +202,6 @@ export class PostgresStore extends BaseStore {
    * statements of one transaction, in that order. Only a commit that retries a task itself takes
    * this way; the chain from one task to another is one statement.
    */
-  private async saveThenClaim(runId: string, values: unknown[], calls: boolean, next: NextClaim, endRun: RunEnd | undefined, now: string, checked: string, carried: number | undefined): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
-    const start = toTaskRow(next.start.task, runId);
-    const claim = [runId, start.name, jsonOrNull(next.worker, "worker ID"), next.ttlMs, null, timeOrderedId(), next.seenToken, now, ...eventParams({ ...next.start.event, task: next.task }), ...recordParams(start)];
-    const end = endRun && [runId, endRun.status, jsonOrNull(endRun.error, `error of run ${quote(runId)}`), now, ...eventParams(endRun.event), timeOrderedId()];
-    const outcome = await this.transaction(async (client) => {
-      const saved = (await client.query<CommitRow>({ ...this.sql.commit({ calls, next: false, end: false }), values })).rows[0]!;
-      if (!saved.found) return noRun;
-      if (!saved.written) return { outcome: "refused" as const, current: saved.current };
-      const row = (await client.query<ClaimRow>({ ...this.sql.claimStart, values: claim })).rows[0]!;
-      if (end) await client.query({ ...this.sql.setRunStatus, values: end });
-      return ok(row.token === null || row.expires_at === null ? undefined : { runId, task: next.task, worker: next.worker, token: Number(row.token), expiresAt: row.expires_at });
-    });
-    if (outcome.outcome === "refused") return fenced(checked, await this.currentToken(runId, checked, outcome.current, carried));
-    return outcome;
-  }
-
   protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
     const rows = tasks.map((t) => toTaskRow(t.record, runId));
     const column = <K extends keyof TaskRow>(key: K) => rows.map((r) => r[key]);

@@ -125,12 +125,13 @@ export function commitChainSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect((await other.events("r")).map((e) => e.type)).toEqual(["run_started", "task_completed", "task_started", "task_completed", "run_completed"]);
     });
 
-    it("refuses a next claim whose started record names another task, writing nothing", async () => {
+    it("refuses a next claim of the task itself, or whose started record names another task, writing nothing", async () => {
       await beginSampleRun(ctx.store, "r");
       const before = await observe(ctx.store, "r");
       const wrong = nextClaim("b");
       await expectCode(() => ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" }, { next: { ...wrong, start: { ...wrong.start, task: newTaskRecord("c") } } }), "INVALID_INPUT");
       await expectCode(() => ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" }, { next: { ...wrong, ttlMs: 0 } }), "INVALID_INPUT");
+      await expectCode(() => ctx.store.saveTask("r", completedTask("a"), { type: "task_completed" }, { next: nextClaim("a") }), "INVALID_INPUT");
       expect(await observe(ctx.store, "r")).toEqual(before);
     });
   });
