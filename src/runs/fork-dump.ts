@@ -115,7 +115,7 @@ function withoutLease(task: TaskRecord): TaskRecord {
 function forkStatus(run: Run, at: string | null, dropped: string[], inputsChanged: string[]): { status: RunStatus; error: string | null } {
   const left = (why: string) => ({ status: "failed" as const, error: `forked from run ${quote(run.runId)} ${why}` });
   if (run.status === "running") return left("while it was running; its unfinished tasks run at the fork's next kickoff");
-  if (dropped.length > 0) return left(`at ${quote(at)}; ${dropped.join(", ")} run at the fork's next kickoff`);
+  if (dropped.length > 0) return left(`at ${quote(at)}; the fork's next kickoff runs ${dropped.join(", ")}`);
   if (inputsChanged.length > 0) return left(`with changed inputs (${inputsChanged.join(", ")}); the fork's next kickoff reruns what they change`);
   return { status: run.status, error: run.error };
 }
