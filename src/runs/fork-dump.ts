@@ -45,7 +45,7 @@ export function forkDump(source: RunDump, spec: ForkSpec): ForkedDump {
   if (run.kind === "flow" && spec.at === null) kept.add(FLOW_RECORD);
   const tasks = run.tasks.filter((t) => kept.has(t.name)).map(withoutLease);
   const copied = order.filter((name) => kept.has(name) && tasks.some((t) => t.name === name));
-  const dropped = run.tasks.map((t) => t.name).filter((name) => !kept.has(name));
+  const dropped = run.tasks.map((t) => t.name).filter((name) => !kept.has(name) && name !== FLOW_RECORD);
 
   const inputs: Inputs = { ...run.inputs, ...spec.inputs };
   const inputsChanged = Object.keys(inputs).filter((key) => !(key in run.inputs) || canonicalJson(run.inputs[key]) !== canonicalJson(inputs[key]));

@@ -5,9 +5,11 @@
  * that differ and diffs the outputs.
  */
 import type { LanguageModelV3CallOptions } from "@ai-sdk/provider";
+import { tool } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
+import { z } from "zod";
 import { describe, expect, it } from "vitest";
-import { Agent, Crew, diffStoredRuns, fork, runFlow, Task, type RunDump, type Store } from "../../src/index.js";
+import { Agent, Crew, diagnoseRuns, diffStoredRuns, fork, runFlow, Task, type RunDump, type Store } from "../../src/index.js";
 import { openStore } from "../../src/stores/open.js";
 import { Calls, loopFlow } from "../flow/fixtures.js";
 import { flowStores } from "../flow/stores.js";
@@ -21,8 +23,9 @@ function promptOf(options: LanguageModelV3CallOptions): string {
 }
 
 /**
- * extract ({notes}) → classify (reads extract; always the same class) → summarize (reads all before)
- * → report (reads only classify). Each answer is a function of its prompt; `hold` makes CLASSIFY wait.
+ * extract ({notes}) → classify (reads extract; looks a policy up with a tool, then always answers
+ * the same class) → summarize (reads all before) → report (reads only classify). Each answer is a
+ * function of its prompt; `hold` makes CLASSIFY's answer after the lookup wait.
  */
 function chainCrew(store: Store, hold?: Promise<void>, onHold?: () => void) {
   const calls: Record<string, number> = {};
@@ -31,6 +34,10 @@ function chainCrew(store: Store, hold?: Promise<void>, onHold?: () => void) {
       const prompt = promptOf(options);
       const marker = /\b(EXTRACT|CLASSIFY|SUMMARIZE|REPORT)\b/.exec(prompt)![1]!;
       calls[marker] = (calls[marker] ?? 0) + 1;
+      if (marker === "CLASSIFY" && !options.prompt.some((m) => m.role === "tool")) {
+        const content = [{ type: "tool-call" as const, toolCallId: "lookup-1", toolName: "lookup", input: JSON.stringify({ id: 7 }) }];
+        return { content, finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage, warnings: [] };
+      }
       if (marker === "CLASSIFY" && hold) {
         onHold?.();
         await hold;
@@ -47,7 +54,9 @@ function chainCrew(store: Store, hold?: Promise<void>, onHold?: () => void) {
   });
   const agent = new Agent({ role: "Analyst", goal: "Be right", backstory: "Careful.", model });
   const extract = new Task({ name: "extract", description: "EXTRACT facts from NOTES[{notes}]", expectedOutput: "facts", agent });
-  const classify = new Task({ name: "classify", description: "CLASSIFY the facts", expectedOutput: "a class", agent, context: [extract] });
+  const lookup = tool({ description: "look a policy up", inputSchema: z.object({ id: z.number() }), execute: async () => ((calls.lookup = (calls.lookup ?? 0) + 1), "policy active") });
+  const clerk = new Agent({ role: "Clerk", goal: "Classify", backstory: "Looks things up.", model, tools: { lookup } });
+  const classify = new Task({ name: "classify", description: "CLASSIFY the facts", expectedOutput: "a class", agent: clerk, context: [extract] });
   const summarize = new Task({ name: "summarize", description: "SUMMARIZE everything so far", expectedOutput: "a summary", agent });
   const report = new Task({ name: "report", description: "REPORT on the class", expectedOutput: "a report", agent, context: [classify] });
   return { crew: new Crew({ name: "chain", tasks: [extract, classify, summarize, report], store }), calls };
@@ -78,6 +87,8 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       const result = await fork(store, "src", { runId: "copy" });
       expect(result).toMatchObject({ runId: "copy", from: "src", at: null, status: "completed", copied: NAMES, dropped: [], inputsChanged: [] });
       expect(await store.exportRun("src")).toEqual(before);
+      // The copied records' events stayed in the source: doctor takes the fork as whole.
+      expect((await diagnoseRuns(store)).findings).toEqual([]);
 
       const copy = (await store.getRun("copy"))!;
       expect(copy).toMatchObject({ crew: "chain", kind: "crew", parent: { runId: "src", task: null }, attempts: 0, status: "completed", inputs: { notes: "kitchen flooded" } });
@@ -112,7 +123,7 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       const { crew, calls } = chainCrew(store);
       const rerun = await crew.kickoff({ runId: "at", inputs: { notes: "kitchen flooded" } });
       expect(rerun.tasks.map((t) => [t.name, t.outcome])).toEqual([["extract", "reused"], ["classify", "ran"], ["summarize", "ran"], ["report", "ran"]]);
-      expect(calls).toEqual({ CLASSIFY: 1, SUMMARIZE: 1, REPORT: 1 });
+      expect(calls).toEqual({ CLASSIFY: 2, lookup: 1, SUMMARIZE: 1, REPORT: 1 });
       expect((await store.getRun("at"))!.status).toBe("completed");
       expect(await store.exportRun("src")).toEqual(before);
       // The same inputs and a deterministic model: the same results.
@@ -132,7 +143,7 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       const { crew, calls } = chainCrew(store);
       const rerun = await crew.kickoff({ runId: "other", inputs: { notes: "attic fire" } });
       expect(rerun.tasks.map((t) => [t.name, t.outcome])).toEqual([["extract", "rerun"], ["classify", "rerun"], ["summarize", "rerun"], ["report", "reused"]]);
-      expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 1, SUMMARIZE: 1 });
+      expect(calls).toEqual({ EXTRACT: 1, CLASSIFY: 2, lookup: 1, SUMMARIZE: 1 });
       // The copied hash parts let the kickoff say what changed, as it would in the source.
       const stale = (await store.events("other")).filter((e) => e.type === "task_stale").map((e) => [e.task, e.data?.changed]);
       expect(stale).toEqual([["extract", ["input notes"]], ["classify", ["upstream output"]], ["summarize", ["upstream output"]]]);
@@ -170,6 +181,8 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
         ["extract", "completed", null, null, 0],
         ["classify", "pending", null, null, 0],
       ]);
+      // What classify had done when the fork was taken — its first answer and the lookup — is journaled, and copied.
+      expect((await store.calls("live-fork", "classify")).map((c) => c.kind)).toEqual(["model", "tool"]);
       release();
       expect((await running).status).toBe("completed");
       expect((await store.getRun("live"))!.tasks.map((t) => t.status)).toEqual(["completed", "completed", "completed", "completed"]);
@@ -177,6 +190,7 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       const again = chainCrew(store);
       const rerun = await again.crew.kickoff({ runId: "live-fork", inputs: { notes: "kitchen flooded" } });
       expect(rerun.tasks.map((t) => t.outcome)).toEqual(["reused", "ran", "ran", "ran"]);
+      // classify resumes from the copied journal: only its last model call is made; the lookup is not run again.
       expect(again.calls).toEqual({ CLASSIFY: 1, SUMMARIZE: 1, REPORT: 1 });
     });
   });
@@ -214,7 +228,8 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       await runFlow(loopFlow(calls, { acceptAt: 2 }), { runId: "flow", store });
       const before = (await store.exportRun("flow"))!;
       const result = await fork(store, "flow", { runId: "flow-fork", at: "publish" });
-      expect(result).toMatchObject({ copied: ["write#1", "review#1", "write#2", "review#2"], dropped: expect.arrayContaining(["publish#1", "flow"]) });
+      expect(result).toMatchObject({ copied: ["write#1", "review#1", "write#2", "review#2"], dropped: ["publish#1"] });
+      expect((await store.getRun("flow-fork"))!.tasks.map((t) => t.name)).not.toContain("flow");
       expect((await store.getRun("flow-fork"))!.kind).toBe("flow");
       const at = await fork(store, "flow", { runId: "flow-at-review", at: "review" });
       expect(at.copied).toEqual(["write#1"]);
