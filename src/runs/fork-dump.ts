@@ -5,17 +5,6 @@ import { inCrewOrder, lastPlanned } from "../engine/planned.js";
 import { FLOW_RECORD, inExecutionOrder, parseExecutionKey } from "../flow/step-record.js";
 import type { Inputs, JsonValue, Run, RunDump, RunStatus, TaskRecord } from "../stores/store.js";
 
-/**
- * The run a fork writes, made from the source's dump. Pure: the caller reads the source and
- * writes the result.
- *
- * The fork keeps the source's results (and their journals) before `at`; `at` and everything after
- * it in the run's order is left out, so the fork's next kickoff runs it. Leases and fencing tokens
- * are the source's business and are cleared; a task the source was running is copied as pending,
- * its journal kept for the next kickoff to replay. The source's events stay the source's: the fork
- * starts its log with one `run_forked` event, which carries the plan and hash parts that a kickoff
- * and `plan` would otherwise read from the copied tasks' events.
- */
 export interface ForkSpec {
   runId: string;
   /** The task (a flow: the step, or one execution `write#2`) from which on nothing is copied. */
@@ -36,6 +25,17 @@ export interface ForkedDump {
   inputsChanged: string[];
 }
 
+/**
+ * The run a fork writes, made from the source's dump. Pure: the caller reads the source and
+ * writes the result.
+ *
+ * The fork keeps the source's results (and their journals) before `at`; `at` and everything after
+ * it in the run's order is left out, so the fork's next kickoff runs it. Leases and fencing tokens
+ * are the source's business and are cleared; a task the source was running is copied as pending,
+ * its journal kept for the next kickoff to replay. The source's events stay the source's: the fork
+ * starts its log with one `run_forked` event, which carries the plan and hash parts that a kickoff
+ * and `plan` would otherwise read from the copied tasks' events.
+ */
 export function forkDump(source: RunDump, spec: ForkSpec): ForkedDump {
   const run = source.run;
   const order = runOrder(source);
@@ -44,7 +44,8 @@ export function forkDump(source: RunDump, spec: ForkSpec): ForkedDump {
   // A flow's own record holds its final state: only a whole copy keeps it.
   if (run.kind === "flow" && spec.at === null) kept.add(FLOW_RECORD);
   const tasks = run.tasks.filter((t) => kept.has(t.name)).map(withoutLease);
-  const copied = order.filter((name) => kept.has(name) && tasks.some((t) => t.name === name));
+  const held = new Set(tasks.map((t) => t.name));
+  const copied = order.filter((name) => held.has(name));
   const dropped = run.tasks.map((t) => t.name).filter((name) => !kept.has(name) && name !== FLOW_RECORD);
 
   const inputs: Inputs = { ...run.inputs, ...spec.inputs };
