@@ -60,7 +60,7 @@ export function forkDump(source: RunDump, spec: ForkSpec): ForkedDump {
     copied,
     dropped,
     inputsChanged,
-    planned: planned ? { tasks: planned.tasks, orphaned: planned.orphaned, agents: planned.agents, endpoints: planned.endpoints } : null,
+    planned: planned ? { tasks: planned.tasks, agents: planned.agents, endpoints: planned.endpoints } : null,
     parts: Object.fromEntries(copied.flatMap((name) => (parts.has(name) ? [[name, { ...parts.get(name)! }]] : []))),
   };
   const dump: RunDump = {
