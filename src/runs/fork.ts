@@ -44,7 +44,7 @@ export async function fork(store: Store, sourceRunId: string, options: ForkOptio
     await store.importRun(forked.dump);
   } catch (error) {
     if (!isCrewstateError(error, "RUN_EXISTS")) throw error;
-    throw new CrewstateError("RUN_EXISTS", `run ${quote(runId)} already exists in ${store.location}; a fork never overwrites a run: choose another --run-id`, {
+    throw new CrewstateError("RUN_EXISTS", `run ${quote(runId)} already exists in ${store.location}; a fork never overwrites a run: choose another run ID (--run-id)`, {
       runId,
       store: store.location,
     }, { cause: error });
