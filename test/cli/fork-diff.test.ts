@@ -91,10 +91,19 @@ describe("fork and diff through the CLI", () => {
     expectOk(listed);
     const forks = JSON.parse(listed.stdout) as { runId: string; fork: boolean; parent: unknown }[];
     expect(forks.map((r) => r.runId).sort()).toEqual(["copy", "other"]);
+    expect(JSON.parse((await cli(["runs", "--json"])).stdout).find((r: { runId: string }) => r.runId === "claim-1").fork).toBe(false);
     expect(forks.every((r) => r.fork)).toBe(true);
     const table = await cli(["runs", "--forks-of", "claim-1"]);
     expect(table.stdout).toMatch(/^other +cli-two-step \(fork of claim-1 at draft_task\)/m);
     expect((await cli(["runs", "--forks-of", "copy"])).stdout).toMatch(/^no forks of run copy in /);
+  }, 60_000);
+
+  it("takes the fork's inputs from --inputs, laid over the source's, and prints JSON with --json", async () => {
+    const file = ws.write("inputs.json", JSON.stringify({ notes: OTHER, priority: 2 }));
+    const forked = await cli(["fork", "claim-1", "--run-id", "from-file", "--inputs", file, "--json"]);
+    expectOk(forked);
+    expect(JSON.parse(forked.stdout)).toMatchObject({ runId: "from-file", from: "claim-1", at: null, status: "failed", inputsChanged: ["notes", "priority"] });
+    expect(JSON.parse((await cli(["show", "from-file", "--json"])).stdout).inputs).toEqual({ notes: OTHER, priority: 2 });
   }, 60_000);
 
   it("refuses bad requests with a non-zero exit and one line on stderr, writing nothing", async () => {

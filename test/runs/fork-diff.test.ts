@@ -119,6 +119,10 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       expect(forked.error).toContain("classify");
       expect(forked.tasks.map((t) => t.name)).toEqual(["extract"]);
       expect(await store.calls("at", "classify")).toEqual([]);
+      const unrun = await diffStoredRuns(store, "src", "at");
+      expect(unrun.tasks.map((t) => [t.name, t.in])).toEqual([["extract", "both"], ["classify", "a"], ["summarize", "a"], ["report", "a"]]);
+      expect(unrun.differing).toEqual(["classify", "summarize", "report"]);
+      expect(unrun.tasks[1]!.usage).toEqual({ a: { inputTokens: 20, outputTokens: 10, costUsd: null }, b: null });
 
       const { crew, calls } = chainCrew(store);
       const rerun = await crew.kickoff({ runId: "at", inputs: { notes: "kitchen flooded" } });
