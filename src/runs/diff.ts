@@ -72,7 +72,8 @@ function orderOf(side: DiffSide): string[] {
 
 function taskDiff(name: string, a: TaskRecord | undefined, b: TaskRecord | undefined, changed: string[], labels: [string, string]): TaskDiff {
   const both = a !== undefined && b !== undefined;
-  const sameOutput = both && (a.outputHash !== null && b.outputHash !== null ? a.outputHash === b.outputHash : a.output === b.output && canonicalJson(a.structured) === canonicalJson(b.structured));
+  const hashed = both && a.outputHash !== null && b.outputHash !== null && !stepParts(a.structured);
+  const sameOutput = both && (hashed ? a.outputHash === b.outputHash : resultOf(a) === resultOf(b));
   return {
     name,
     in: both ? "both" : a ? "a" : "b",
@@ -95,6 +96,15 @@ function partsChanged(a: TaskRecord, b: TaskRecord, fromEventsA: HashParts | und
   }
   if (!fromEventsB) return ["unknown (no record of the inputs in run b)"];
   return changedParts(fromEventsA, fromEventsB);
+}
+
+/** What a record produced, comparably: a step execution's result, label and state (its record also keeps the hash parts), else output and structured output. */
+function resultOf(record: TaskRecord): string {
+  const value = record.structured;
+  if (stepParts(value) && typeof value === "object" && value !== null && !Array.isArray(value)) {
+    return canonicalJson([record.output, value.result ?? null, value.label ?? null, value.state ?? null]);
+  }
+  return canonicalJson([record.output, value]);
 }
 
 function stepParts(structured: JsonValue | null): StepHashParts | undefined {

@@ -246,6 +246,14 @@ describe.each(stores)("fork and diff on $name", ({ available, url }) => {
       expect(calls.of("write") + calls.of("review")).toBe(0);
       expect(await store.exportRun("flow")).toEqual(before);
       expect((await diffStoredRuns(store, "flow", "flow-fork")).differing).toEqual([]);
+
+      // A whole fork run with review's code "changed" (it decides the same): diff names the step's code.
+      await fork(store, "flow", { runId: "flow-v2" });
+      await runFlow(loopFlow(calls, { acceptAt: 2, reviewVersion: "v2" }), { runId: "flow-v2", store });
+      const diff = await diffStoredRuns(store, "flow", "flow-v2");
+      expect(diff.differing).toEqual(["review#1", "review#2"]);
+      expect(diff.tasks.map((t) => t.name)).toEqual(["write#1", "review#1", "write#2", "review#2", "publish#1", "flow"]);
+      expect(diff.tasks[1]).toMatchObject({ inputHash: { same: false, changed: ["the step's code"] }, output: { same: true } });
     });
   });
 });
