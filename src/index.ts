@@ -9,6 +9,9 @@ export { runFlow, type FlowResult, type FlowRunOptions, type StepResult } from "
 export { planFlow, type FlowPlan, type PlannedStep } from "./flow/plan-flow.js";
 export { plotFlow } from "./flow/plot.js";
 export { giveFeedback, invalidateStep, type FeedbackInput } from "./flow/operator.js";
+export { fork, type ForkOptions, type ForkResult } from "./runs/fork.js";
+export { diffRuns, type DiffSide, type RunDiff, type RunSide, type TaskDiff } from "./runs/diff.js";
+export { diffStoredRuns } from "./runs/diff-stored.js";
 export type { KickoffOptions, KickoffResult, TaskResult } from "./engine/kickoff.js";
 export type {
   CallEndEvent,

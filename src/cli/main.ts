@@ -2,8 +2,10 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isCrewstateError, messageOf } from "../errors.js";
 import { redactSecrets } from "../redact.js";
+import { registerDiff } from "./commands/diff.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerFlow } from "./commands/flow.js";
+import { registerFork } from "./commands/fork.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
@@ -37,6 +39,8 @@ Examples:
   crewstate show claim-123
   crewstate invalidate claim-123 analyze_task
   crewstate output claim-123 draft_task
+  crewstate fork claim-123 --at draft_task --run-id claim-123-b --input notes=@other-notes.txt
+  crewstate diff claim-123 claim-123-b
   crewstate run examples/self-review/flow.ts --run-id post-1 --model demo
   crewstate feedback post-1 ask --approve
   crewstate plot examples/self-review/flow.ts
@@ -54,7 +58,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerTransfer, registerWorker, registerDoctor, registerUi]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerFork, registerDiff, registerTransfer, registerWorker, registerDoctor, registerUi]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

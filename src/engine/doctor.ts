@@ -137,7 +137,8 @@ export function checkRun(run: Run, summary: RunSummary, events: RunEvent[]): { t
     if (event.type.startsWith("task_") && event.task !== null) lastTaskEvent.set(event.task, event);
     if (event.type in RUN_STATUS_SET_BY_EVENT) lastRunEvent = event;
   }
-  const imported = events.some((e) => e.type === "run_imported");
+  // Imported and forked runs hold records whose events stayed in the run they came from.
+  const imported = events.some((e) => e.type === "run_imported" || e.type === "run_forked");
 
   for (const task of run.tasks) {
     const expected = WRITTEN_BY[task.status];

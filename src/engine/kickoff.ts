@@ -41,7 +41,7 @@ import {
   inputHashOf,
   isResult,
   storedOutputHash,
-  partsFrom,
+  partsByTask,
   SKIPPED_OUTPUT_HASH,
   upstreamDigest,
   type Decision,
@@ -177,6 +177,7 @@ class Kickoff {
   private readonly saved = emptyUsage();
   private readonly calls = { made: 0, replayed: 0 };
   private events: RunEvent[] | undefined;
+  private parts: Map<string, HashParts> | undefined;
   private readonly worker: string;
   private readonly leaseTtlMs: number;
   private readonly maxAttempts: number;
@@ -827,12 +828,8 @@ class Kickoff {
   }
 
   private async storedParts(name: string): Promise<HashParts | undefined> {
-    const events = await this.loadEvents();
-    for (let i = events.length - 1; i >= 0; i--) {
-      const event = events[i]!;
-      if (event.task === name && event.type === "task_completed") return partsFrom(event.data?.parts);
-    }
-    return undefined;
+    this.parts ??= partsByTask(await this.loadEvents());
+    return this.parts.get(name);
   }
 
   private collect(journal: TaskJournal): void {

@@ -11,7 +11,7 @@ import {
   foldUpstream,
   inputHashOf,
   isResult,
-  partsFrom,
+  partsByTask,
   storedOutputHash,
   upstreamDigest,
   type Decision,
@@ -110,16 +110,6 @@ async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | unde
   }
   const known = new Set(names);
   return { runId, exists: run !== undefined, tasks: planned, orphaned: (run?.tasks ?? []).map((t) => t.name).filter((n) => !known.has(n)) };
-}
-
-function partsByTask(events: RunEvent[]): Map<string, HashParts> {
-  const parts = new Map<string, HashParts>();
-  for (const event of events) {
-    if (event.type !== "task_completed" || event.task === null) continue;
-    const found = partsFrom(event.data?.parts);
-    if (found) parts.set(event.task, found);
-  }
-  return parts;
 }
 
 /** Who removed a task's result and when, if removing it is the last thing that happened to the task. */

@@ -1,4 +1,4 @@
-import type { JsonValue, TaskRecord } from "../stores/store.js";
+import type { JsonValue, RunEvent, TaskRecord } from "../stores/store.js";
 import { hashOf, outputHashOf, sha256 } from "../hash.js";
 import type { Slot } from "./schedule.js";
 
@@ -115,6 +115,28 @@ export function partsFrom(data: JsonValue | undefined): HashParts | undefined {
   if (schema !== null && typeof schema !== "string") return undefined;
   if (!inputs || typeof inputs !== "object" || Array.isArray(inputs)) return undefined;
   return { prompt, inputs: inputs as Record<string, string>, schema, agent, upstream };
+}
+
+/**
+ * The hash parts each task's result was made from, by task: from its last `task_completed`
+ * event, or — for a result a fork copied — from the fork's `run_forked` event.
+ */
+export function partsByTask(events: readonly RunEvent[]): Map<string, HashParts> {
+  const parts = new Map<string, HashParts>();
+  for (const event of events) {
+    if (event.type === "run_forked") {
+      const copied = event.data?.parts;
+      if (!copied || typeof copied !== "object" || Array.isArray(copied)) continue;
+      for (const [task, data] of Object.entries(copied)) {
+        const found = partsFrom(data);
+        if (found) parts.set(task, found);
+      }
+    } else if (event.type === "task_completed" && event.task !== null) {
+      const found = partsFrom(event.data?.parts);
+      if (found) parts.set(event.task, found);
+    }
+  }
+  return parts;
 }
 
 /** A completed or skipped record: a result a kickoff may reuse. */

@@ -30,13 +30,20 @@ export function plannedData(tasks: PreparedTask[]): { [key: string]: JsonValue }
 export function lastPlanned(events: RunEvent[]): PlannedTasks | undefined {
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i]!;
-    if (event.type === "run_planned") {
-      const data = event.data ?? {};
-      return { tasks: names(data.tasks), agents: texts(data.agents), endpoints: texts(data.endpoints) };
+    if (event.type === "run_planned") return plannedFrom(event.data);
+    // A fork not kicked off yet carries the plan of the run it was forked from.
+    if (event.type === "run_forked") {
+      const planned = event.data?.planned;
+      return typeof planned === "object" && planned !== null && !Array.isArray(planned) ? plannedFrom(planned) : undefined;
     }
     if (event.type === "run_started") return undefined;
   }
   return undefined;
+}
+
+function plannedFrom(data: { [key: string]: JsonValue } | null): PlannedTasks {
+  const found = data ?? {};
+  return { tasks: names(found.tasks), agents: texts(found.agents), endpoints: texts(found.endpoints) };
 }
 
 /** Records in the crew's order, then any the crew does not have, in their stored order. */

@@ -106,6 +106,7 @@ export type EventType =
   | "task_approved"
   | "task_skipped"
   | "run_imported"
+  | "run_forked"
   | "step_feedback"
   /** Many tasks reused in one commit (data: `tasks`, the names; `adopted`, those whose input hash was adopted). */
   | "tasks_reused";

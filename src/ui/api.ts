@@ -4,6 +4,7 @@ import { addUsage, emptyUsage, ledgerOf, savedSoFar, spentSoFar } from "../engin
 import { approveTask, editTaskOutput, requireRun, requireTask } from "../engine/operator.js";
 import { progressOf } from "../engine/progress.js";
 import { giveFeedback, invalidate } from "../flow/operator.js";
+import { isFork } from "../runs/lineage.js";
 import type { RunStatus, RunSummary, Store } from "../stores/store.js";
 import type { ChangeFeed } from "./changes.js";
 import { callsOf, changedOf, timelineOf } from "./views.js";
@@ -31,7 +32,9 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
   api.get("/runs/:runId", async (c) => {
     const run = await requireRun(store, c.req.param("runId"));
     const events = await store.events(run.runId);
-    const children = (await feed.runs()).filter((r) => r.parent?.runId === run.runId).reverse();
+    const children: RunSummary[] = [];
+    const forks: RunSummary[] = [];
+    for (const r of (await feed.runs()).filter((r) => r.parent?.runId === run.runId).reverse()) (isFork(await store.events(r.runId)) ? forks : children).push(r);
     const { tasks: _tasks, ...header } = run;
     // A flow's tokens are spent by the crews its steps kicked off.
     const spent = await spentSoFar(store, run.runId, run.tasks.map((t) => t.name), events);
@@ -46,6 +49,7 @@ export function apiRoutes(store: Store, location: string, version: string, feed:
       tasks: timelineOf(run, events),
       totals: { spent, saved },
       children: children.map((r) => ({ runId: r.runId, status: r.status, parentTask: r.parent?.task ?? null })),
+      forks: forks.map((r) => ({ runId: r.runId, status: r.status, at: r.parent?.task ?? null })),
       events: events.slice(-EVENTS_SHOWN),
     });
   });

@@ -5,7 +5,9 @@ import { redactUrl } from "../../redact.js";
 import { storeUrlFrom } from "../../stores/open.js";
 import { oneLine, table, when } from "../format.js";
 import { withStore } from "../with-store.js";
-import type { RunParent } from "../../stores/store.js";
+import { requireRun } from "../../engine/operator.js";
+import { isFork, relativesOf } from "../../runs/lineage.js";
+import type { RunParent, RunSummary, Store } from "../../stores/store.js";
 
 export function registerRuns(program: Command): void {
   program
@@ -13,30 +15,33 @@ export function registerRuns(program: Command): void {
     .description("list the runs in a store, newest first")
     .option("--store <url>", "where state lives")
     .option("--json", "print JSON")
-    .action(async (options: { store?: string; json?: boolean }) => {
+    .option("--forks-of <run-id>", "list only the forks of this run (runs `crewstate fork` made from it)")
+    .action(async (options: { store?: string; json?: boolean; forksOf?: string }) => {
       const url = storeUrlFrom(options.store);
+      const forksOf = options.forksOf;
       const runs = await withStore(url, async (store) => {
-        const summaries = await store.listRuns();
+        const summaries = forksOf === undefined ? await store.listRuns() : await forksOfRun(store, forksOf);
         return Promise.all(
           summaries.map(async (summary) => {
             const { done, total, holders } = await progressOf(store, summary);
             // Who holds a running crew run's tasks (a flow's one claim, whatever its status).
             const shown = summary.kind === "flow" || summary.status === "running" ? holders.map((h) => `${h.task}@${h.worker}`) : [];
-            return { ...summary, taskCount: total, completedCount: done, holders: shown };
+            const fork = summary.parent !== null && isFork(await store.events(summary.runId));
+            return { ...summary, taskCount: total, completedCount: done, holders: shown, fork };
           }),
         );
-      }, { readOnly: true }).catch((error: unknown) => {
+      }, { readOnly: true, runId: forksOf }).catch((error: unknown) => {
         if (isCrewstateError(error, "STORE_NOT_FOUND")) return [];
         throw error;
       });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
       } else if (runs.length === 0) {
-        process.stdout.write(`no runs in ${redactUrl(url)}\n`);
+        process.stdout.write(forksOf === undefined ? `no runs in ${redactUrl(url)}\n` : `no forks of run ${forksOf} in ${redactUrl(url)}\n`);
       } else {
         const rows = underParents(runs).map(({ run: r, depth }) => [
           `${depth > 0 ? `${"  ".repeat(depth - 1)}└ ` : ""}${r.runId}`,
-          `${r.crew || "-"}${r.kind === "flow" ? " (flow)" : ""}`,
+          `${r.crew || "-"}${r.kind === "flow" ? " (flow)" : ""}${r.fork ? ` (fork of ${r.parent!.runId}${r.parent!.task ? ` at ${r.parent!.task}` : ""})` : ""}`,
           r.status,
           `${r.completedCount}/${r.taskCount}`,
           String(r.attempts),
@@ -47,6 +52,13 @@ export function registerRuns(program: Command): void {
         process.stdout.write(`${table(["RUN ID", "CREW / FLOW", "STATUS", "DONE", "KICKOFFS", "UPDATED", "HELD BY", "ERROR"], rows)}\n`);
       }
     });
+}
+
+/** The forks of a run; RUN_NOT_FOUND when it has none and is not in the store either. */
+async function forksOfRun(store: Store, runId: string): Promise<RunSummary[]> {
+  const { forks } = await relativesOf(store, runId);
+  if (forks.length === 0) await requireRun(store, runId);
+  return forks;
 }
 
 /** Runs newest first, each child run (a crew a flow step kicked off) right under its parent. */

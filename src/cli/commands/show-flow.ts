@@ -1,6 +1,7 @@
 import { ledgerOf, savedSoFar, spentSoFar } from "../../engine/ledger.js";
 import { FLOW_RECORD, inExecutionOrder, parseExecutionKey, questionOf, readStepPayload } from "../../flow/step-record.js";
 import type { JsonValue, Run, RunEvent, RunSummary, Store, TaskRecord } from "../../stores/store.js";
+import { parentLine, relativesOf } from "../../runs/lineage.js";
 import { oneLine, table, when } from "../format.js";
 
 interface ChildLink {
@@ -11,7 +12,7 @@ interface ChildLink {
 
 /** A flow run's step executions in order, each with what it did and the crew runs it kicked off. */
 export async function showFlow(store: Store, run: Run, events: RunEvent[], options: { json?: boolean; events?: boolean }): Promise<string> {
-  const children = (await store.listRuns()).filter((r) => r.parent?.runId === run.runId);
+  const { children } = await relativesOf(store, run.runId);
   const tokensOf = async (child: RunSummary) => {
     const { spent } = await ledgerOf(store, child.runId);
     return spent.inputTokens + spent.outputTokens;
@@ -34,7 +35,8 @@ export async function showFlow(store: Store, run: Run, events: RunEvent[], optio
     `flow run ${run.runId} · flow ${run.crew} · ${run.status} · kickoff ${run.attempts} · updated ${when(run.updatedAt)}`,
     `state: ${store.location}`,
   ];
-  if (run.parent) lines.push(`parent: run ${run.parent.runId}${run.parent.task ? ` (${run.parent.task})` : ""}`);
+  const parent = parentLine(run, events);
+  if (parent) lines.push(parent);
   if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
   if (flowRecord?.worker && flowRecord.leaseExpiresAt) lines.push(`held by ${flowRecord.worker} (token #${flowRecord.fencingToken}) until ${when(flowRecord.leaseExpiresAt)}`);
   const rows = steps.map((s) => [

@@ -4,6 +4,7 @@ import { requireRun } from "../../engine/operator.js";
 import { savedSoFar, spentSoFar } from "../../engine/ledger.js";
 import { inCrewOrder, lastPlanned, type PlannedTasks } from "../../engine/planned.js";
 import type { TaskRecord } from "../../stores/store.js";
+import { parentLine } from "../../runs/lineage.js";
 import { oneLine, shortHash, table, terminalWidth, when } from "../format.js";
 import { withStore } from "../with-store.js";
 import { showFlow } from "./show-flow.js";
@@ -38,7 +39,8 @@ export function registerShow(program: Command): void {
             `run ${run.runId} · crew ${run.crew || "-"} · ${run.status} · kickoff ${run.attempts} · updated ${when(run.updatedAt)}`,
             `state: ${store.location}`,
           ];
-          if (run.parent) lines.push(`parent: run ${run.parent.runId}${run.parent.task ? ` (${run.parent.task})` : ""}`);
+          const parent = parentLine(run, events);
+          if (parent) lines.push(parent);
           const models = modelsLine(tasks, planned);
           if (models) lines.push(models);
           if (run.error) lines.push(`error: ${oneLine(run.error, 200)}`);
