@@ -13,6 +13,7 @@ import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
 import {
   newTaskRecord,
+  type BeginRun,
   type Inputs,
   type JsonValue,
   type Lease,
@@ -201,6 +202,10 @@ class Kickoff {
   private adopted: string[] = [];
   /** Set once a commit has also set the run's final status. */
   private runEnded = false;
+  /** The begin of a run that exists, not committed yet: it rides with the kickoff's first commit. */
+  private pendingBegin: BeginRun | undefined;
+  /** The commit that began the run, once made or under way; every other write waits for it. */
+  private begun: Promise<void> | undefined;
 
   constructor(
     private readonly crew: Crew,
@@ -227,9 +232,16 @@ class Kickoff {
 
   async run(): Promise<KickoffResult> {
     // The crew's task list as of this kickoff, in the begin's commit: `runs` counts against it, `show` follows its order.
-    const run = await this.store.beginRun({ runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null, planned: plannedData(this.tasks) });
-    this.log.info({ attempt: run.attempts, store: this.store.location }, "run started");
-    this.observer.onRunStart!({ runId: this.runId, crew: this.crew.name, store: this.store.location, tasks: this.tasks.map((t) => t.name), attempt: run.attempts });
+    const begin: BeginRun = { runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null, planned: plannedData(this.tasks) };
+    // A run of this crew that exists is begun with the kickoff's first commit (see `flushReused`); any other now, for its refusal to come first.
+    const existing = await this.store.getRun(this.runId);
+    const resumes = existing !== undefined && existing.kind === "crew" && (existing.crew === this.crew.name || existing.crew === "");
+    const run = resumes ? existing : await this.store.beginRun(begin);
+    if (resumes) this.pendingBegin = begin;
+    else this.begun = Promise.resolve();
+    const attempt = resumes ? run.attempts + 1 : run.attempts;
+    this.log.info({ attempt, store: this.store.location }, "run started");
+    this.observer.onRunStart!({ runId: this.runId, crew: this.crew.name, store: this.store.location, tasks: this.names, attempt });
     const stored = new Map(run.tasks.map((t) => [t.name, t]));
     this.stored = stored;
     const prices = { ...DEFAULT_PRICES, ...(this.options.prices ?? {}) };
@@ -747,17 +759,24 @@ class Kickoff {
     return undefined;
   }
 
-  /** Commits the reused results not committed yet, in one commit (with the run's end, when given). */
+  /**
+   * Commits what is not committed yet — the run's begin, the reused results, and the run's end
+   * when given — in one commit. Called before every other write of the kickoff (a claim, a status).
+   */
   private async flushReused(endRun?: RunEnd): Promise<void> {
     const reused = this.reused;
-    const adopted = this.adopted;
-    if (reused.length === 0) {
-      if (endRun) await this.store.setRunStatus(this.runId, endRun.status, endRun.error, endRun.event);
-      return;
-    }
+    const event: NewEvent = { type: "tasks_reused", data: { tasks: reused.map((r) => r.record.name), adopted: this.adopted } };
     this.reused = [];
     this.adopted = [];
-    await this.store.reuseTasks(this.runId, reused, { type: "tasks_reused", data: { tasks: reused.map((r) => r.record.name), adopted } }, endRun ? { endRun } : {});
+    const options = endRun ? { endRun } : {};
+    if (this.begun === undefined) {
+      const begin = this.pendingBegin!;
+      this.begun = reused.length > 0 || endRun ? this.store.reuseTasks(this.runId, reused, event, { ...options, begin }) : this.store.beginRun(begin).then(() => undefined);
+      return this.begun;
+    }
+    await this.begun;
+    if (reused.length > 0) await this.store.reuseTasks(this.runId, reused, event, options);
+    else if (endRun) await this.store.setRunStatus(this.runId, endRun.status, endRun.error, endRun.event);
   }
 
   /** Sets the run's final status, with the reused results not committed yet. */
