@@ -594,20 +594,31 @@ function newEventFrom(value: unknown, at: JsonPath): NewEvent {
   return { type: eventType(o, at), task: textOrNull(o, "task", at), data: data as NewEvent["data"] };
 }
 
+/** A begin's fields in the file's vocabulary (a `begin_run` line's, a reuse's `begin`); `planned` apart, as it is optional. */
+function beginEntry(init: BeginRun): { crew: string; kind: string; parent: unknown; inputs: unknown; planned: Obj } {
+  return {
+    crew: init.crew,
+    kind: init.kind ?? "crew",
+    parent: parentEntry(init.parent ?? null),
+    inputs: init.inputs,
+    planned: init.planned === undefined ? {} : { planned: init.planned },
+  };
+}
+
+/** A begin back from its fields (see `beginEntry`). */
+function beginFrom(runId: string, o: Obj, at: JsonPath): BeginRun {
+  const init: BeginRun = { runId, crew: text(o, "crew", at), kind: kindFrom(o, at), parent: parentFrom(o, at), inputs: inputsFrom(o, at) };
+  if (has(o, "planned")) init.planned = objectPayload(o, "planned", at);
+  return init;
+}
+
 /** A StoreOp as a JSON object in the file's vocabulary. */
 export function opEntry(op: StoreOp): Obj {
   switch (op.op) {
-    case "beginRun":
-      return {
-        type: "begin_run",
-        run_id: op.init.runId,
-        crew: op.init.crew,
-        kind: op.init.kind ?? "crew",
-        parent: parentEntry(op.init.parent ?? null),
-        inputs: op.init.inputs,
-        at: op.at,
-        ...(op.init.planned === undefined ? {} : { planned: op.init.planned }),
-      };
+    case "beginRun": {
+      const { planned, ...begin } = beginEntry(op.init);
+      return { type: "begin_run", run_id: op.init.runId, ...begin, at: op.at, ...planned };
+    }
     case "saveTask": {
       const entry: Obj = {
         type: "save_task",
@@ -628,7 +639,12 @@ export function opEntry(op: StoreOp): Obj {
     }
     case "reuseTasks": {
       const tasks = op.tasks.map(({ record, fencingToken }) => ({ task: { name: record.name, ...taskEntry(record) }, fencing_token: fencingToken }));
-      const entry: Obj = { type: "reuse_tasks", run_id: op.runId, tasks, event: eventOf({ ...op.event, task: null }, null), at: op.at };
+      const entry: Obj = { type: "reuse_tasks", run_id: op.runId, tasks, at: op.at };
+      if (op.event !== undefined) entry.event = eventOf({ ...op.event, task: null }, null);
+      if (op.begin !== undefined) {
+        const { planned, ...begin } = beginEntry(op.begin);
+        entry.begin = { ...begin, ...planned };
+      }
       if (op.endRun !== undefined) entry.end_run = runEndEntry(op.endRun);
       return entry;
     }
@@ -741,11 +757,8 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
   const runId = name(checkRunId, o.run_id, [...at, "run_id"]);
   const scratch = new WeakMap<object, Extras>();
   switch (o.type) {
-    case "begin_run": {
-      const init: BeginRun = { runId, crew: text(o, "crew", at), kind: kindFrom(o, at), parent: parentFrom(o, at), inputs: inputsFrom(o, at) };
-      if (has(o, "planned")) init.planned = objectPayload(o, "planned", at);
-      return { op: "beginRun", init, at: text(o, "at", at) };
-    }
+    case "begin_run":
+      return { op: "beginRun", init: beginFrom(runId, o, at), at: text(o, "at", at) };
     case "save_task": {
       const t = object(o.task, [...at, "task"]);
       const taskName = name(checkTaskName, t.name, [...at, "task", "name"]);
@@ -793,7 +806,10 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
         names.add(taskName);
         return { record: taskFromEntry(taskName, t, [...where, "task"], scratch), fencingToken: count(entry, "fencing_token", where, undefined) };
       });
-      const op: StoreOp = { op: "reuseTasks", runId, tasks, event: { ...newEventFrom(o.event, [...at, "event"]), task: null }, at: text(o, "at", at) };
+      const op: StoreOp = { op: "reuseTasks", runId, tasks, at: text(o, "at", at) };
+      // A line without tasks wrote no event, and has none; older lines always have one.
+      if (has(o, "event")) op.event = { ...newEventFrom(o.event, [...at, "event"]), task: null };
+      if (has(o, "begin")) op.begin = beginFrom(runId, object(o.begin, [...at, "begin"]), [...at, "begin"]);
       if (has(o, "end_run")) op.endRun = runEndFrom(o.end_run, [...at, "end_run"]);
       return op;
     }

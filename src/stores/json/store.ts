@@ -7,8 +7,8 @@ import { outputHashOf } from "../../hash.js";
 import { outputMatchesHash } from "../output-check.js";
 import { BaseStore } from "../base-store.js";
 import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
-import { StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, Run, RunDump, RunEnd, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+import { reuseOp, StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -215,11 +215,9 @@ export class JsonFileStore extends BaseStore {
     return this.commit<Lease | undefined, NoRun | Fenced>(options.next === undefined ? make(at) : make, (_, lease) => lease);
   }
 
-  /** One journal line: every record, the event, and the run's end. */
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
-    const op: StoreOp = { op: "reuseTasks", runId, tasks, event, at };
-    if (options.endRun !== undefined) op.endRun = options.endRun;
-    return this.commit<undefined, NoRun | Fenced>(op, () => undefined);
+  /** One journal line: the run's begin, every record, the event, and the run's end. */
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
+    return this.commit<undefined, NoRun | Fenced | OtherCrew | OtherKind>(reuseOp(runId, tasks, event, at, options), () => undefined);
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<Ok | NoRun> {

@@ -1,5 +1,5 @@
 import { isoPlus, summarize } from "../base-store.js";
-import { exists, fenced, noRun, type Fenced, type NoRun, type Refusal } from "../outcomes.js";
+import { exists, fenced, noRun, type Fenced, type NoRun, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import {
   newTaskRecord,
   type BeginRun,
@@ -39,7 +39,11 @@ export type StoreOp =
       next?: NextClaim;
       endRun?: RunEnd;
     }
-  | { op: "reuseTasks"; runId: string; tasks: ReusedTask[]; event: NewEvent; at: string; endRun?: RunEnd }
+  /**
+   * With `begin`, the run is begun first, exactly as a `beginRun` op. `event` is absent when
+   * `tasks` is empty (see `reuseOp`): no reuse, no event.
+   */
+  | { op: "reuseTasks"; runId: string; tasks: ReusedTask[]; event?: NewEvent; at: string; endRun?: RunEnd; begin?: BeginRun }
   | { op: "setRunStatus"; runId: string; status: RunStatus; error: string | null; event: NewEvent; at: string }
   | { op: "removeTask"; runId: string; task: string; event: NewEvent; at: string }
   | { op: "recordCall"; runId: string; call: CallRecord; fencingToken?: number; fencedBy?: string }
@@ -48,6 +52,15 @@ export type StoreOp =
   | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart; seenToken?: number }
   | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
   | { op: "releaseTask"; lease: Lease; at: string };
+
+/** The op of a reuse: its event only when it reuses a task, its begin and end only when given. */
+export function reuseOp(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { begin?: BeginRun; endRun?: RunEnd }): StoreOp {
+  const op: StoreOp = { op: "reuseTasks", runId, tasks, at };
+  if (tasks.length > 0) op.event = event;
+  if (options.begin !== undefined) op.begin = options.begin;
+  if (options.endRun !== undefined) op.endRun = options.endRun;
+  return op;
+}
 
 /** What `check` says of an op: apply it, it changes nothing (a refused claim, an absent task), or a refusal. */
 export type Verdict = "apply" | "noop" | Refusal;
@@ -86,21 +99,28 @@ export class StateImage {
    */
   check(op: StoreOp): Verdict {
     switch (op.op) {
-      case "beginRun": {
-        const existing = this.runs.get(op.init.runId);
-        if (existing && existing.run.crew !== op.init.crew && existing.run.crew !== "") return { outcome: "otherCrew", crew: existing.run.crew };
-        if (existing && existing.run.kind !== (op.init.kind ?? "crew")) return { outcome: "otherKind", kind: existing.run.kind };
-        return "apply";
-      }
+      case "beginRun":
+        return this.checkBegin(op.init) ?? "apply";
       case "saveTask":
         return this.fence(op.runId, op.fencedBy ?? op.task.name, op.fencingToken) ?? "apply";
-      case "reuseTasks":
+      case "reuseTasks": {
+        if (op.begin !== undefined) {
+          const refused = this.checkBegin(op.begin);
+          if (refused) return refused;
+        }
+        // A run the begin creates has no records yet: every token read is 0.
+        const created = op.begin !== undefined && !this.runs.has(op.runId);
         // Each record is fenced by its own token: any stale one refuses the whole reuse.
         for (const { record, fencingToken } of op.tasks) {
+          if (created) {
+            if (fencingToken !== 0) return fenced(record.name, 0);
+            continue;
+          }
           const refused = this.fence(op.runId, record.name, fencingToken);
           if (refused) return refused;
         }
-        return this.runs.has(op.runId) ? "apply" : noRun;
+        return created || this.runs.has(op.runId) ? "apply" : noRun;
+      }
       case "setRunStatus":
       case "clearCalls":
         return this.runs.has(op.runId) ? "apply" : noRun;
@@ -131,35 +151,9 @@ export class StateImage {
    */
   apply(op: StoreOp): Lease | undefined {
     switch (op.op) {
-      case "beginRun": {
-        const { runId, crew, inputs } = op.init;
-        const existing = this.runs.get(runId);
-        if (existing) {
-          Object.assign(existing.run, { crew, inputs: { ...inputs }, status: "running", error: null, updatedAt: op.at });
-          existing.run.attempts += 1;
-        } else {
-          this.runs.set(runId, {
-            run: {
-              runId,
-              crew,
-              kind: op.init.kind ?? "crew",
-              parent: structuredClone(op.init.parent ?? null),
-              inputs: { ...inputs },
-              status: "running",
-              attempts: 1,
-              error: null,
-              createdAt: op.at,
-              updatedAt: op.at,
-            },
-            tasks: new Map(),
-            events: [],
-            calls: new Map(),
-          });
-        }
-        this.addEvent(runId, { type: "run_started", data: { attempt: this.runs.get(runId)!.run.attempts } }, op.at);
-        if (op.init.planned !== undefined) this.addEvent(runId, { type: "run_planned", data: op.init.planned }, op.at);
+      case "beginRun":
+        this.begin(op.init, op.at);
         return undefined;
-      }
       case "saveTask": {
         const image = this.runs.get(op.runId)!;
         image.tasks.set(op.task.name, structuredClone(op.task));
@@ -173,10 +167,11 @@ export class StateImage {
         return granted ? this.lease(op.runId, next.task) : undefined;
       }
       case "reuseTasks": {
+        if (op.begin !== undefined) this.begin(op.begin, op.at);
         const image = this.runs.get(op.runId)!;
         for (const { record } of op.tasks) image.tasks.set(record.name, structuredClone(record));
         image.run.updatedAt = op.at;
-        this.addEvent(op.runId, { ...op.event, task: null }, op.at);
+        if (op.event !== undefined) this.addEvent(op.runId, { ...op.event, task: null }, op.at);
         if (op.endRun) this.endRun(op.runId, op.endRun, op.at);
         return undefined;
       }
@@ -279,6 +274,44 @@ export class StateImage {
     image.tasks.set(task, { ...structuredClone(start.task), ...lease });
     image.run.updatedAt = at;
     this.addEvent(runId, { ...start.event, task }, at);
+  }
+
+  /** The refusal of a begin of a run that is another crew's, or of another kind; undefined when it may go ahead. */
+  private checkBegin(init: BeginRun): OtherCrew | OtherKind | undefined {
+    const existing = this.runs.get(init.runId);
+    if (existing && existing.run.crew !== init.crew && existing.run.crew !== "") return { outcome: "otherCrew", crew: existing.run.crew };
+    if (existing && existing.run.kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind: existing.run.kind };
+    return undefined;
+  }
+
+  /** Begins a run `checkBegin` allowed: creates it, or sets it running again; appends `run_started` (and `run_planned`). */
+  private begin(init: BeginRun, at: string): void {
+    const { runId, crew, inputs } = init;
+    const existing = this.runs.get(runId);
+    if (existing) {
+      Object.assign(existing.run, { crew, inputs: { ...inputs }, status: "running", error: null, updatedAt: at });
+      existing.run.attempts += 1;
+    } else {
+      this.runs.set(runId, {
+        run: {
+          runId,
+          crew,
+          kind: init.kind ?? "crew",
+          parent: structuredClone(init.parent ?? null),
+          inputs: { ...inputs },
+          status: "running",
+          attempts: 1,
+          error: null,
+          createdAt: at,
+          updatedAt: at,
+        },
+        tasks: new Map(),
+        events: [],
+        calls: new Map(),
+      });
+    }
+    this.addEvent(runId, { type: "run_started", data: { attempt: this.runs.get(runId)!.run.attempts } }, at);
+    if (init.planned !== undefined) this.addEvent(runId, { type: "run_planned", data: init.planned }, at);
   }
 
   private endRun(runId: string, end: { status: RunStatus; error: string | null; event: NewEvent }, at: string): void {

@@ -1,7 +1,7 @@
 import { BaseStore } from "../base-store.js";
 import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
-import { StateImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, Run, RunDump, RunEnd, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+import { reuseOp, StateImage, type StoreOp } from "./state-image.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
@@ -33,8 +33,8 @@ export class MemoryStore extends BaseStore {
     const { fencingToken, fencedBy, calls, next, endRun } = options;
     return this.commit<Lease | undefined, NoRun | Fenced>({ op: "saveTask", runId, task, event, at, fencingToken, fencedBy, calls, next, endRun }, (lease) => lease);
   }
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
-    return this.commit<undefined, NoRun | Fenced>({ op: "reuseTasks", runId, tasks, event, at, endRun: options.endRun }, () => undefined);
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
+    return this.commit<undefined, NoRun | Fenced | OtherCrew | OtherKind>(reuseOp(runId, tasks, event, at, options), () => undefined);
   }
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, at: string): Promise<Ok | NoRun> {
     return this.commit<undefined, NoRun>({ op: "setRunStatus", runId, status, error, event, at }, () => undefined);
