@@ -27,6 +27,7 @@ import type {
   RunStatus,
   RunSummary,
   ReusedTask,
+  ReuseOptions,
   TaskRecord,
   TaskStatus,
   TokenUsage,
@@ -171,11 +172,12 @@ export class SqliteStore extends BaseStore {
     return this.guard("save the task", runId, () => this.tx.saveTask.immediate(row, event.type, data, now, options, calls, end));
   }
 
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+  /** The run's begin (`options.begin`), every record, the event (when a task is reused) and the run's end: one transaction. */
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
     const reused = tasks.map(({ record, fencingToken }): [TaskRow, number] => [fromTaskRecord(runId, record), fencingToken]);
     const data = json(event.data ?? null);
     const end = options.endRun && statusChange(options.endRun);
-    return this.guard("reuse the tasks", runId, () => this.tx.reuseTasks.immediate(runId, reused, event.type, data, now, end));
+    return this.guard("reuse the tasks", runId, () => this.tx.reuseTasks.immediate(runId, reused, event.type, data, now, options.begin, end));
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
@@ -340,6 +342,31 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
     }
     return { runId, task, worker, token, expiresAt };
   };
+  /** The refusal of a begin of a run that is another crew's, or of another kind; undefined when it may go ahead. */
+  const beginRefused = (init: BeginRun): OtherCrew | OtherKind | undefined => {
+    const existing = sql.run.get(init.runId);
+    if (!existing) return undefined;
+    const { crew, kind } = toRun(existing, [], location);
+    if (crew !== init.crew && crew !== "") return { outcome: "otherCrew", crew };
+    if (kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind };
+    return undefined;
+  };
+  /** Begins a run `beginRefused` allowed: creates it, or sets it running again; appends `run_started` (and `run_planned`). */
+  const begin = (init: BeginRun, now: string): void => {
+    const existing = sql.run.get(init.runId);
+    const seq = nextSeq(init.runId);
+    const last = init.planned === undefined ? seq : seq + 1;
+    let attempts = 1;
+    if (existing) {
+      attempts = existing[4] + 1;
+      sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, last, init.runId);
+    } else {
+      const parent = init.parent ?? null;
+      sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, last, init.kind ?? "crew", parent?.runId ?? null, parent?.task ?? null);
+    }
+    sql.insertEvent.run(init.runId, seq, null, "run_started", now, json({ attempt: attempts }));
+    if (init.planned !== undefined) sql.insertEvent.run(init.runId, seq + 1, null, "run_planned", now, json(init.planned));
+  };
   const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
 
   return {
@@ -352,22 +379,9 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
     calls: (runId: string, task: string) => sql.calls.all(runId, task).map((row) => toCallRecord(row, location)),
 
     beginRun: db.transaction((init: BeginRun, now: string): Ok<Run> | OtherCrew | OtherKind => {
-      const existing = sql.run.get(init.runId);
-      const seq = nextSeq(init.runId);
-      const last = init.planned === undefined ? seq : seq + 1;
-      let attempts = 1;
-      if (existing) {
-        const { crew, kind } = toRun(existing, [], location);
-        if (crew !== init.crew && crew !== "") return { outcome: "otherCrew", crew };
-        if (kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind };
-        attempts = existing[4] + 1;
-        sql.restartRun.run(json(init.crew), json(init.inputs), attempts, now, last, init.runId);
-      } else {
-        const parent = init.parent ?? null;
-        sql.insertRun.run(init.runId, json(init.crew), json(init.inputs), "running", attempts, "null", now, now, last, init.kind ?? "crew", parent?.runId ?? null, parent?.task ?? null);
-      }
-      sql.insertEvent.run(init.runId, seq, null, "run_started", now, json({ attempt: attempts }));
-      if (init.planned !== undefined) sql.insertEvent.run(init.runId, seq + 1, null, "run_planned", now, json(init.planned));
+      const refused = beginRefused(init);
+      if (refused) return refused;
+      begin(init, now);
       return ok(readRun(init.runId)!);
     }),
 
@@ -388,16 +402,28 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
       },
     ),
 
-    // Every token is checked before anything is written: one stale record refuses the whole reuse.
+    // The begin and every token are checked before anything is written: one stale record refuses
+    // the whole reuse, its begin too. A begin changes no record, so tokens are checked before it.
     reuseTasks: db.transaction(
-      (runId: string, reused: [TaskRow, number][], type: EventType, data: string, now: string, end: StatusChange | undefined): Ok | NoRun | Fenced => {
-        if (!hasRun(runId)) return noRun;
+      (
+        runId: string,
+        reused: [TaskRow, number][],
+        type: EventType,
+        data: string,
+        now: string,
+        init: BeginRun | undefined,
+        end: StatusChange | undefined,
+      ): Ok | NoRun | Fenced | OtherCrew | OtherKind => {
+        if (init === undefined && !hasRun(runId)) return noRun;
+        const refused = init && beginRefused(init);
+        if (refused) return refused;
         for (const [[, name], token] of reused) {
           const current = tokenOf(runId, name);
           if (current !== token) return fenced(name, current);
         }
+        if (init) begin(init, now);
         for (const [row] of reused) sql.upsertTask.run(...row);
-        sql.insertEvent.run(runId, nextSeq(runId), null, type, now, data);
+        if (reused.length > 0) sql.insertEvent.run(runId, nextSeq(runId), null, type, now, data);
         if (end) setStatus(runId, end, now);
         return ok();
       },
