@@ -146,7 +146,8 @@ export function statements(s: string) {
   for (const calls of [false, true]) for (const next of [false, true]) for (const end of [false, true]) commits.set(`${calls}${next}${end}`, commit({ calls, next, end }));
   // Many records kept in one commit: $1 run, $2 now, $3..$5 event task, type, data, $6 op, $7..$23
   // the records (an array per column of `taskColumns`), $24 the token each record was read with;
-  // with `end`, $25..$29 the run's status, error, event task, type, data. Each record's row is
+  // with `end`, $25..$29 the run's status, error, event task, type, data. No records, no reuse
+  // event: the op is then the end event's. Each record's row is
   // locked and its token checked against the one it was read with: the first that differs
   // refuses the whole commit, named with its token now. A row made by another writer after the
   // statement's snapshot is checked by the upsert itself; one that fails there aborts the
@@ -184,14 +185,14 @@ export function statements(s: string) {
            WHERE t.fencing_token = (SELECT u.fence FROM u WHERE u.name = t.name)
          RETURNING 1
        ), bump AS (
-         UPDATE ${s}.runs SET event_count = event_count + ${end ? 2 : 1}, updated_at = $2${end ? ", status = $25::text, error = $26::text" : ""}
+         UPDATE ${s}.runs SET event_count = event_count + (cardinality($7::text[]) > 0)::integer${end ? " + 1" : ""}, updated_at = $2${end ? ", status = $25::text, error = $26::text" : ""}
          WHERE run_id = $1 AND EXISTS (SELECT 1 FROM run) AND NOT EXISTS (SELECT 1 FROM bad)
          RETURNING event_count
        ), event AS (
          INSERT INTO ${s}.events (run_id, seq, task, type, at, data, op_id)
-         SELECT $1::text, event_count${end ? " - 1" : ""}, $3::text, $4::text, $2::text, $5::text, $6::uuid FROM bump${end ? `
+         SELECT $1::text, event_count${end ? " - 1" : ""}, $3::text, $4::text, $2::text, $5::text, $6::uuid FROM bump WHERE cardinality($7::text[]) > 0${end ? `
          UNION ALL
-         SELECT $1::text, event_count, $27::text, $28::text, $2::text, $29::text, NULL::uuid FROM bump` : ""}
+         SELECT $1::text, event_count, $27::text, $28::text, $2::text, $29::text, CASE WHEN cardinality($7::text[]) > 0 THEN NULL ELSE $6 END::uuid FROM bump` : ""}
        )
        SELECT EXISTS (SELECT 1 FROM done) AS done, EXISTS (SELECT 1 FROM run) AS found,
               (SELECT name FROM bad) AS fenced_task, (SELECT current FROM bad) AS current,

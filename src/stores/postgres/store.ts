@@ -28,6 +28,7 @@ import type {
   RunStatus,
   RunSummary,
   ReusedTask,
+  ReuseOptions,
   TaskRecord,
   TaskStart,
   TaskStatus,
@@ -140,33 +141,25 @@ export class PostgresStore extends BaseStore {
   // --- writes: one statement each, idempotent through their op ID ---
 
   protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
-    const crew = encodeJson(init.crew, `crew name of run ${quote(init.runId)}`);
-    const kind = init.kind ?? "crew";
-    const result = await this.write<{ done: boolean; written: boolean; crew: string | null; kind: RunKind | null }>(this.sql.beginRun, [
-      init.runId,
-      crew,
-      encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
-      now,
-      kind,
-      init.parent?.runId ?? null,
-      init.parent?.task ?? null,
-      timeOrderedId(),
-      init.planned === undefined ? null : encodeJson(init.planned, `the plan of run ${quote(init.runId)}`),
-    ]);
+    const result = await this.write<BeginRow>(this.sql.beginRun, beginParams(init, now, timeOrderedId()));
     if (result && !result.done && !result.written) {
-      // Refused: the run is there. Its row, when the statement's snapshot was too early to see it, is read again.
-      const other = result.crew !== null && result.kind !== null ? { crew: result.crew, kind: result.kind } : (await this.query<{ crew: string; kind: RunKind }>(this.sql.runCrew, [init.runId]))[0];
-      if (other) {
-        const theirs = decodeJson<string>(other.crew, `the crew of run ${quote(init.runId)}`);
-        if (theirs === init.crew || theirs === "") return { outcome: "otherKind", kind: other.kind };
-        return { outcome: "otherCrew", crew: theirs };
-      }
+      const refused = await this.beginRefusal(init, result);
+      if (refused) return refused;
     }
     const run = await this.doGetRun(init.runId);
     if (!run) {
       throw new CrewstateError("STORE_UNAVAILABLE", `run ${quote(init.runId)} was removed from ${this.location} by another writer as it was begun`, { runId: init.runId, store: this.location });
     }
     return ok(run);
+  }
+
+  /** Why a begin (`beginRun`'s statement) was refused: the run is there. Its row, when the statement's snapshot was too early to see it, is read again. */
+  private async beginRefusal(init: BeginRun, result: BeginRow): Promise<OtherCrew | OtherKind | undefined> {
+    const other = result.crew !== null && result.kind !== null ? { crew: result.crew, kind: result.kind } : (await this.query<{ crew: string; kind: RunKind }>(this.sql.runCrew, [init.runId]))[0];
+    if (!other) return undefined;
+    const theirs = decodeJson<string>(other.crew, `the crew of run ${quote(init.runId)}`);
+    if (theirs === init.crew || theirs === "") return { outcome: "otherKind", kind: other.kind };
+    return { outcome: "otherCrew", crew: theirs };
   }
 
   protected async doSaveTask(runId: string, task: TaskRecord, event: NewEvent, now: string, options: CommitOptions): Promise<Ok<Lease | undefined> | NoRun | Fenced> {
@@ -197,12 +190,12 @@ export class PostgresStore extends BaseStore {
   }
 
   /**
-   * A commit whose next claim is of the task it writes: one statement cannot write a row twice, so
-   * the record, the claim (judged on the record just written) and the run's end are three
-   * statements of one transaction, in that order. Only a commit that retries a task itself takes
-   * this way; the chain from one task to another is one statement.
+   * One statement; with `options.begin`, one transaction of `beginRun`'s statement (its op ID on
+   * `run_started`) then this one (skipped when it has nothing to write), rolled back when a record
+   * is fenced. A retry of a transaction that did commit finds the begin's op and changes nothing,
+   * so even a failure during COMMIT is retried.
    */
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
     const rows = tasks.map((t) => toTaskRow(t.record, runId));
     const column = <K extends keyof TaskRow>(key: K) => rows.map((r) => r[key]);
     const values: unknown[] = [
@@ -231,6 +224,7 @@ export class PostgresStore extends BaseStore {
     ];
     if (options.endRun) values.push(...runEndParams(options.endRun, runId));
     const statement = options.endRun ? this.sql.reuseTasksEnd : this.sql.reuseTasks;
+    if (options.begin) return this.beginThenReuse(options.begin, now, tasks.length > 0 || options.endRun !== undefined ? { ...statement, values } : undefined);
     let result: ReuseRow | undefined;
     try {
       result = await this.write<ReuseRow>(statement, values);
@@ -244,6 +238,37 @@ export class PostgresStore extends BaseStore {
     if (!result.found) return noRun;
     if (result.fenced_task !== null) return fenced(result.fenced_task, Number(result.current ?? 0));
     return ok();
+  }
+
+  private async beginThenReuse(init: BeginRun, now: string, reuse: pg.QueryConfig | undefined): Promise<Ok | Fenced | OtherCrew | OtherKind> {
+    const begin = beginParams(init, now, timeOrderedId());
+    const attempt = () =>
+      this.transaction<Ok | Fenced | { outcome: "refused"; begun: BeginRow }>(
+        async (client) => {
+          const begun = (await client.query<BeginRow>({ ...this.sql.beginRun, values: begin })).rows[0]!;
+          if (begun.done) return ok();
+          if (!begun.written) return { outcome: "refused", begun };
+          if (!reuse) return ok();
+          const result = (await client.query<ReuseRow>(reuse)).rows[0]!;
+          // Thrown to roll the begin back; `refusal` makes it the outcome.
+          if (result.fenced_task !== null) throw fenced(result.fenced_task, Number(result.current ?? 0));
+          return ok();
+        },
+        (error) => (isFencedOutcome(error) ? error : undefined),
+        true,
+      );
+    let outcome;
+    try {
+      outcome = await attempt();
+    } catch (error) {
+      // As for a reuse alone: a row another writer made after the statement's snapshot; run again.
+      if (!isRaced(error)) throw error;
+      outcome = await attempt();
+    }
+    if (outcome.outcome !== "refused") return outcome;
+    const refused = await this.beginRefusal(init, outcome.begun);
+    if (refused) return refused;
+    throw new CrewstateError("STORE_UNAVAILABLE", `run ${quote(init.runId)} was removed from ${this.location} by another writer as it was begun`, { runId: init.runId, store: this.location });
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
@@ -471,15 +496,16 @@ export class PostgresStore extends BaseStore {
   /**
    * Runs `body` in a transaction. A connection failure before COMMIT was sent proves nothing was
    * committed, so the whole transaction is retried once; a failure during COMMIT is ambiguous and
-   * surfaces as `STORE_UNAVAILABLE`. `refusal` turns a failure of the transaction's own into
-   * its outcome (undefined: it stays a failure).
+   * surfaces as `STORE_UNAVAILABLE` — unless the transaction is `idempotent` (a retry of one that
+   * committed changes nothing). `refusal` turns a failure of the transaction's own into its
+   * outcome (undefined: it stays a failure).
    */
-  private async transaction<T>(body: (client: pg.PoolClient) => Promise<T>, refusal: (error: unknown) => T | undefined = () => undefined): Promise<T> {
+  private async transaction<T>(body: (client: pg.PoolClient) => Promise<T>, refusal: (error: unknown) => T | undefined = () => undefined, idempotent = false): Promise<T> {
     let committing = false;
     return withReconnect(
       this.connection,
       async () => {
-        if (committing) throw unavailable(this.connection, new Error("the connection failed during COMMIT; the write may or may not have been applied"));
+        if (committing && !idempotent) throw unavailable(this.connection, new Error("the connection failed during COMMIT; the write may or may not have been applied"));
         try {
           return await withClient(this.pool, (client) => inTransaction(client, "BEGIN", () => body(client), () => (committing = true)));
         } catch (error) {
@@ -582,6 +608,14 @@ interface CommitRow {
   /** The lease the next claim was granted by this commit's first attempt (its op in the row). */
   kept_token?: string | null;
   kept_expires_at?: string | null;
+}
+
+interface BeginRow {
+  done: boolean;
+  written: boolean;
+  /** Refused: the run's crew (JSON) and kind, when the statement's snapshot saw the run. */
+  crew: string | null;
+  kind: RunKind | null;
 }
 
 interface ReuseRow {
@@ -783,6 +817,25 @@ function eventParams(event: NewEvent): [string | null, EventType, string | null]
 }
 
 /** [status, error, event task, type, data] of a run's end, as statement parameters. */
+/** `beginRun`'s parameters: $1 run, $2 crew, $3 inputs, $4 now, $5 kind, $6 $7 parent, $8 op, $9 plan. */
+function beginParams(init: BeginRun, now: string, op: string): unknown[] {
+  return [
+    init.runId,
+    encodeJson(init.crew, `crew name of run ${quote(init.runId)}`),
+    encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
+    now,
+    init.kind ?? "crew",
+    init.parent?.runId ?? null,
+    init.parent?.task ?? null,
+    op,
+    init.planned === undefined ? null : encodeJson(init.planned, `the plan of run ${quote(init.runId)}`),
+  ];
+}
+
+function isFencedOutcome(error: unknown): error is Fenced {
+  return typeof error === "object" && error !== null && (error as Fenced).outcome === "fenced";
+}
+
 function runEndParams(end: RunEnd, runId: string): unknown[] {
   return [end.status, jsonOrNull(end.error, `error of run ${quote(runId)}`), ...eventParams(end.event)];
 }

@@ -173,6 +173,39 @@ const claimLib = `
         return {'granted', text, expires}, lease
       end`;
 
+/**
+ * The begin of a run, written once for `crewstateBeginRun` and for a reuse that begins its run.
+ * beginRefused(meta, crew JSON, kind) → nil (it may go ahead) | {'mismatch', crew} | {'kind_mismatch', kind}.
+ * begin(meta, runs, events, runId, crew JSON, inputs JSON, at, score, kind, parent ('' = none),
+ * planned event ('' = none)) creates the run (attempts 1), or sets it running again (attempts + 1,
+ * the inputs, no error; it keeps its kind and parent), and appends `run_started` (and the plan's).
+ */
+const beginLib = `
+      local function beginRefused(meta, crew, kind)
+        local theirs = redis.call('HGET', meta, 'crew')
+        if not theirs then return nil end
+        if theirs ~= crew and theirs ~= '""' then return {'mismatch', theirs} end
+        local k = redis.call('HGET', meta, 'kind') or 'crew'
+        if k ~= kind then return {'kind_mismatch', k} end
+        return nil
+      end
+      local function begin(meta, runs, events, runId, crew, inputs, at, score, kind, parent, planned)
+        local attempts = 1
+        if redis.call('HGET', meta, 'crew') then
+          attempts = redis.call('HINCRBY', meta, 'attempts', 1)
+          redis.call('HSET', meta, 'crew', crew, 'inputs', inputs, 'status', 'running', 'updated_at', at)
+          redis.call('HDEL', meta, 'error')
+        else
+          redis.call('HSET', meta, 'crew', crew, 'kind', kind, 'inputs', inputs, 'status', 'running', 'attempts', 1,
+            'created_at', at, 'updated_at', at, 'next_position', 0)
+          if parent ~= '' then redis.call('HSET', meta, 'parent', parent) end
+          redis.call('ZADD', runs, score, runId)
+        end
+        redis.call('RPUSH', events,
+          '{"task":null,"type":"run_started","at":' .. cjson.encode(at) .. ',"data":{"attempt":' .. attempts .. '}}')
+        if planned ~= '' then redis.call('RPUSH', events, planned) end
+      end`;
+
 export const SCRIPTS = {
   /** KEYS version · ARGV code version → {'created'} | {'found', version}. Writes only when absent. */
   crewstateOpen: {
@@ -198,25 +231,11 @@ export const SCRIPTS = {
         return {outcome, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[5], 0, -1),
           redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[6])}
       end
+      ${beginLib}
       if redis.call('EXISTS', KEYS[7]) == 1 then return run('done') end
-      local crew = redis.call('HGET', KEYS[1], 'crew')
-      local attempts = 1
-      if crew then
-        if crew ~= ARGV[2] and crew ~= '""' then return {'mismatch', crew} end
-        local kind = redis.call('HGET', KEYS[1], 'kind') or 'crew'
-        if kind ~= ARGV[6] then return {'kind_mismatch', kind} end
-        attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'inputs', ARGV[3], 'status', 'running', 'updated_at', ARGV[4])
-        redis.call('HDEL', KEYS[1], 'error')
-      else
-        redis.call('HSET', KEYS[1], 'crew', ARGV[2], 'kind', ARGV[6], 'inputs', ARGV[3], 'status', 'running', 'attempts', 1,
-          'created_at', ARGV[4], 'updated_at', ARGV[4], 'next_position', 0)
-        if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'parent', ARGV[7]) end
-        redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-      end
-      redis.call('RPUSH', KEYS[3],
-        '{"task":null,"type":"run_started","at":' .. cjson.encode(ARGV[4]) .. ',"data":{"attempt":' .. attempts .. '}}')
-      if ARGV[8] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[8]) end
+      local refused = beginRefused(KEYS[1], ARGV[2], ARGV[6])
+      if refused then return refused end
+      begin(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
       ${remember}
       return run('ok')`,
   },
@@ -265,29 +284,39 @@ export const SCRIPTS = {
   },
 
   /**
-   * KEYS meta tasks order leases completed events op
-   * ARGV at event endStatus('' = none) endError('' = none) endEvent (name record lease status token)… ttl
-   * → ok | done | no_run | {'fenced', task, currentToken}
+   * KEYS meta tasks order leases completed events runs op
+   * ARGV at event('' = none) endStatus('' = none) endError('' = none) endEvent
+   *      beginCrew('' = no begin) beginInputs beginScore beginKind beginParent beginPlanned runId
+   *      (name record lease status token)… ttl
+   * → ok | done | no_run | {'fenced', task, currentToken} | {'mismatch', crew} | {'kind_mismatch', kind}
    *
-   * Reused results in one commit: each task's lease token (0 without a lease entry) must still be
-   * the token it was read with, else nothing is written; then every record is upserted, the one
-   * event appended, and the run's status set when endStatus is given.
+   * Reused results in one commit: the begin (as `crewstateBeginRun`'s) may go ahead, and each
+   * task's lease token (0 without a lease entry) must still be the token it was read with, else
+   * nothing is written; then the run is begun (when beginCrew is given), every record upserted,
+   * the one event appended (when given), and the run's status set when endStatus is given.
    */
   crewstateReuseTasks: {
-    numberOfKeys: 7,
+    numberOfKeys: 8,
     lua: `
       ${alreadyApplied}
       ${taskLib}
       ${statusLib}
       ${fenceLib}
-      if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
-      for i = 6, #ARGV - 1, 5 do
+      ${beginLib}
+      if ARGV[6] == '' then
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_run'} end
+      else
+        local refused = beginRefused(KEYS[1], ARGV[6], ARGV[9])
+        if refused then return refused end
+      end
+      for i = 13, #ARGV - 1, 5 do
         local current = fenced(KEYS[4], ARGV[i], ARGV[i + 4])
         if current then return {'fenced', ARGV[i], current} end
       end
-      for i = 6, #ARGV - 1, 5 do write(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
+      if ARGV[6] ~= '' then begin(KEYS[1], KEYS[7], KEYS[6], ARGV[12], ARGV[6], ARGV[7], ARGV[1], ARGV[8], ARGV[9], ARGV[10], ARGV[11]) end
+      for i = 13, #ARGV - 1, 5 do write(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
       redis.call('HSET', KEYS[1], 'updated_at', ARGV[1])
-      redis.call('RPUSH', KEYS[6], ARGV[2])
+      if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[2]) end
       if ARGV[3] ~= '' then setStatus(KEYS[1], KEYS[6], ARGV[3], ARGV[4], ARGV[1], ARGV[5]) end
       ${remember}
       return {'ok'}`,

@@ -21,6 +21,7 @@ import type {
   NewEvent,
   NextClaim,
   ReusedTask,
+  ReuseOptions,
   Run,
   RunDump,
   RunEnd,
@@ -175,25 +176,15 @@ export class RedisStore extends BaseStore {
 
   protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
     const k = this.runKeys(init.runId);
-    const kind = init.kind ?? "crew";
+    const [crew, inputs, at, score, kind, parent, planned] = beginArgs(init, now);
     const reply: unknown[] = await this.script(
       "crewstateBeginRun",
       [k.meta, this.key("runs"), k.events, k.tasks, k.order, k.leases, this.opKey()],
-      [
-        init.runId,
-        encodeJson(init.crew, `crew name of run ${quote(init.runId)}`),
-        encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
-        now,
-        creationScore(now),
-        kind,
-        parentEntry(init.parent ?? null),
-        init.planned === undefined ? "" : eventEntry({ type: "run_planned", data: init.planned }, now),
-        OP_TTL_SECONDS,
-      ],
+      [init.runId, crew, inputs, at, score, kind, parent, planned, OP_TTL_SECONDS],
     );
     const [outcome, theirs] = reply as string[];
-    if (outcome === "kind_mismatch") return { outcome: "otherKind", kind: theirs as RunKind };
-    if (outcome === "mismatch") return { outcome: "otherCrew", crew: decodeJson<string>(theirs ?? '""', `the crew of run ${quote(init.runId)}`) };
+    const refused = beginRefusal(init, outcome, theirs);
+    if (refused) return refused;
     // The run as the script left it (a replay: as it stands now), read in the same step.
     const [, meta, order, tasks, leases] = reply as [string, string[], string[], string[], string[]];
     const run = toRun(init.runId, pairs(meta) as RunHash, order, pairs(tasks), pairs(leases));
@@ -227,22 +218,27 @@ export class RedisStore extends BaseStore {
     return ok(undefined);
   }
 
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
     const k = this.runKeys(runId);
+    // The begin's arguments but its time (the commit's), or none.
+    const begin = options.begin ? beginArgs(options.begin, now).filter((_, i) => i !== 2) : ["", "", "", "", "", ""];
     const [outcome, task, current] = await this.script(
       "crewstateReuseTasks",
-      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.opKey()],
+      [k.meta, k.tasks, k.order, k.leases, k.completed, k.events, this.key("runs"), this.opKey()],
       [
         now,
-        eventEntry(event, now),
+        tasks.length > 0 ? eventEntry(event, now) : "",
         ...runEndArgs(runId, options.endRun, now),
+        ...begin,
+        runId,
         ...tasks.flatMap(({ record, fencingToken }) => [record.name, taskEntry(record), leaseEntry(record), record.status, fencingToken]),
         OP_TTL_SECONDS,
       ],
     );
     if (outcome === "no_run") return noRun;
     if (outcome === "fenced") return fenced(task!, Number(current));
-    return ok();
+    const refused = options.begin && beginRefusal(options.begin, outcome!, task);
+    return refused || ok();
   }
 
   protected async doSetRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent, now: string): Promise<Ok | NoRun> {
@@ -437,6 +433,26 @@ function nextClaimArgs(next: NextClaim | undefined, now: string): (string | numb
 }
 
 /** A run end as the scripts take it: status ('' = none) error event. */
+/** A begin's script arguments: crew, inputs, at, score, kind, parent ('' = none), planned event ('' = none). */
+function beginArgs(init: BeginRun, now: string): string[] {
+  return [
+    encodeJson(init.crew, `crew name of run ${quote(init.runId)}`),
+    encodeJson(init.inputs, `inputs of run ${quote(init.runId)}`),
+    now,
+    String(creationScore(now)),
+    init.kind ?? "crew",
+    parentEntry(init.parent ?? null),
+    init.planned === undefined ? "" : eventEntry({ type: "run_planned", data: init.planned }, now),
+  ];
+}
+
+/** The refusal a begin's script reply says (`mismatch`, `kind_mismatch`), if any. */
+function beginRefusal(init: BeginRun, outcome: string, theirs: string | undefined): OtherCrew | OtherKind | undefined {
+  if (outcome === "kind_mismatch") return { outcome: "otherKind", kind: theirs as RunKind };
+  if (outcome === "mismatch") return { outcome: "otherCrew", crew: decodeJson<string>(theirs ?? '""', `the crew of run ${quote(init.runId)}`) };
+  return undefined;
+}
+
 function runEndArgs(runId: string, end: RunEnd | undefined, now: string): string[] {
   if (end === undefined) return ["", "", ""];
   return [end.status, runError(runId, end.error), eventEntry(end.event, now)];
