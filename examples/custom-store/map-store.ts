@@ -27,6 +27,7 @@ import type {
   OtherCrew,
   OtherKind,
   ReusedTask,
+  ReuseOptions,
   Run,
   RunDump,
   RunEnd,
@@ -51,20 +52,25 @@ export class MapStore extends BaseStore {
   private readonly runs = new Map<string, Entry>();
 
   protected async doBeginRun(init: BeginRun, now: string): Promise<Ok<Run> | OtherCrew | OtherKind> {
-    const kind = init.kind ?? "crew";
+    const refused = beginRefused(this.runs.get(init.runId), init);
+    if (refused) return refused;
+    this.begin(init, now);
+    return ok((await this.doGetRun(init.runId))!);
+  }
+
+  /** Begins a run `beginRefused` allowed: creates it, or sets it running again; appends `run_started` (and `run_planned`). */
+  private begin(init: BeginRun, now: string): Entry {
     let entry = this.runs.get(init.runId);
-    if (entry && entry.run.crew !== init.crew && entry.run.crew !== "") return { outcome: "otherCrew", crew: entry.run.crew };
-    if (entry && entry.run.kind !== kind) return { outcome: "otherKind", kind: entry.run.kind };
     if (entry) {
       Object.assign(entry.run, { crew: init.crew, inputs: copy(init.inputs), status: "running", error: null, attempts: entry.run.attempts + 1, updatedAt: now });
     } else {
-      const run = { runId: init.runId, crew: init.crew, kind, parent: copy(init.parent ?? null), inputs: copy(init.inputs), status: "running" as const };
+      const run = { runId: init.runId, crew: init.crew, kind: init.kind ?? "crew", parent: copy(init.parent ?? null), inputs: copy(init.inputs), status: "running" as const };
       entry = { run: { ...run, attempts: 1, error: null, createdAt: now, updatedAt: now }, tasks: new Map(), events: [], calls: new Map() };
       this.runs.set(init.runId, entry);
     }
     append(entry, { type: "run_started", data: { attempt: entry.run.attempts } }, now);
     if (init.planned !== undefined) append(entry, { type: "run_planned", data: init.planned }, now);
-    return ok((await this.doGetRun(init.runId))!);
+    return entry;
   }
 
   protected async doGetRun(runId: string): Promise<Run | undefined> {
@@ -102,17 +108,25 @@ export class MapStore extends BaseStore {
     return ok(lease);
   }
 
-  /** One step: every record, fenced each by its own token (any stale one refuses them all), one event, the run's end. */
-  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: { endRun?: RunEnd }): Promise<Ok | NoRun | Fenced> {
-    const entry = this.runs.get(runId);
-    if (!entry) return noRun;
+  /**
+   * One step: the run's begin (`options.begin`, as `doBeginRun`'s); every record, fenced each by
+   * its own token (any stale one refuses them all, begin included); one event when a task is
+   * reused; the run's end. Everything is checked before anything is written.
+   */
+  protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
+    const found = this.runs.get(runId);
+    if (!found && !options.begin) return noRun;
+    const refusedBegin = options.begin && beginRefused(found, options.begin);
+    if (refusedBegin) return refusedBegin;
     for (const { record, fencingToken } of tasks) {
-      const refused = fence(entry, record.name, { fencingToken });
+      // A run the begin creates has no records yet: every token is 0.
+      const refused = found ? fence(found, record.name, { fencingToken }) : fencingToken === 0 ? undefined : fenced(record.name, 0);
       if (refused) return refused;
     }
+    const entry = options.begin ? this.begin(options.begin, now) : found!;
     for (const { record } of tasks) entry.tasks.set(record.name, copy(record));
     entry.run.updatedAt = now;
-    append(entry, event, now);
+    if (tasks.length > 0) append(entry, event, now);
     if (options.endRun) end(entry, options.endRun, now);
     return ok();
   }
@@ -196,6 +210,13 @@ export class MapStore extends BaseStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The refusal of a begin of a run (`entry`, if it exists) that is another crew's, or of another kind; undefined when it may go ahead. */
+function beginRefused(entry: Entry | undefined, init: BeginRun): OtherCrew | OtherKind | undefined {
+  if (entry && entry.run.crew !== init.crew && entry.run.crew !== "") return { outcome: "otherCrew", crew: entry.run.crew };
+  if (entry && entry.run.kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind: entry.run.kind };
+  return undefined;
 }
 
 /**
