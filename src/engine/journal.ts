@@ -387,7 +387,8 @@ function storableModelResponse(result: LanguageModelV3GenerateResult, call: Pick
     ? { id: response.id, modelId: response.modelId, timestamp: response.timestamp?.toISOString() }
     : undefined;
   const seen = { prompt: promptJson(call.prompt), durationMs: Math.round(performance.now() - call.started) };
-  return toJson({ ...rest, response: meta, crewstate: seen }, "model response");
+  // The prompt is made JSON once, by promptJson.
+  return { ...(toJson({ ...rest, response: meta }, "model response") as { [key: string]: JsonValue }), crewstate: seen };
 }
 
 /** The request's messages as JSON: file bytes are kept as their size, URLs as text. */
