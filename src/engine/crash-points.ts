@@ -10,8 +10,10 @@ import { CrewstateError } from "../errors.js";
  * - `committed`: a task's result is committed; the next task has not started.
  * - `chained`: a task's result is committed together with the claim (and started record) of the
  *   next task; the next task's first model call is not made yet.
+ * - `pruning`: a prune (or retention) is about to commit the deletion of one run (or its journals).
+ * - `pruned`: that deletion is committed; the next run's is not.
  */
-export const CRASH_POINTS = ["claimed", "answered", "committed", "chained"] as const;
+export const CRASH_POINTS = ["claimed", "answered", "committed", "chained", "pruning", "pruned"] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 let target: { point: CrashPoint; n: number } | null | undefined;

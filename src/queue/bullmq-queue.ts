@@ -30,6 +30,17 @@ export class BullMqQueue implements RunQueue {
     return new BullMqQueue(queue, connection, prefix, name);
   }
 
+  /** The runs named by the queue's unfinished jobs (waiting, delayed, prioritized, paused or in hand); writes nothing. */
+  static async queuedRunIds(storeUrl: string, name: string): Promise<Set<string>> {
+    const queue = await BullMqQueue.open(storeUrl, name);
+    try {
+      const jobs = await queue.queue.getJobs(["waiting", "delayed", "prioritized", "paused", "waiting-children", "active"]);
+      return new Set(jobs.map((job) => job?.data?.runId).filter((id): id is string => typeof id === "string"));
+    } finally {
+      await queue.close();
+    }
+  }
+
   async enqueue(job: RunJob, options: EnqueueOptions = {}): Promise<void> {
     // The run ID is the job ID, so a run waiting in the queue is not queued twice; a deferred
     // retry of a run already in hand gets an ID of its own. ('#' is in no run ID; BullMQ refuses ':'.)
