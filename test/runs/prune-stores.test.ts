@@ -13,16 +13,15 @@ import { enqueueRun } from "../../src/queue/enqueue.js";
 import { pruneRuns } from "../../src/runs/prune.js";
 import type { PruneRules } from "../../src/runs/prune-plan.js";
 import { openStore } from "../../src/stores/open.js";
-import type { RunDump, RunStatus, Store, TaskRecord } from "../../src/stores/store.js";
-import { call, completedTask } from "../../src/testing/specs/support.js";
+import type { Store } from "../../src/stores/store.js";
+import { call } from "../../src/testing/specs/support.js";
+import { DAY, NOW, SEED, seeded } from "./prune-fixtures.js";
 import { freshName, PG_URL, postgresService, REDIS_URL, redisService, withParam } from "../services.js";
 
 const [postgres, redis] = await Promise.all([postgresService(), redisService()]);
 const scratch = mkdtempSync(path.join(os.tmpdir(), "crewstate-prune-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const NOW = Date.now();
-const DAY = 86_400_000;
 
 interface Backend {
   name: string;
@@ -70,36 +69,6 @@ const backends: Backend[] = [
     },
   },
 ];
-
-/** A run of `crew` ended with `status`, last updated `daysAgo` days ago, with two tasks and their journals. */
-function dump(runId: string, crew: string, status: RunStatus, daysAgo: number): RunDump {
-  const at = new Date(NOW - daysAgo * DAY).toISOString();
-  const tasks: TaskRecord[] = [completedTask("a"), completedTask("b", status === "failed" ? { status: "failed", output: null, structured: null, outputHash: null, error: "boom" } : {})];
-  return {
-    run: { runId, crew, kind: "crew", parent: null, inputs: { notes: `notes of ${runId}` }, status, attempts: 1, error: status === "failed" ? "boom" : null, createdAt: at, updatedAt: at, tasks },
-    events: [{ seq: 1, runId, task: null, type: "run_started", at, data: { attempt: 1 } }],
-    calls: [call("a", 0), call("a", 1), call("b", 0)],
-  };
-}
-
-const SEED: [string, string, RunStatus, number][] = [
-  ["a-old-done", "alpha", "completed", 40],
-  ["a-old-failed", "alpha", "failed", 35],
-  ["a-old-running", "alpha", "running", 50],
-  ["a-old-paused", "alpha", "paused", 50],
-  ["a-new-done", "alpha", "completed", 1],
-  ["b-old-done", "beta", "completed", 60],
-  ["b-mid-done", "beta", "completed", 20],
-];
-
-async function seeded(store: Store): Promise<Map<string, RunDump>> {
-  const before = new Map<string, RunDump>();
-  for (const [id, crew, status, days] of SEED) {
-    await store.importRun(dump(id, crew, status, days));
-    before.set(id, (await store.exportRun(id))!);
-  }
-  return before;
-}
 
 const rules = (r: Partial<PruneRules>): PruneRules => ({ statuses: ["completed", "failed"], ...r });
 const remaining = async (store: Store) => (await store.listRuns()).map((r) => r.runId).sort();
