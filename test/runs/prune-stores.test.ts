@@ -157,7 +157,41 @@ describe.each(backends)("prune on $name", (backend) => {
   });
 });
 
+/** Whether anything of a crew queue exists at `url`: pg-boss's schema, or BullMQ's keys. */
+async function queueTraces(name: string, url: string): Promise<number> {
+  if (name === "postgres") {
+    const schema = new URL(url).searchParams.get("schema")!;
+    const client = new pg.Client(PG_URL);
+    await client.connect();
+    try {
+      return (await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [`${schema}_queue`])).rowCount ?? 0;
+    } finally {
+      await client.end();
+    }
+  }
+  const client = new Redis(REDIS_URL);
+  try {
+    return (await client.keys(`${new URL(url).searchParams.get("prefix")}queue*`)).length;
+  } finally {
+    client.disconnect();
+  }
+}
+
 describe.each(backends.filter((b) => b.queue))("prune on $name with its queue", (backend) => {
+  it.skipIf(!backend.available)("reading a queue never used creates nothing", async () => {
+    const { url, cleanup } = backend.fresh();
+    const store = await openStore(url);
+    try {
+      await seeded(store);
+      const report = await pruneRuns(store, rules({ olderThanMs: 30 * DAY }), { now: NOW, storeUrl: url, dryRun: true });
+      expect(report.removed).toHaveLength(3);
+      expect(await queueTraces(backend.name, url)).toBe(0);
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+  });
+
   it.skipIf(!backend.available)("a run a queued job still names is kept", async () => {
     const { url, cleanup } = backend.fresh();
     const store = await openStore(url);
