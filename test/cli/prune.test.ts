@@ -2,7 +2,7 @@
  * `crewstate prune` through the real binary: what it removes and prints, --dry-run, --journals,
  * --vacuum, the JSON store's compaction afterwards, and bad flags refused in one line with nothing changed.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/stores/open.js";
 import type { RunDump } from "../../src/stores/store.js";
@@ -162,5 +162,28 @@ describe("crewstate prune on json", () => {
     expect(result.code).not.toBe(0);
     expect(linesOf(result.stderr)).toEqual([expect.stringContaining("--vacuum is for sqlite: stores")]);
     expect(await exports(url)).toEqual(before);
+  });
+});
+
+describe("crewstate prune under umask 000", () => {
+  it("leaves every file of the store 0600 (sqlite after VACUUM, json after compaction), and no temp file behind", async (context) => {
+    const ws = testWorkspace(context);
+    const previous = process.umask(0);
+    try {
+      for (const [url, dir] of [
+        [`sqlite:${ws.path("s", "state.db")}`, ws.path("s")],
+        [`json:${ws.path("j", "state.json")}`, ws.path("j")],
+      ] as const) {
+        await seedInto(url);
+        const result = await ws.run(["prune", ...(url.startsWith("sqlite") ? ["--vacuum"] : []), "--store", url]);
+        expect(result.code, result.stderr).toBe(0);
+        const files = readdirSync(dir);
+        expect(files.filter((f) => /tmp|temp/i.test(f)), url).toEqual([]);
+        for (const file of files) expect(statSync(`${dir}/${file}`).mode & 0o777, `${url}: ${file}`).toBe(0o600);
+        expect(statSync(dir).mode & 0o777).toBe(0o700);
+      }
+    } finally {
+      process.umask(previous);
+    }
   });
 });
