@@ -252,6 +252,7 @@ function beginRefused(entry: Entry | undefined, init: BeginRun): OtherCrew | Oth
   return undefined;
 }
 
+/** Why the run cannot be deleted at `now`: it is running or paused, or a task's lease runs past `now`. */
 function busyNow(entry: Entry, now: string): Busy | undefined {
   const { status } = entry.run;
   if (status === "running" || status === "paused") return busy(status);
