@@ -85,6 +85,26 @@ export function deleteRunSpec(ctx: ConformanceContext, it: SpecIt): void {
       expect(await ctx.store.getRun("r")).toBeUndefined();
     });
 
+    it("a delete racing a claim: one wins whole — the run gone and the claim RUN_NOT_FOUND, or the lease held and the delete RUN_BUSY", async () => {
+      const other = ctx.concurrent ? await ctx.reopen() : ctx.store;
+      for (let round = 0; round < 6; round++) {
+        const runId = `race-${round}`;
+        await endedRun(ctx.store, runId);
+        const [claim, removal] = await Promise.allSettled([other.claimTask(runId, "a", "w1", 60_000), ctx.store.deleteRun(runId)]);
+        const code = (settled: PromiseSettledResult<unknown>) => (settled.status === "rejected" ? (settled.reason as { code?: string }).code : "ok");
+        const outcome = `${code(claim)}/${code(removal)}`;
+        expect(["RUN_NOT_FOUND/ok", "ok/RUN_BUSY"], outcome).toContain(outcome);
+        const run = await ctx.store.getRun(runId);
+        if (code(removal) === "ok") {
+          expect(run).toBeUndefined();
+          expect(await ctx.store.events(runId)).toEqual([]);
+        } else {
+          expect(run!.tasks.find((t) => t.name === "a")!.worker).toBe("w1");
+          expect(await ctx.store.calls(runId, "a")).toEqual([call("a", 0), call("a", 1)]);
+        }
+      }
+    });
+
     it("names an unknown run, and checks the run ID", async () => {
       const error = await expectCode(() => ctx.store.deleteRun("nope"), "RUN_NOT_FOUND");
       expect(error.message).toContain('"nope"');
