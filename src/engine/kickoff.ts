@@ -166,7 +166,7 @@ export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise
       return await new Kickoff(crew, prepared, store, runId, inputs, options).run();
     } finally {
       // After the run's final status commit: the crew's or the store's retention (never fails the run).
-      await applyRetention(store, runId, crew.retention, options.logger ?? defaultLogger(), typeof storeSpec === "string" ? storeSpec : undefined);
+      await applyRetention(store, runId, crew.retention, options.logger, typeof storeSpec === "string" ? storeSpec : undefined);
     }
   } finally {
     if (typeof storeSpec === "string") await store.close();

@@ -1,6 +1,6 @@
 import { crashPoint } from "../engine/crash-points.js";
 import { isCrewstateError, messageOf } from "../errors.js";
-import type { Logger } from "../log.js";
+import { defaultLogger, type Logger } from "../log.js";
 import { queuedRunIds } from "../queue/run-queue.js";
 import type { RunSummary, Store } from "../stores/store.js";
 import { planPrune, retentionRules, type PruneRules, type RetentionOptions } from "./prune-plan.js";
@@ -100,13 +100,14 @@ export async function applyRetention(
   store: Store,
   runId: string,
   crewRetention: RetentionOptions | undefined,
-  log: Pick<Logger, "warn" | "info">,
+  logger: Pick<Logger, "warn" | "info"> | undefined,
   storeUrl?: string,
 ): Promise<PruneReport | undefined> {
+  const own = storeRetention(store);
+  if (crewRetention === undefined && own === undefined) return undefined;
+  const log = logger ?? defaultLogger();
   try {
-    const own = storeRetention(store);
-    const rules = crewRetention !== undefined ? retentionRules(crewRetention) : own?.rules;
-    if (!rules) return undefined;
+    const rules = crewRetention !== undefined ? retentionRules(crewRetention) : own!.rules;
     const url = storeUrl ?? own?.url ?? queueUrlOf(store);
     const report = await pruneRuns(store, rules, { protect: new Set([runId]), storeUrl: url });
     if (report.removed.length > 0) log.info({ removed: report.removed.map((r) => r.run.runId), bytes: report.bytes }, "retention removed runs");
