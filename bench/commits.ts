@@ -1,7 +1,7 @@
 import type { Store } from "../src/stores/store.js";
 
 /** The Store methods that write: each call is one commit (one transaction, statement, script or append). */
-const WRITES = ["beginRun", "saveTask", "reuseTasks", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun"] as const;
+const WRITES = ["beginRun", "saveTask", "reuseTasks", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun", "deleteRun", "dropJournals"] as const;
 
 /** Counts the commits made through `store` from now on, by method. */
 export function countCommits(store: Store): { total(): number; byMethod: Map<string, number> } {

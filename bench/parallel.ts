@@ -25,7 +25,7 @@ const BRANCHES = 8;
 const CRITICAL_PATH_MS = 3 * LATENCY_MS;
 const TARGET = 1.3;
 /** Every store method that writes: each one call is one commit. */
-export const WRITES = new Set(["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun"]);
+export const WRITES = new Set(["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun", "deleteRun", "dropJournals"]);
 const COMMITS = new Set(["saveTask", "claimTask"]);
 
 function slowModel(ms: number): LanguageModelV3 {

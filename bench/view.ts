@@ -25,7 +25,7 @@ import { chainCrew, instantModel } from "./chain.js";
 import { stats, type Stats } from "./peers/system.js";
 
 const TARGET = 0.05;
-const WRITES = ["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun"];
+const WRITES = ["beginRun", "saveTask", "setRunStatus", "removeTask", "recordCall", "clearCalls", "claimTask", "heartbeat", "releaseTask", "importRun", "deleteRun", "dropJournals"];
 
 /** The bench's instant model, also answering as a stream: its 1 KiB answer in 16 text deltas. */
 function instantStreamingModel(): LanguageModelV3 {

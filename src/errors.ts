@@ -14,6 +14,7 @@ export type ErrorCode =
   | "TASK_NOT_FOUND"
   | "RUN_MISMATCH" // a stored run that belongs to another crew
   | "RUN_EXISTS" // importing over an existing run without --overwrite
+  | "RUN_BUSY" // deleting (pruning) a run that is running, paused, or holds a live lease
   | "UNKNOWN_STORE" // a store URL with an unknown scheme or a malformed body
   | "STORE_UNAVAILABLE" // the store cannot be reached or opened
   | "STORE_NOT_FOUND" // a file store that does not exist, opened only to read

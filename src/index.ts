@@ -60,4 +60,7 @@ export type { Budget } from "./engine/ledger.js";
 export { DEFAULT_PRICES, costOf, type Price, type PriceTable } from "./llm/prices.js";
 export type { Lease, ClaimOptions, TaskStart } from "./stores/store.js";
 export type { FenceOptions, NextClaim, ReusedTask, ReuseOptions, RunEnd } from "./stores/store.js";
-export { ok, noRun, fenced, exists, type Ok, type NoRun, type Fenced, type Exists, type OtherCrew, type OtherKind, type Refusal } from "./stores/outcomes.js";
+export { ok, noRun, fenced, exists, busy, type Ok, type NoRun, type Fenced, type Exists, type OtherCrew, type OtherKind, type Busy, type Refusal } from "./stores/outcomes.js";
+export type { Freed } from "./stores/store.js";
+export { pruneRuns, type PruneOptions, type PruneReport } from "./runs/prune.js";
+export { planPrune, parseDuration, type PruneRules, type RetentionOptions } from "./runs/prune-plan.js";

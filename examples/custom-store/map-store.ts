@@ -11,9 +11,11 @@
  *
  * Outside this repository, import from "crewstate" instead of "../../src/index.js".
  */
-import { BaseStore, exists, fenced, noRun, ok } from "../../src/index.js";
+import { BaseStore, busy, exists, fenced, noRun, ok } from "../../src/index.js";
 import type {
   BeginRun,
+  Busy,
+  Freed,
   CallRecord,
   ClaimOptions,
   CommitOptions,
@@ -209,6 +211,37 @@ export class MapStore extends BaseStore {
     if (current?.fencingToken === lease.token) entry!.tasks.set(lease.task, { ...current, leaseExpiresAt: null });
   }
 
+  /**
+   * A deletion is refused while the run may still change: it is running or paused, or a task
+   * holds a lease that has not run out by this store's clock. Judged in the step that deletes.
+   */
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    const refused = busyNow(entry, this.now());
+    if (refused) return refused;
+    let bytes = size(entry.run.inputs);
+    for (const task of entry.tasks.values()) bytes += size(task.output) + size(task.structured);
+    for (const event of entry.events) bytes += size(event.data);
+    for (const calls of entry.calls.values()) for (const call of calls) bytes += size(call.response);
+    this.runs.delete(runId);
+    return ok({ bytes });
+  }
+
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    const entry = this.runs.get(runId);
+    if (!entry) return noRun;
+    const refused = busyNow(entry, this.now());
+    if (refused) return refused;
+    let bytes = 0;
+    for (const task of entry.tasks.values()) {
+      if (task.status !== "completed") continue;
+      for (const call of entry.calls.get(task.name) ?? []) bytes += size(call.response);
+      entry.calls.delete(task.name);
+    }
+    return ok({ bytes });
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -217,6 +250,19 @@ function beginRefused(entry: Entry | undefined, init: BeginRun): OtherCrew | Oth
   if (entry && entry.run.crew !== init.crew && entry.run.crew !== "") return { outcome: "otherCrew", crew: entry.run.crew };
   if (entry && entry.run.kind !== (init.kind ?? "crew")) return { outcome: "otherKind", kind: entry.run.kind };
   return undefined;
+}
+
+/** Why the run cannot be deleted at `now`: it is running or paused, or a task's lease runs past `now`. */
+function busyNow(entry: Entry, now: string): Busy | undefined {
+  const { status } = entry.run;
+  if (status === "running" || status === "paused") return busy(status);
+  const leased = [...entry.tasks.values()].find((t) => t.leaseExpiresAt !== null && t.leaseExpiresAt > now);
+  return leased && busy(status, leased.name, leased.leaseExpiresAt);
+}
+
+/** A payload's size as stored: the UTF-8 bytes of its JSON text. */
+function size(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? "null");
 }
 
 /**

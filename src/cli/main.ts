@@ -9,6 +9,7 @@ import { registerFork } from "./commands/fork.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
+import { registerPrune } from "./commands/prune.js";
 import { registerReview } from "./commands/review.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
@@ -46,6 +47,7 @@ Examples:
   crewstate plot examples/self-review/flow.ts
   crewstate ui --store sqlite:.crewstate/state.db
   crewstate doctor --store sqlite:.crewstate/state.db
+  crewstate prune --older-than 30d --keep-last 10 --dry-run
   crewstate export --all --store json:crew_state.json > runs.jsonl
   crewstate migrate --from sqlite:.crewstate/state.db --to postgres://localhost/app
   crewstate enqueue crew.ts --run-id claim-9 --input notes=@notes.txt --store postgres://localhost/app
@@ -58,7 +60,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerFork, registerDiff, registerTransfer, registerWorker, registerDoctor, registerUi]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerFork, registerDiff, registerTransfer, registerWorker, registerDoctor, registerUi, registerPrune]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

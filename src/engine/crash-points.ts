@@ -10,9 +10,14 @@ import { CrewstateError } from "../errors.js";
  * - `committed`: a task's result is committed; the next task has not started.
  * - `chained`: a task's result is committed together with the claim (and started record) of the
  *   next task; the next task's first model call is not made yet.
+ * - `pruning`: a prune (or retention) is about to commit the deletion of one run (or its journals).
+ * - `pruned`: that deletion is committed; the next run's is not.
  */
 export const CRASH_POINTS = ["claimed", "answered", "committed", "chained"] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+/** The points of a prune (`src/runs/prune.ts`), apart from the engine's: a run never reaches them. */
+export const PRUNE_CRASH_POINTS = ["pruning", "pruned"] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof PRUNE_CRASH_POINTS)[number];
+const ALL_POINTS: readonly CrashPoint[] = [...CRASH_POINTS, ...PRUNE_CRASH_POINTS];
 
 let target: { point: CrashPoint; n: number } | null | undefined;
 let reached = 0;
@@ -28,10 +33,10 @@ function parseTarget(value: string | undefined): { point: CrashPoint; n: number 
   if (value === undefined || value === "") return undefined;
   const match = /^([a-z]+):([1-9]\d*)$/.exec(value);
   const point = match?.[1] as CrashPoint | undefined;
-  if (!match || !CRASH_POINTS.includes(point!)) {
+  if (!match || !ALL_POINTS.includes(point!)) {
     throw new CrewstateError(
       "INVALID_INPUT",
-      `CREWSTATE_CRASH_AT=${JSON.stringify(value)} is not <point>:<n>; the points are ${CRASH_POINTS.join(", ")} and n counts from 1`,
+      `CREWSTATE_CRASH_AT=${JSON.stringify(value)} is not <point>:<n>; the points are ${ALL_POINTS.join(", ")} and n counts from 1`,
     );
   }
   return { point: point!, n: Number(match[2]) };

@@ -11,6 +11,7 @@ import type { TaskOutput } from "../model/task-output.js";
 import { outputHashOf } from "../hash.js";
 import { checkRunId } from "../stores/codec.js";
 import { openStore, storeUrlFrom } from "../stores/open.js";
+import { applyRetention } from "../runs/prune.js";
 import {
   newTaskRecord,
   type BeginRun,
@@ -161,7 +162,12 @@ export async function kickoff(crew: Crew, options: KickoffOptions = {}): Promise
         store: store.location,
       });
     }
-    return await new Kickoff(crew, prepared, store, runId, inputs, options).run();
+    try {
+      return await new Kickoff(crew, prepared, store, runId, inputs, options).run();
+    } finally {
+      // After the run's final status commit: the crew's or the store's retention (never fails the run).
+      await applyRetention(store, runId, crew.retention, options.logger, typeof storeSpec === "string" ? storeSpec : undefined);
+    }
   } finally {
     if (typeof storeSpec === "string") await store.close();
   }

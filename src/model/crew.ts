@@ -5,6 +5,7 @@ import { enqueueRun } from "../queue/enqueue.js";
 import { checkRunId } from "../stores/codec.js";
 import { CrewstateError, quote } from "../errors.js";
 import type { Store } from "../stores/store.js";
+import { retentionRules, type RetentionOptions } from "../runs/prune-plan.js";
 import type { JsonValue } from "../stores/store.js";
 import { Agent } from "./agent.js";
 import { isConditionalTask } from "./conditional-task.js";
@@ -39,6 +40,11 @@ export interface CrewConfig {
   store?: Store | string;
   /** Model for agents that name none; default `CREWSTATE_MODEL`. */
   model?: string | LanguageModel;
+  /**
+   * Applied at the end of each run of this crew, after its final status commit (in place of the
+   * store's own `retention`): runs removed as `crewstate prune` would, never the run just finished.
+   */
+  retention?: RetentionOptions;
   /** The most tasks that run at once when async tasks run together. Default: no cap. */
   maxConcurrency?: number;
   /** Called with every task's accepted output before it is committed (after the task's own `callback`); a throw fails the task. */
@@ -58,6 +64,7 @@ export class Crew {
   readonly agents: readonly Agent[];
   readonly process: Process;
   readonly store: Store | string | undefined;
+  readonly retention: RetentionOptions | undefined;
   readonly model: string | LanguageModel | undefined;
   readonly manager: Agent | undefined;
   readonly managerModel: string | LanguageModel | undefined;
@@ -138,6 +145,8 @@ export class Crew {
     this.managerModel = config.managerModel;
     this.manager = process === "hierarchical" ? (config.manager ?? new Agent({ ...DEFAULT_MANAGER, model: config.managerModel })) : undefined;
     this.store = config.store;
+    if (config.retention !== undefined) retentionRules(config.retention);
+    this.retention = config.retention;
     this.model = config.model;
     this.maxConcurrency = maxConcurrency;
     this.taskCallback = config.taskCallback;

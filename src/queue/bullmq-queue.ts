@@ -1,4 +1,5 @@
 import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
 import { CrewstateError, messageOf } from "../errors.js";
 import { redactUrl } from "../redact.js";
 import type { ActiveJob, EnqueueOptions, RunJob, RunQueue, WorkOptions } from "./run-queue.js";
@@ -28,6 +29,36 @@ export class BullMqQueue implements RunQueue {
       throw new CrewstateError("STORE_UNAVAILABLE", `cannot open the BullMQ queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
     }
     return new BullMqQueue(queue, connection, prefix, name);
+  }
+
+  /**
+   * The runs named by the queue's unfinished jobs (waiting, delayed, prioritized, paused or in
+   * hand). A queue never used (no meta key: BullMQ writes one when a Queue is first made) is not
+   * opened, so reading it writes nothing.
+   */
+  static async queuedRunIds(storeUrl: string, name: string): Promise<Set<string>> {
+    const url = new URL(storeUrl);
+    const prefix = `${url.searchParams.get("prefix") ?? "crewstate:"}queue`;
+    url.searchParams.delete("prefix");
+    const probe = new Redis(url.toString(), { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1 });
+    probe.on("error", () => {});
+    let used: number;
+    try {
+      await probe.connect();
+      used = await probe.exists(`${prefix}:${name}:meta`);
+    } catch (error) {
+      throw new CrewstateError("STORE_UNAVAILABLE", `cannot read the BullMQ queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
+    } finally {
+      probe.disconnect();
+    }
+    if (used === 0) return new Set();
+    const queue = await BullMqQueue.open(storeUrl, name);
+    try {
+      const jobs = await queue.queue.getJobs(["waiting", "delayed", "prioritized", "paused", "waiting-children", "active"]);
+      return new Set(jobs.map((job) => job?.data?.runId).filter((id): id is string => typeof id === "string"));
+    } finally {
+      await queue.close();
+    }
   }
 
   async enqueue(job: RunJob, options: EnqueueOptions = {}): Promise<void> {

@@ -1,4 +1,5 @@
 import PgBoss from "pg-boss";
+import pg from "pg";
 import { CrewstateError, messageOf } from "../errors.js";
 import { createHash } from "node:crypto";
 import { redactUrl } from "../redact.js";
@@ -39,6 +40,31 @@ export class PgBossQueue implements RunQueue {
       throw new CrewstateError("STORE_UNAVAILABLE", `cannot open the pg-boss queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
     }
     return new PgBossQueue(boss, name, schema);
+  }
+
+  /**
+   * The runs named by the queue's unfinished jobs (created, retry, active), read with one plain
+   * query: pg-boss is not started, so nothing is created when the queue's schema is not there.
+   */
+  static async queuedRunIds(storeUrl: string, name: string): Promise<Set<string>> {
+    const url = new URL(storeUrl);
+    const schema = quoteSchema(`${url.searchParams.get("schema") ?? "crewstate"}_queue`, redactUrl(storeUrl));
+    url.searchParams.delete("schema");
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5_000 });
+    try {
+      await client.connect();
+      const table = (await client.query<{ t: string | null }>("SELECT to_regclass($1) AS t", [`${schema}.job`])).rows[0]?.t;
+      if (!table) return new Set();
+      const { rows } = await client.query<{ run_id: string | null }>(
+        `SELECT DISTINCT data->>'runId' AS run_id FROM ${schema}.job WHERE name = $1 AND state IN ('created', 'retry', 'active')`,
+        [name],
+      );
+      return new Set(rows.map((r) => r.run_id).filter((id): id is string => id !== null));
+    } catch (error) {
+      throw new CrewstateError("STORE_UNAVAILABLE", `cannot read the pg-boss queue at ${redactUrl(storeUrl)}: ${messageOf(error)}`, { store: redactUrl(storeUrl) }, { cause: error });
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
 
   async enqueue(job: RunJob, options: EnqueueOptions = {}): Promise<void> {

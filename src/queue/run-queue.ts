@@ -74,3 +74,26 @@ export async function openQueue(storeUrl: string, crew: string): Promise<RunQueu
       );
   }
 }
+
+/**
+ * The IDs of the runs a job still names in a crew's queue — waiting, delayed, being retried or in
+ * hand — read without creating anything (a store whose queue was never used has none). Embedded
+ * stores have no queue: an empty set. `crewstate prune` never removes such a run.
+ */
+export async function queuedRunIds(storeUrl: string, crew: string): Promise<Set<string>> {
+  const scheme = /^([a-z]+):/i.exec(storeUrl)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case "postgres":
+    case "postgresql": {
+      const { PgBossQueue } = await import("./pg-boss-queue.js");
+      return PgBossQueue.queuedRunIds(storeUrl, queueName(crew));
+    }
+    case "redis":
+    case "rediss": {
+      const { BullMqQueue } = await import("./bullmq-queue.js");
+      return BullMqQueue.queuedRunIds(storeUrl, queueName(crew));
+    }
+    default:
+      return new Set();
+  }
+}

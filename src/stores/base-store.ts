@@ -1,10 +1,11 @@
 import { CrewstateError, FencedOutError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
 import { checkStoredOutputs } from "./output-check.js";
-import type { Exists, Fenced, NoRun, Ok, OtherCrew, OtherKind } from "./outcomes.js";
+import type { Busy, Exists, Fenced, NoRun, Ok, OtherCrew, OtherKind } from "./outcomes.js";
 import type {
   BeginRun,
   CallRecord,
+  Freed,
   ClaimOptions,
   CommitOptions,
   FenceOptions,
@@ -56,6 +57,13 @@ export abstract class BaseStore implements Store {
   protected abstract doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun>;
   protected abstract doHeartbeat(lease: Lease, ttlMs: number): Promise<Ok<Lease> | NoRun | Fenced>;
   protected abstract doReleaseTask(lease: Lease): Promise<void>;
+  /**
+   * Deletes the run whole in one commit, unless it is busy — `running` or `paused`, or a task
+   * holds a lease that has not run out by the store's clock — judged inside that commit.
+   */
+  protected abstract doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy>;
+  /** Deletes the journals of the run's completed tasks in one commit, refused as `doDeleteRun` is. */
+  protected abstract doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy>;
   abstract close(): Promise<void>;
 
   /** The clock that stamps records; stores with a server clock override it. */
@@ -192,6 +200,24 @@ export abstract class BaseStore implements Store {
   async releaseTask(lease: Lease): Promise<void> {
     checkLease(lease);
     return this.doReleaseTask(lease);
+  }
+
+  async deleteRun(runId: string): Promise<Freed> {
+    return this.busyOrValue(await this.doDeleteRun(checkRunId(runId)), runId, "deleted");
+  }
+
+  async dropJournals(runId: string): Promise<Freed> {
+    return this.busyOrValue(await this.doDropJournals(checkRunId(runId)), runId, "have its journals dropped");
+  }
+
+  private busyOrValue(outcome: Ok<Freed> | NoRun | Busy, runId: string, what: string): Freed {
+    if (outcome.outcome !== "busy") return this.valueOf(outcome, runId, what, "", {});
+    const context = { runId, store: this.location, status: outcome.status, ...(outcome.task === null ? {} : { task: outcome.task }) };
+    const why =
+      outcome.task === null
+        ? `it is ${outcome.status}`
+        : `task ${quote(outcome.task)} holds a lease until ${outcome.expiresAt} (a worker may still commit it)`;
+    throw new CrewstateError("RUN_BUSY", `run ${quote(runId)} cannot be ${what}: ${why}`, context);
   }
 
   async importRun(dump: RunDump, options: { overwrite?: boolean } = {}): Promise<void> {

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { CrewstateError, quote } from "../errors.js";
 import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory/store.js";
+import { retentionRules, type RetentionOptions } from "../runs/prune-plan.js";
+import { setStoreRetention } from "../runs/prune.js";
 import type { Store } from "./store.js";
 
 export const DEFAULT_STORE_URL = "sqlite:.crewstate/state.db";
@@ -19,6 +21,12 @@ export interface OpenStoreOptions {
    * the store must exist. Writes through the store fail.
    */
   readOnly?: boolean;
+  /**
+   * Rules applied at the end of each run kicked off on this store (after the run's final status
+   * commit), as `crewstate prune` applies them; the run just finished is never removed, and a
+   * failure is a warning, never the run's. See docs/retention.md.
+   */
+  retention?: RetentionOptions;
 }
 
 /**
@@ -27,6 +35,14 @@ export interface OpenStoreOptions {
  * Drivers of the server back ends are loaded only when their scheme is used.
  */
 export async function openStore(url: string = storeUrlFrom(), options: OpenStoreOptions = {}): Promise<Store> {
+  if (options.retention === undefined) return openByScheme(url, options);
+  retentionRules(options.retention); // bad rules: refused before anything is opened
+  const store = await openByScheme(url, options);
+  setStoreRetention(store, options.retention, url);
+  return store;
+}
+
+async function openByScheme(url: string, options: OpenStoreOptions): Promise<Store> {
   const readOnly = options.readOnly === true;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   registerUrlSecrets(url);

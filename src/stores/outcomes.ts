@@ -1,4 +1,4 @@
-import type { RunKind } from "./store.js";
+import type { RunKind, RunStatus } from "./store.js";
 
 /**
  * What a back end's atomic step reports. Back ends never word an error for a refusal: they say
@@ -20,7 +20,13 @@ export type OtherCrew = { outcome: "otherCrew"; crew: string };
 /** A begin of a run of another kind (crew or flow). */
 export type OtherKind = { outcome: "otherKind"; kind: RunKind };
 
-export type Refusal = NoRun | Fenced | Exists | OtherCrew | OtherKind;
+/**
+ * A deletion of a run still in use, judged inside its commit: the run is `running` or `paused`
+ * (`task` null), or task `task` holds a lease that runs until `expiresAt` by the store's clock.
+ */
+export type Busy = { outcome: "busy"; status: RunStatus; task: string | null; expiresAt: string | null };
+
+export type Refusal = NoRun | Fenced | Exists | OtherCrew | OtherKind | Busy;
 
 export function ok(): Ok;
 export function ok<T>(value: T): Ok<T>;
@@ -33,4 +39,8 @@ export const exists: Exists = { outcome: "exists" };
 
 export function fenced(task: string, current: number): Fenced {
   return { outcome: "fenced", task, current };
+}
+
+export function busy(status: RunStatus, task: string | null = null, expiresAt: string | null = null): Busy {
+  return { outcome: "busy", status, task, expiresAt };
 }

@@ -254,6 +254,15 @@ export interface ReusedTask {
   fencingToken: number;
 }
 
+/** What a deletion freed, as far as the store can tell. */
+export interface Freed {
+  /**
+   * Bytes of stored payloads removed (inputs, outputs, event data, call responses — as the back
+   * end stores them); null when the store cannot tell (a retried write that had already landed).
+   */
+  bytes: number | null;
+}
+
 export interface Store {
   /** Where the state lives, for people: a path or a URL without its password. */
   readonly location: string;
@@ -309,6 +318,19 @@ export interface Store {
   heartbeat(lease: Lease, ttlMs: number): Promise<Lease>;
   /** Ends a lease now (its expiry cleared, the worker kept) if its token is current; otherwise does nothing. */
   releaseTask(lease: Lease): Promise<void>;
+
+  /**
+   * Deletes the whole run — its record, task records with their leases, events and journals — in
+   * one commit. Refuses with `RUN_BUSY`, changing nothing, a run that is `running` or `paused`, or
+   * any of whose tasks holds a lease that has not run out by the store's clock: judged inside the
+   * same commit. `RUN_NOT_FOUND` for an absent run.
+   */
+  deleteRun(runId: string): Promise<Freed>;
+  /**
+   * Deletes the call journals of the run's completed tasks in one commit, keeping the run (it can
+   * still be resumed, but no longer replayed as a cassette). Refused as `deleteRun` is.
+   */
+  dropJournals(runId: string): Promise<Freed>;
 
   /** Writes a whole run; refuses an existing run ID with `RUN_EXISTS` unless `overwrite`. */
   importRun(dump: RunDump, options?: { overwrite?: boolean }): Promise<void>;

@@ -15,6 +15,7 @@ import { beginRunSpec } from "./specs/begin-run.js";
 import { callsSpec } from "./specs/calls.js";
 import { commitChainSpec } from "./specs/commit-chain.js";
 import { concurrencySpec } from "./specs/concurrency.js";
+import { deleteRunSpec } from "./specs/delete-run.js";
 import { durabilitySpec } from "./specs/durability.js";
 import { encodingSpec } from "./specs/encoding.js";
 import { fencingSpec } from "./specs/fencing.js";
@@ -47,6 +48,7 @@ export const CONFORMANCE_SPECS: Readonly<Record<SpecName, (ctx: ConformanceConte
   reuse: reuseSpec,
   "run-status": runStatusSpec,
   "remove-task": removeTaskSpec,
+  "delete-run": deleteRunSpec,
   "unknown-run": unknownRunSpec,
   "list-runs": listRunsSpec,
   calls: callsSpec,

@@ -56,6 +56,7 @@ export type SpecName =
   | "reuse"
   | "run-status"
   | "remove-task"
+  | "delete-run"
   | "unknown-run"
   | "list-runs"
   | "calls"

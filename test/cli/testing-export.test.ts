@@ -40,6 +40,8 @@ export function wrappedMemory(options: { skipFencing?: boolean } = {}): Store {
     releaseTask: (lease) => inner.releaseTask(lease),
     importRun: (dump, how) => inner.importRun(dump, how),
     exportRun: (runId) => inner.exportRun(runId),
+    deleteRun: (runId) => inner.deleteRun(runId),
+    dropJournals: (runId) => inner.dropJournals(runId),
     close: () => inner.close(),
   };
 }

@@ -676,6 +676,10 @@ export function opEntry(op: StoreOp): Obj {
       return { type: "heartbeat", run_id: op.lease.runId, lease: leaseEntry(op.lease), ttl_ms: op.ttlMs, at: op.at };
     case "releaseTask":
       return { type: "release_task", run_id: op.lease.runId, lease: leaseEntry(op.lease), at: op.at };
+    case "deleteRun":
+      return { type: "delete_run", run_id: op.runId, at: op.at };
+    case "dropJournals":
+      return { type: "drop_journals", run_id: op.runId, at: op.at };
   }
 }
 
@@ -867,6 +871,10 @@ export function opFromEntry(value: unknown, at: JsonPath): StoreOp {
       return { op: "heartbeat", lease: leaseFrom(runId, o.lease, [...at, "lease"]), ttlMs: ttl(o, at), at: clock(o, at) };
     case "release_task":
       return { op: "releaseTask", lease: leaseFrom(runId, o.lease, [...at, "lease"]), at: clock(o, at) };
+    case "delete_run":
+      return { op: "deleteRun", runId, at: clock(o, at) };
+    case "drop_journals":
+      return { op: "dropJournals", runId, at: clock(o, at) };
     default:
       throw new LayoutError([...at, "type"], "is not a known journal operation");
   }

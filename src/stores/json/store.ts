@@ -6,9 +6,9 @@ import { CrewstateError, quote } from "../../errors.js";
 import { outputHashOf } from "../../hash.js";
 import { outputMatchesHash } from "../output-check.js";
 import { BaseStore } from "../base-store.js";
-import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
+import { ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import { reuseOp, StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Freed, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 import {
   APPEND,
   FILE_MODE,
@@ -274,6 +274,32 @@ export class JsonFileStore extends BaseStore {
 
   protected async doReleaseTask(lease: Lease): Promise<void> {
     await this.commit((at) => ({ op: "releaseTask", lease, at }), () => undefined);
+  }
+
+  // A deletion is judged by the clock read under the lock, like a claim: one journal line.
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.commit<Freed, NoRun | Busy>((at) => ({ op: "deleteRun", runId, at }), (image) => ({ bytes: image.freed }));
+  }
+
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.commit<Freed, NoRun | Busy>((at) => ({ op: "dropJournals", runId, at }), (image) => ({ bytes: image.freed }));
+  }
+
+  /**
+   * Rewrites the file from the current state and drops the journal, now (as on close): what
+   * `crewstate prune` does after deleting, so the deleted runs leave the file at once.
+   */
+  async compactNow(): Promise<void> {
+    this.assertOpen();
+    if (this.readOnly) return;
+    const done = this.queue.then(() =>
+      this.lock.run(() => {
+        const view = this.refreshLocked();
+        if (view.journalIno !== null) this.compact(view);
+      }),
+    );
+    this.queue = done.catch(() => undefined);
+    await done;
   }
 
   /** Compacts what this process journaled, so that the file alone holds the state; idempotent. */
@@ -815,6 +841,8 @@ function misfit(refusal: Refusal): string {
       return `its run belongs to crew ${quote(refusal.crew)}`;
     case "otherKind":
       return `its run is a ${refusal.kind} run`;
+    case "busy":
+      return refusal.task === null ? `its run is ${refusal.status}` : `task ${quote(refusal.task)} holds a lease until ${refusal.expiresAt}`;
   }
 }
 

@@ -1,5 +1,6 @@
 import { isoPlus, summarize } from "../base-store.js";
-import { exists, fenced, noRun, type Fenced, type NoRun, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
+import { encodeJson } from "../codec.js";
+import { busy, exists, fenced, noRun, type Busy, type Fenced, type NoRun, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import {
   newTaskRecord,
   type BeginRun,
@@ -51,7 +52,10 @@ export type StoreOp =
   | { op: "importRun"; dump: RunDump; overwrite: boolean }
   | { op: "claimTask"; runId: string; task: string; worker: string; ttlMs: number; at: string; takeOverFrom?: string; start?: TaskStart; seenToken?: number }
   | { op: "heartbeat"; lease: Lease; ttlMs: number; at: string }
-  | { op: "releaseTask"; lease: Lease; at: string };
+  | { op: "releaseTask"; lease: Lease; at: string }
+  /** Judged at `at`, the store's clock: a running or paused run, or a live lease, refuses it. */
+  | { op: "deleteRun"; runId: string; at: string }
+  | { op: "dropJournals"; runId: string; at: string };
 
 /** The op of a reuse: its event only when it reuses a task, its begin and end only when given. */
 export function reuseOp(runId: string, tasks: ReusedTask[], event: NewEvent, at: string, options: { begin?: BeginRun; endRun?: RunEnd }): StoreOp {
@@ -90,8 +94,36 @@ export function claimGranted(current: TaskRecord | undefined, claim: Claim, at: 
   return !held;
 }
 
+/**
+ * Why a run cannot be deleted at `at` (the store's clock): it is running or paused, or one of its
+ * tasks holds a lease that has not run out. Undefined when it may go.
+ */
+export function busyOf(status: RunStatus, tasks: Iterable<TaskRecord>, at: string): Busy | undefined {
+  if (status === "running" || status === "paused") return busy(status);
+  for (const task of tasks) {
+    if (task.leaseExpiresAt !== null && task.leaseExpiresAt > at) return busy(status, task.name, task.leaseExpiresAt);
+  }
+  return undefined;
+}
+
+/** UTF-8 bytes of a payload as stored (its JSON text): what a deletion reports it freed. */
+export function payloadBytes(value: unknown): number {
+  return Buffer.byteLength(encodeJson(value, "a stored payload"));
+}
+
+/** The payload bytes of a whole run: inputs, outputs, event data and call responses. */
+export function runPayloadBytes(run: { inputs: unknown }, tasks: Iterable<TaskRecord>, events: RunEvent[], calls: Iterable<CallRecord[]>): number {
+  let bytes = payloadBytes(run.inputs);
+  for (const task of tasks) bytes += payloadBytes(task.output) + payloadBytes(task.structured);
+  for (const event of events) bytes += payloadBytes(event.data);
+  for (const journal of calls) for (const call of journal) bytes += payloadBytes(call.response);
+  return bytes;
+}
+
 export class StateImage {
   readonly runs = new Map<string, RunImage>();
+  /** The payload bytes the last `deleteRun` or `dropJournals` applied removed. */
+  freed = 0;
 
   /**
    * What applying `op` would do, changing nothing: "apply", "noop" (nothing to change), or the
@@ -142,6 +174,12 @@ export class StateImage {
         return this.runs.get(op.lease.runId)?.tasks.get(op.lease.task)?.fencingToken === op.lease.token ? "apply" : "noop";
       case "importRun":
         return this.runs.has(op.dump.run.runId) && !op.overwrite ? exists : "apply";
+      case "deleteRun":
+      case "dropJournals": {
+        const image = this.runs.get(op.runId);
+        if (!image) return noRun;
+        return busyOf(image.run.status, image.tasks.values(), op.at) ?? "apply";
+      }
     }
   }
 
@@ -217,6 +255,22 @@ export class StateImage {
           events: events.map((e, i) => ({ ...e, seq: i + 1, runId: run.runId })),
           calls: callMap,
         });
+        return undefined;
+      }
+      case "deleteRun": {
+        const image = this.runs.get(op.runId)!;
+        this.freed = runPayloadBytes(image.run, image.tasks.values(), image.events, image.calls.values());
+        this.runs.delete(op.runId);
+        return undefined;
+      }
+      case "dropJournals": {
+        const image = this.runs.get(op.runId)!;
+        this.freed = 0;
+        for (const task of image.tasks.values()) {
+          if (task.status !== "completed") continue;
+          for (const call of image.calls.get(task.name) ?? []) this.freed += payloadBytes(call.response);
+          image.calls.delete(task.name);
+        }
         return undefined;
       }
     }

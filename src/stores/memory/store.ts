@@ -1,7 +1,7 @@
 import { BaseStore } from "../base-store.js";
-import { ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
+import { ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import { reuseOp, StateImage, type StoreOp } from "./state-image.js";
-import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
+import type { BeginRun, CallRecord, ClaimOptions, CommitOptions, FenceOptions, Freed, Lease, NewEvent, ReusedTask, ReuseOptions, Run, RunDump, RunEvent, RunStatus, RunSummary, TaskRecord } from "../store.js";
 
 /** Keeps everything in this process: for tests and throwaway runs (`memory:`). */
 export class MemoryStore extends BaseStore {
@@ -66,6 +66,12 @@ export class MemoryStore extends BaseStore {
   }
   protected async doReleaseTask(lease: Lease): Promise<void> {
     this.commit({ op: "releaseTask", lease, at: this.now() }, () => undefined);
+  }
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.commit<Freed, NoRun | Busy>({ op: "deleteRun", runId, at: this.now() }, () => ({ bytes: this.image.freed }));
+  }
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.commit<Freed, NoRun | Busy>({ op: "dropJournals", runId, at: this.now() }, () => ({ bytes: this.image.freed }));
   }
   async close(): Promise<void> {}
 }

@@ -375,6 +375,33 @@ export function statements(s: string) {
        WHERE c.run_id = $1 ORDER BY t.position, c.position`,
     ),
     lockRun: named("lock_run", `SELECT 1 FROM ${s}.runs WHERE run_id = $1 FOR UPDATE`),
+    // A deletion's checks, inside its transaction: the run's row locked first (every write takes it,
+    // so no claim or commit comes between), then any lease still running by the server's clock.
+    lockRunStatus: named("lock_run_status", `SELECT status FROM ${s}.runs WHERE run_id = $1 FOR UPDATE`),
+    liveLease: named(
+      "live_lease",
+      `WITH ${clock}
+       SELECT name, lease_expires_at FROM ${s}.tasks, clock
+       WHERE run_id = $1 AND lease_expires_at IS NOT NULL AND lease_expires_at COLLATE "C" > ${iso("clock.now")} COLLATE "C"
+       ORDER BY position LIMIT 1`,
+    ),
+    // The bytes of the run's stored payloads: inputs, outputs, event data, call responses.
+    runBytes: named(
+      "run_bytes",
+      `SELECT (SELECT octet_length(inputs) FROM ${s}.runs WHERE run_id = $1)
+            + (SELECT coalesce(sum(coalesce(octet_length(output), 0) + coalesce(octet_length(structured), 0)), 0) FROM ${s}.tasks WHERE run_id = $1)
+            + (SELECT coalesce(sum(coalesce(octet_length(data), 0)), 0) FROM ${s}.events WHERE run_id = $1)
+            + (SELECT coalesce(sum(octet_length(response)), 0) FROM ${s}.calls WHERE run_id = $1) AS bytes`,
+    ),
+    dropCompletedJournals: named(
+      "drop_completed_journals",
+      `WITH dropped AS (
+         DELETE FROM ${s}.calls c USING ${s}.tasks t
+         WHERE c.run_id = $1 AND t.run_id = c.run_id AND t.name = c.task AND t.status = 'completed'
+         RETURNING octet_length(c.response) AS bytes
+       )
+       SELECT coalesce(sum(bytes), 0) AS bytes FROM dropped`,
+    ),
     deleteRun: named(
       "delete_run",
       `WITH tasks AS (DELETE FROM ${s}.tasks WHERE run_id = $1),

@@ -3,7 +3,7 @@ import pg from "pg";
 import { CrewstateError, quote } from "../../errors.js";
 import { BaseStore } from "../base-store.js";
 import { decodeJson, encodeJson } from "../codec.js";
-import { exists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
+import { busy, exists, fenced, noRun, ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
 import { oneLine, unavailable, withReconnect, type Connection } from "../reconnect.js";
 import { redactUrl } from "../../redact.js";
 import { migrate, quoteSchema, withClient } from "./migrations.js";
@@ -11,6 +11,7 @@ import { statements, type Statement, type Statements } from "./statements.js";
 import type {
   BeginRun,
   CallRecord,
+  Freed,
   ClaimOptions,
   CommitOptions,
   EventType,
@@ -468,6 +469,36 @@ export class PostgresStore extends BaseStore {
         ),
       true,
     );
+  }
+
+  /**
+   * One transaction that locks the run's row, judges it (its status; any lease still running by
+   * the server's clock) and deletes it whole. Retried only when the failure came before COMMIT.
+   */
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.deletion(runId, async (client) => {
+      const bytes = (await client.query<{ bytes: string | null }>({ ...this.sql.runBytes, values: [runId] })).rows[0]?.bytes;
+      await client.query({ ...this.sql.deleteRun, values: [runId] });
+      return Number(bytes ?? 0);
+    });
+  }
+
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.deletion(runId, async (client) => {
+      const bytes = (await client.query<{ bytes: string | null }>({ ...this.sql.dropCompletedJournals, values: [runId] })).rows[0]?.bytes;
+      return Number(bytes ?? 0);
+    });
+  }
+
+  private async deletion(runId: string, remove: (client: pg.PoolClient) => Promise<number>): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.transaction(async (client): Promise<Ok<Freed> | NoRun | Busy> => {
+      const run = (await client.query<{ status: RunStatus }>({ ...this.sql.lockRunStatus, values: [runId] })).rows[0];
+      if (!run) return noRun;
+      if (run.status === "running" || run.status === "paused") return busy(run.status);
+      const leased = (await client.query<{ name: string; lease_expires_at: string }>({ ...this.sql.liveLease, values: [runId] })).rows[0];
+      if (leased) return busy(run.status, leased.name, leased.lease_expires_at);
+      return ok({ bytes: await remove(client) });
+    });
   }
 
   // --- plumbing ---

@@ -490,6 +490,84 @@ export const SCRIPTS = {
       ${remember}
       return {'ok'}`,
   },
+
+  /**
+   * KEYS meta runs tasks order leases completed events journals op · ARGV runId callsPrefix ttl
+   * → {'ok', bytes} | {'busy', status[, task, expiresAt]} | no_run | done
+   *
+   * Deletes the run whole unless it is running or paused, or a task's lease has not run out by
+   * the server's clock. bytes: the lengths of the run's inputs, task records, events and calls
+   * as stored. Call journals are deleted by name (callsPrefix .. task), as an import replaces them.
+   */
+  crewstateDeleteRun: {
+    numberOfKeys: 9,
+    lua: `
+      ${alreadyApplied}
+      ${leaseLib}
+      local meta, runs, tasks, order, leases, completed, events, journals =
+        KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+      if redis.call('EXISTS', meta) == 0 then return {'no_run'} end
+      local status = redis.call('HGET', meta, 'status')
+      if status == 'running' or status == 'paused' then return {'busy', status} end
+      local clock = iso(now())
+      local entries = redis.call('HGETALL', leases)
+      for i = 1, #entries, 2 do
+        local _, expiry = parse(entries[i + 1])
+        if expiry and expiry ~= 'null' and later(string.sub(expiry, 2, -2), clock) then
+          return {'busy', status, entries[i], string.sub(expiry, 2, -2)}
+        end
+      end
+      local bytes = redis.call('HSTRLEN', meta, 'inputs')
+      for _, record in ipairs(redis.call('HVALS', tasks)) do bytes = bytes + #record end
+      for _, event in ipairs(redis.call('LRANGE', events, 0, -1)) do bytes = bytes + #event end
+      for _, task in ipairs(redis.call('SMEMBERS', journals)) do
+        for _, call in ipairs(redis.call('HVALS', ARGV[2] .. task)) do bytes = bytes + #call end
+        redis.call('DEL', ARGV[2] .. task)
+      end
+      redis.call('DEL', meta, tasks, order, leases, completed, events, journals)
+      redis.call('ZREM', runs, ARGV[1])
+      ${remember}
+      return {'ok', tostring(bytes)}`,
+  },
+
+  /**
+   * KEYS meta tasks leases completed journals op · ARGV callsPrefix ttl
+   * → {'ok', bytes} | {'busy', status[, task, expiresAt]} | no_run | done
+   *
+   * Deletes the call journals of the run's completed tasks (a record's status follows its JSON
+   * name: a quote inside a name is escaped, so the first '","status":"' is the record's own),
+   * judged as crewstateDeleteRun judges.
+   */
+  crewstateDropJournals: {
+    numberOfKeys: 6,
+    lua: `
+      ${alreadyApplied}
+      ${leaseLib}
+      local meta, tasks, leases, completed, journals = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+      if redis.call('EXISTS', meta) == 0 then return {'no_run'} end
+      local status = redis.call('HGET', meta, 'status')
+      if status == 'running' or status == 'paused' then return {'busy', status} end
+      local clock = iso(now())
+      local entries = redis.call('HGETALL', leases)
+      for i = 1, #entries, 2 do
+        local _, expiry = parse(entries[i + 1])
+        if expiry and expiry ~= 'null' and later(string.sub(expiry, 2, -2), clock) then
+          return {'busy', status, entries[i], string.sub(expiry, 2, -2)}
+        end
+      end
+      local bytes = 0
+      for _, task in ipairs(redis.call('SINTER', completed, journals)) do
+        local record = redis.call('HGET', tasks, task)
+        local _, _, taskStatus = string.find(record or '', '","status":"(%a+)"')
+        if taskStatus == 'completed' then
+          for _, call in ipairs(redis.call('HVALS', ARGV[1] .. task)) do bytes = bytes + #call end
+          redis.call('DEL', ARGV[1] .. task)
+          redis.call('SREM', journals, task)
+        end
+      end
+      ${remember}
+      return {'ok', tostring(bytes)}`,
+  },
 } satisfies Record<string, ScriptDefinition>;
 
 export type ScriptName = keyof typeof SCRIPTS;

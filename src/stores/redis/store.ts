@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { CrewstateError, quote } from "../../errors.js";
 import { BaseStore } from "../base-store.js";
 import { decodeJson, encodeJson } from "../codec.js";
-import { exists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
+import { busy, exists, fenced, noRun, ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
 import { redactUrl } from "../../redact.js";
 import { RedisConnection } from "./connection.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
@@ -11,6 +11,7 @@ import { newTaskRecord } from "../store.js";
 import type {
   BeginRun,
   CallRecord,
+  Freed,
   ClaimOptions,
   CommitOptions,
   EventType,
@@ -308,6 +309,24 @@ export class RedisStore extends BaseStore {
     return outcome === "exists" ? exists : ok();
   }
 
+  // --- deletions: one script each, judged by the server's clock ---
+
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    const k = this.runKeys(runId);
+    const reply = await this.script(
+      "crewstateDeleteRun",
+      [k.meta, this.key("runs"), k.tasks, k.order, k.leases, k.completed, k.events, k.journals, this.opKey()],
+      [runId, k.callsPrefix, OP_TTL_SECONDS],
+    );
+    return deletionOutcome(reply);
+  }
+
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    const k = this.runKeys(runId);
+    const reply = await this.script("crewstateDropJournals", [k.meta, k.tasks, k.leases, k.completed, k.journals, this.opKey()], [k.callsPrefix, OP_TTL_SECONDS]);
+    return deletionOutcome(reply);
+  }
+
   // --- leases: one script each, by the server's clock ---
 
   protected async doClaimTask(runId: string, task: string, worker: string, ttlMs: number, options: ClaimOptions): Promise<Ok<Lease | undefined> | NoRun> {
@@ -419,6 +438,13 @@ function pairs(flat: string[]): Record<string, string> {
   const object: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) Object.defineProperty(object, flat[i]!, { value: flat[i + 1]!, configurable: true, enumerable: true, writable: true });
   return object;
+}
+
+/** A deletion script's reply; a retry that finds its op applied cannot tell the bytes. */
+function deletionOutcome([outcome, a, b, c]: string[]): Ok<Freed> | NoRun | Busy {
+  if (outcome === "no_run") return noRun;
+  if (outcome === "busy") return busy(a as RunStatus, b ?? null, c ?? null);
+  return ok({ bytes: outcome === "done" ? null : Number(a) });
 }
 
 /** A run's error as the scripts take it: JSON text, '' for none. */

@@ -141,6 +141,25 @@ export function prepareStatements(db: Database.Database) {
        WHERE c.run_id = ? ORDER BY t.id, c.position`,
     ),
     clearCalls: write<[runId: string, task: string]>("DELETE FROM calls WHERE run_id = ? AND task = ?"),
+    runStatus: value<[string], string>("SELECT status FROM runs WHERE run_id = ?"),
+    // ISO-8601 UTC text compares in time order, as in claimTask.
+    liveLease: rows<[runId: string, now: string], [name: string, lease_expires_at: string]>(
+      "SELECT name, lease_expires_at FROM tasks WHERE run_id = ? AND lease_expires_at > ? ORDER BY id LIMIT 1",
+    ),
+    // The UTF-8 bytes of the run's stored payloads: inputs, outputs, event data, call responses.
+    runBytes: value<[string, string, string, string], number>(
+      `SELECT (SELECT length(CAST(inputs AS BLOB)) FROM runs WHERE run_id = ?)
+            + (SELECT coalesce(sum(length(CAST(output AS BLOB)) + length(CAST(structured AS BLOB))), 0) FROM tasks WHERE run_id = ?)
+            + (SELECT coalesce(sum(length(CAST(data AS BLOB))), 0) FROM events WHERE run_id = ?)
+            + (SELECT coalesce(sum(length(CAST(response AS BLOB))), 0) FROM calls WHERE run_id = ?)`,
+    ),
+    completedJournalBytes: value<[string], number>(
+      `SELECT coalesce(sum(length(CAST(c.response AS BLOB))), 0) FROM calls c JOIN tasks t ON t.run_id = c.run_id AND t.name = c.task
+       WHERE c.run_id = ? AND t.status = 'completed'`,
+    ),
+    dropCompletedJournals: write<[runId: string, runId: string]>(
+      "DELETE FROM calls WHERE run_id = ? AND task IN (SELECT name FROM tasks WHERE run_id = ? AND status = 'completed')",
+    ),
     deleteRun: ["calls", "events", "tasks", "runs"].map((table) => write<[string]>(`DELETE FROM ${table} WHERE run_id = ?`)),
   };
 }

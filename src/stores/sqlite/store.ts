@@ -4,12 +4,13 @@ import Database from "better-sqlite3";
 import { CrewstateError, isCrewstateError, type ErrorCode } from "../../errors.js";
 import { BaseStore, isoPlus } from "../base-store.js";
 import { decodeJson, encodeJson } from "../codec.js";
-import { exists as runExists, fenced, noRun, ok, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
+import { busy, exists as runExists, fenced, noRun, ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind } from "../outcomes.js";
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./migrations.js";
 import { prepareStatements, type CallRow, type EventRow, type RunRow, type RunSummaryRow, type Statements, type TaskRow } from "./statements.js";
 import type {
   BeginRun,
   CallRecord,
+  Freed,
   ClaimOptions,
   CommitOptions,
   EventType,
@@ -269,6 +270,23 @@ export class SqliteStore extends BaseStore {
     this.guard("release the task", lease.runId, () => this.tx.releaseTask.immediate(lease));
   }
 
+  /** One immediate transaction: the status and leases are judged by this machine's clock under the write lock. */
+  protected async doDeleteRun(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.guard("delete the run", runId, () => this.tx.deleteRun.immediate(runId));
+  }
+
+  protected async doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy> {
+    return this.guard("drop the journals", runId, () => this.tx.dropJournals.immediate(runId));
+  }
+
+  /** `VACUUM`: gives the space of deleted rows back to the file system (`crewstate prune --vacuum`). */
+  vacuum(): void {
+    this.guard("vacuum the database", undefined, () => {
+      this.db.exec("VACUUM");
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    });
+  }
+
   /** Overridden to read one snapshot, consistent even while other processes write. */
   protected override async doExportRun(runId: string): Promise<RunDump | undefined> {
     return this.guard("export the run", runId, () => this.tx.exportRun.deferred(runId));
@@ -368,6 +386,12 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
     if (init.planned !== undefined) sql.insertEvent.run(init.runId, seq + 1, null, "run_planned", now, json(init.planned));
   };
   const readEvents = (runId: string) => sql.events.all(runId).map((row) => toRunEvent(row, location));
+  /** Why the run cannot be deleted now (the clock read under the write lock); undefined when it may. */
+  const busyNow = (runId: string, status: string): Busy | undefined => {
+    if (status === "running" || status === "paused") return busy(status);
+    const leased = sql.liveLease.get(runId, new Date().toISOString());
+    return leased && busy(status as RunStatus, leased[0], leased[1]);
+  };
 
   return {
     getRun: db.transaction(readRun),
@@ -487,6 +511,26 @@ function transactions(db: Database.Database, sql: Statements, location: string) 
 
     releaseTask: db.transaction((lease: Lease): void => {
       sql.endLease.run(lease.runId, lease.task, lease.token);
+    }),
+
+    deleteRun: db.transaction((runId: string): Ok<Freed> | NoRun | Busy => {
+      const status = sql.runStatus.get(runId);
+      if (status === undefined) return noRun;
+      const refused = busyNow(runId, status);
+      if (refused) return refused;
+      const bytes = sql.runBytes.get(runId, runId, runId, runId) ?? 0;
+      for (const statement of sql.deleteRun) statement.run(runId);
+      return ok({ bytes });
+    }),
+
+    dropJournals: db.transaction((runId: string): Ok<Freed> | NoRun | Busy => {
+      const status = sql.runStatus.get(runId);
+      if (status === undefined) return noRun;
+      const refused = busyNow(runId, status);
+      if (refused) return refused;
+      const bytes = sql.completedJournalBytes.get(runId) ?? 0;
+      sql.dropCompletedJournals.run(runId, runId);
+      return ok({ bytes });
     }),
 
     exportRun: db.transaction((runId: string): RunDump | undefined => {

@@ -61,6 +61,8 @@ export function runIdsSpec(ctx: ConformanceContext, it: SpecIt): void {
           ["importRun", () => ctx.store.importRun(dump)],
           ["importRun with overwrite", () => ctx.store.importRun(dump, { overwrite: true })],
           ["exportRun", () => ctx.store.exportRun(runId)],
+          ["deleteRun", () => ctx.store.deleteRun(runId)],
+          ["dropJournals", () => ctx.store.dropJournals(runId)],
         ];
         for (const [method, action] of calls) await expectCode(action, "INVALID_RUN_ID", `${method} with ${label}`);
       }

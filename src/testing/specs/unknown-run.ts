@@ -12,6 +12,8 @@ export function unknownRunSpec(ctx: ConformanceContext, it: SpecIt): void {
         ["removeTask", () => ctx.store.removeTask("ghost", "a", { type: "task_invalidated" })],
         ["recordCall", () => ctx.store.recordCall("ghost", call("a", 0))],
         ["clearCalls", () => ctx.store.clearCalls("ghost", "a")],
+        ["deleteRun", () => ctx.store.deleteRun("ghost")],
+        ["dropJournals", () => ctx.store.dropJournals("ghost")],
       ];
       for (const [name, write] of writes) {
         const error = await expectCode(write, "RUN_NOT_FOUND");
