@@ -397,7 +397,7 @@ class Kickoff {
     previous: TaskResult | undefined,
     mayDefer: boolean,
   ): Promise<TaskResult | Held> {
-    const inputHash = inputHashOf(parts);
+    const inputHash = inputHashOf(parts, this.store.hasher);
     const log = this.log.child({ task: task.name });
     for (;;) {
       const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
@@ -738,7 +738,7 @@ class Kickoff {
     }
     if (upstream === null) return {};
     const parts: HashParts = { ...next.parts, upstream };
-    const inputHash = inputHashOf(parts);
+    const inputHash = inputHashOf(parts, this.store.hasher);
     const stored = this.stored.get(next.name);
     const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(next.name) : undefined;
     const decision = decide(stored, inputHash, storedParts, parts);

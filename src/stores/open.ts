@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { CrewstateError, quote } from "../errors.js";
 import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory/store.js";
+import { BaseStore } from "./base-store.js";
+import { sealerFrom, type EncryptionOptions } from "./seal.js";
 import type { Store } from "./store.js";
 
 export const DEFAULT_STORE_URL = "sqlite:.crewstate/state.db";
@@ -19,6 +21,12 @@ export interface OpenStoreOptions {
    * the store must exist. Writes through the store fail.
    */
   readOnly?: boolean;
+  /**
+   * Encryption at rest (see docs/encryption.md): the key that seals, and older ones that only
+   * open. Default: from `CREWSTATE_ENCRYPTION_KEY` (+ `_KEY_ID`, and `CREWSTATE_ENCRYPTION_KEYS`
+   * for older keys); off when neither is given.
+   */
+  encryption?: EncryptionOptions;
 }
 
 /**
@@ -27,6 +35,14 @@ export interface OpenStoreOptions {
  * Drivers of the server back ends are loaded only when their scheme is used.
  */
 export async function openStore(url: string = storeUrlFrom(), options: OpenStoreOptions = {}): Promise<Store> {
+  // A bad key is refused before any file is created or connection made.
+  const sealer = sealerFrom(options.encryption);
+  const store = await openBackEnd(url, options);
+  if (sealer && store instanceof BaseStore) store.useEncryption(sealer);
+  return store;
+}
+
+async function openBackEnd(url: string, options: OpenStoreOptions): Promise<Store> {
   const readOnly = options.readOnly === true;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   registerUrlSecrets(url);
