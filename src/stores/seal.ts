@@ -103,7 +103,8 @@ function keyIdOf(given: unknown, bytes: Buffer, source: string): string {
 export class Sealer {
   readonly keyId: string;
   private readonly keys = new Map<string, Buffer>();
-  private readonly hashKey: Buffer;
+  /** Per key ID: the key keyed hashes are made with, derived (HKDF) from that encryption key. */
+  private readonly hashKeys = new Map<string, Buffer>();
 
   constructor(options: EncryptionOptions, source = "encryption") {
     const bytes = keyBytes(options.key, `${source}.key`);
@@ -114,11 +115,15 @@ export class Sealer {
       const id = keyIdOf(old.keyId, oldBytes, `${source}.previous[${i}].keyId`);
       if (!this.keys.has(id)) this.keys.set(id, oldBytes);
     });
-    this.hashKey = Buffer.from(hkdfSync("sha256", bytes, Buffer.alloc(0), "crewstate keyed hashes v1", 32));
+    for (const [id, key] of this.keys) this.hashKeys.set(id, Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "crewstate keyed hashes v1", 32)));
   }
 
   /** The keyed form of a plain hash: HMAC-SHA256 under a key derived (HKDF) from the current key. */
-  readonly keyHash = (hash: string): string => createHmac("sha256", this.hashKey).update(hash).digest("hex");
+  readonly keyHash = (hash: string): string => this.keyHashWith(this.keyId, hash);
+
+  private keyHashWith(keyId: string, hash: string): string {
+    return createHmac("sha256", this.hashKeys.get(keyId)!).update(hash).digest("hex");
+  }
 
   /** Seals JSON text. */
   seal(text: string, b: Binding): string {
@@ -208,7 +213,8 @@ export class Sealer {
     let outputHash = task.outputHash;
     if (outputHash !== null) {
       const plain = plainOutputHash(output ?? "", structured);
-      if (this.keyHash(plain) === outputHash) outputHash = plain;
+      // Keyed with the key that sealed the output (an older one until a rekey).
+      if (this.keyHashWith(SEALED.exec(task.output)![1]!, plain) === outputHash) outputHash = plain;
     }
     return { ...task, output, structured, error, outputHash };
   }

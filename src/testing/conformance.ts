@@ -17,6 +17,7 @@ import { commitChainSpec } from "./specs/commit-chain.js";
 import { concurrencySpec } from "./specs/concurrency.js";
 import { durabilitySpec } from "./specs/durability.js";
 import { encodingSpec } from "./specs/encoding.js";
+import { encryptionSpec } from "./specs/encryption.js";
 import { fencingSpec } from "./specs/fencing.js";
 import { importExportSpec } from "./specs/import-export.js";
 import { leasesSpec } from "./specs/leases.js";
@@ -62,6 +63,7 @@ export const CONFORMANCE_SPECS: Readonly<Record<SpecName, (ctx: ConformanceConte
   concurrency: concurrencySpec,
   "parallel-tasks": parallelTasksSpec,
   "output-hash": outputHashSpec,
+  encryption: encryptionSpec,
 };
 
 /** Declares the conformance suite for one store, as a vitest `describe` block named after it. */

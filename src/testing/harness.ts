@@ -70,7 +70,8 @@ export type SpecName =
   | "task-names"
   | "concurrency"
   | "parallel-tasks"
-  | "output-hash";
+  | "output-hash"
+  | "encryption";
 
 /** The view of the current test's store that every conformance spec receives. */
 export interface ConformanceContext {
