@@ -106,13 +106,13 @@ export class Sealer {
   /** Per key ID: the key keyed hashes are made with, derived (HKDF) from that encryption key. */
   private readonly hashKeys = new Map<string, Buffer>();
 
-  constructor(options: EncryptionOptions, source = "encryption") {
-    const bytes = keyBytes(options.key, `${source}.key`);
-    this.keyId = keyIdOf(options.keyId, bytes, `${source}.keyId`);
+  constructor(options: EncryptionOptions, names: KeyNames = OPTION_NAMES) {
+    const bytes = keyBytes(options.key, names.key);
+    this.keyId = keyIdOf(options.keyId, bytes, names.keyId);
     this.keys.set(this.keyId, bytes);
     (options.previous ?? []).forEach((old, i) => {
-      const oldBytes = keyBytes(old.key, `${source}.previous[${i}].key`);
-      const id = keyIdOf(old.keyId, oldBytes, `${source}.previous[${i}].keyId`);
+      const oldBytes = keyBytes(old.key, names.previous(i, "key"));
+      const id = keyIdOf(old.keyId, oldBytes, names.previous(i, "keyId"));
       if (!this.keys.has(id)) this.keys.set(id, oldBytes);
     });
     for (const [id, key] of this.keys) this.hashKeys.set(id, Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "crewstate keyed hashes v1", 32)));
@@ -280,13 +280,25 @@ export function refuseSealedRun(run: Run): void {
   for (const t of run.tasks) for (const v of [t.output, t.structured, t.error]) refuseSealed(v, { runId: run.runId, task: t.name, field: "output" });
 }
 
+/** What each key setting is called where it was given, for error messages. */
+export interface KeyNames {
+  key: string;
+  keyId: string;
+  previous(index: number, field: "key" | "keyId"): string;
+}
+
+const OPTION_NAMES: KeyNames = { key: "encryption.key", keyId: "encryption.keyId", previous: (i, f) => `encryption.previous[${i}].${f}` };
+const ENV_NAMES: KeyNames = {
+  key: "CREWSTATE_ENCRYPTION_KEY",
+  keyId: "CREWSTATE_ENCRYPTION_KEY_ID",
+  previous: (i, f) => `CREWSTATE_ENCRYPTION_KEYS item ${i + 1}${f === "keyId" ? " (its key ID)" : ""}`,
+};
+
 /**
- * The encryption in force: the option given, else `CREWSTATE_ENCRYPTION_KEY` (with
- * `CREWSTATE_ENCRYPTION_KEY_ID`, and older keys as `CREWSTATE_ENCRYPTION_KEYS="id:base64,…"`);
- * undefined when neither is set.
+ * The keys the environment gives: `CREWSTATE_ENCRYPTION_KEY` (with `CREWSTATE_ENCRYPTION_KEY_ID`)
+ * seals, and older keys in `CREWSTATE_ENCRYPTION_KEYS="id:base64,…"` only open. Undefined when unset.
  */
-export function sealerFrom(options: EncryptionOptions | undefined, env: NodeJS.ProcessEnv = process.env): Sealer | undefined {
-  if (options !== undefined) return new Sealer(options, "encryption");
+export function encryptionFromEnv(env: NodeJS.ProcessEnv = process.env): EncryptionOptions | undefined {
   const key = env.CREWSTATE_ENCRYPTION_KEY;
   if (key === undefined || key === "") {
     if (env.CREWSTATE_ENCRYPTION_KEYS) throw new CrewstateError("INVALID_INPUT", "CREWSTATE_ENCRYPTION_KEYS is set without CREWSTATE_ENCRYPTION_KEY: the current key seals, the listed ones only open");
@@ -299,18 +311,13 @@ export function sealerFrom(options: EncryptionOptions | undefined, env: NodeJS.P
     if (colon < 1) throw new CrewstateError("INVALID_INPUT", `CREWSTATE_ENCRYPTION_KEYS item ${i + 1} is not keyId:base64`);
     previous.push({ keyId: item.slice(0, colon).trim(), key: item.slice(colon + 1).trim() });
   }
-  try {
-    const keyId = env.CREWSTATE_ENCRYPTION_KEY_ID || undefined;
-    return new Sealer({ key, ...(keyId === undefined ? {} : { keyId }), previous }, "CREWSTATE_ENCRYPTION_KEY");
-  } catch (error) {
-    // Name the variables, not the option path.
-    if (error instanceof CrewstateError) {
-      const message = error.message
-        .replace(/^CREWSTATE_ENCRYPTION_KEY\.key\b/, "CREWSTATE_ENCRYPTION_KEY")
-        .replace(/^CREWSTATE_ENCRYPTION_KEY\.keyId\b/, "CREWSTATE_ENCRYPTION_KEY_ID")
-        .replace(/^CREWSTATE_ENCRYPTION_KEY\.previous\[(\d+)\]\.(key|keyId)\b/, (_m, n: string) => `CREWSTATE_ENCRYPTION_KEYS item ${Number(n) + 1}`);
-      throw new CrewstateError(error.code, message);
-    }
-    throw error;
-  }
+  const keyId = env.CREWSTATE_ENCRYPTION_KEY_ID || undefined;
+  return { key, ...(keyId === undefined ? {} : { keyId }), previous };
+}
+
+/** The encryption in force: the option given, else the environment's (see `encryptionFromEnv`); undefined when neither. */
+export function sealerFrom(options: EncryptionOptions | undefined, env: NodeJS.ProcessEnv = process.env): Sealer | undefined {
+  if (options !== undefined) return new Sealer(options, OPTION_NAMES);
+  const fromEnv = encryptionFromEnv(env);
+  return fromEnv && new Sealer(fromEnv, ENV_NAMES);
 }
