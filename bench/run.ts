@@ -14,7 +14,7 @@
  *   npm run bench -- --all           also the slow peer variants at N = 1000 (~15 minutes)
  *
  * Then the sections of bench/journal.ts, workers.ts, parallel.ts, tracing.ts, recovery.ts,
- * lease-race.ts, view.ts, flow.ts and ui.ts.
+ * lease-race.ts, view.ts, flow.ts, ui.ts and encryption.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -37,6 +37,7 @@ import { leaseRaceSection } from "./lease-race.js";
 import { viewSection } from "./view.js";
 import { flowSection } from "./flow.js";
 import { uiSection } from "./ui.js";
+import { encryptionSection } from "./encryption.js";
 
 interface Options {
   sizes: number[];
@@ -310,6 +311,7 @@ async function main(): Promise<void> {
   await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
   await flowSection(process.argv.slice(2)); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
   await uiSection(process.argv.slice(2)); // the dashboard over 10,000 runs and a 1,000-task run, appended to docs/benchmarks.md unless --smoke
+  await encryptionSection(process.argv.slice(2)); // sealing values at rest on the 1,000-task SQLite chain, appended to docs/benchmarks.md unless --smoke
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomFillSync } from "node:crypto";
 import { CrewstateError, quote } from "../errors.js";
 import type { CallRecord, Inputs, JsonValue, NewEvent, Run, RunDump, RunEvent, TaskRecord } from "./store.js";
 
@@ -103,6 +103,11 @@ function keyIdOf(given: unknown, bytes: Buffer, source: string): string {
 export class Sealer {
   readonly keyId: string;
   private readonly keys = new Map<string, Buffer>();
+  /** Random bytes drawn in bulk; every nonce is 12 fresh bytes of it, never reused. */
+  private pool = Buffer.alloc(0);
+  private poolAt = 0;
+  /** The last keyed hashes made, by plain hash: a kickoff keys the same input hash more than once. */
+  private readonly keyedCache = new Map<string, string>();
   /** Per key ID: the key keyed hashes are made with, derived (HKDF) from that encryption key. */
   private readonly hashKeys = new Map<string, Buffer>();
 
@@ -119,7 +124,25 @@ export class Sealer {
   }
 
   /** The keyed form of a plain hash: HMAC-SHA256 under a key derived (HKDF) from the current key. */
-  readonly keyHash = (hash: string): string => this.keyHashWith(this.keyId, hash);
+  readonly keyHash = (hash: string): string => {
+    let keyed = this.keyedCache.get(hash);
+    if (keyed === undefined) {
+      keyed = this.keyHashWith(this.keyId, hash);
+      if (this.keyedCache.size >= 256) this.keyedCache.delete(this.keyedCache.keys().next().value!);
+      this.keyedCache.set(hash, keyed);
+    }
+    return keyed;
+  };
+
+  private nonce(): Buffer {
+    if (this.poolAt + NONCE_BYTES > this.pool.length) {
+      this.pool = randomFillSync(Buffer.allocUnsafe(NONCE_BYTES * 256));
+      this.poolAt = 0;
+    }
+    const nonce = this.pool.subarray(this.poolAt, this.poolAt + NONCE_BYTES);
+    this.poolAt += NONCE_BYTES;
+    return nonce;
+  }
 
   private keyHashWith(keyId: string, hash: string): string {
     return createHmac("sha256", this.hashKeys.get(keyId)!).update(hash).digest("hex");
@@ -127,7 +150,7 @@ export class Sealer {
 
   /** Seals JSON text. */
   seal(text: string, b: Binding): string {
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = this.nonce();
     const cipher = createCipheriv("aes-256-gcm", this.keys.get(this.keyId)!, nonce);
     cipher.setAAD(associated(this.keyId, b));
     const body = Buffer.concat([nonce, cipher.update(text, "utf8"), cipher.final(), cipher.getAuthTag()]);
@@ -190,6 +213,8 @@ export class Sealer {
    */
   sealTask(runId: string, task: TaskRecord): TaskRecord {
     if (isSealed(task.output)) return task;
+    // A record holding nothing to seal (a claimed or started task) stays as it is.
+    if (task.output === null && task.structured === null && task.error === null && task.outputHash === null) return task;
     const b = (field: string): Binding => ({ runId, task: task.name, field });
     return {
       ...task,
