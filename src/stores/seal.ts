@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomFillSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, createSecretKey, randomFillSync, type KeyObject } from "node:crypto";
 import { CrewstateError, quote } from "../errors.js";
 import type { CallRecord, Inputs, JsonValue, NewEvent, Run, RunDump, RunEvent, TaskRecord } from "./store.js";
 
@@ -109,7 +109,7 @@ export class Sealer {
   /** The last keyed hashes made, by plain hash: a kickoff keys the same input hash more than once. */
   private readonly keyedCache = new Map<string, string>();
   /** Per key ID: the key keyed hashes are made with, derived (HKDF) from that encryption key. */
-  private readonly hashKeys = new Map<string, Buffer>();
+  private readonly hashKeys = new Map<string, KeyObject>();
 
   constructor(options: EncryptionOptions, names: KeyNames = OPTION_NAMES) {
     const bytes = keyBytes(options.key, names.key);
@@ -120,7 +120,7 @@ export class Sealer {
       const id = keyIdOf(old.keyId, oldBytes, names.previous(i, "keyId"));
       if (!this.keys.has(id)) this.keys.set(id, oldBytes);
     });
-    for (const [id, key] of this.keys) this.hashKeys.set(id, Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "crewstate keyed hashes v1", 32)));
+    for (const [id, key] of this.keys) this.hashKeys.set(id, createSecretKey(Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "crewstate keyed hashes v1", 32))));
   }
 
   /** The keyed form of a plain hash: HMAC-SHA256 under a key derived (HKDF) from the current key. */
@@ -295,7 +295,8 @@ function callBinding(runId: string, call: CallRecord): Binding {
 }
 
 function associated(keyId: string, b: Binding): Buffer {
-  return Buffer.from(JSON.stringify(["cs1", keyId, b.runId, b.task, b.field]), "utf8");
+  // NUL cannot occur in a key ID, run ID, task name or field name, so the joined text is unambiguous.
+  return Buffer.from(`cs1\u0000${keyId}\u0000${b.runId}\u0000${b.task}\u0000${b.field}`, "utf8");
 }
 
 /** Refuses, with KEY_REQUIRED, a stored run or dump holding any sealed value, read with no key. */
