@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { CrewstateError, isCrewstateError, messageOf, quote } from "../errors.js";
 import { outputHashOf } from "../hash.js";
-import { defaultLogger, type Logger } from "../log.js";
+import { defaultLogger, type Logger, sealedLogOptions } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { crashPoint } from "../engine/crash-points.js";
 import { generateRunId, kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
@@ -104,7 +104,7 @@ class FlowKickoff {
     private readonly options: FlowRunOptions,
   ) {
     this.worker = options.worker ?? newWorkerId();
-    this.log = (options.logger ?? defaultLogger()).child({ runId, flow: flow.name, worker: this.worker });
+    this.log = (options.logger ?? defaultLogger()).child({ runId, flow: flow.name, worker: this.worker }, sealedLogOptions(store));
     const tracing = options.tracing === false ? [] : [tracingObserver()];
     this.observer = fanOut([...tracing, ...(options.observers ?? [])], (error, method) => this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"));
   }

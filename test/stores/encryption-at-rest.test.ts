@@ -33,10 +33,12 @@ const CANARIES = { input: "canary-input-91c2", answer: "canary-answer-4d7e", too
 
 const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 5, text: 5, reasoning: 0 } };
 
-/** Calls `lookup` once, then answers with the answer canary. */
+/** Fails once quoting the input (a failed attempt is logged), calls `lookup` once, then answers with the answer canary. */
 function model(): MockLanguageModelV3 {
+  let calls = 0;
   return new MockLanguageModelV3({
     doGenerate: async (options): Promise<LanguageModelV3GenerateResult> => {
+      if (calls++ === 0) throw Object.assign(new Error(`the model choked on ${CANARIES.input}`), { code: "ECONNRESET" });
       if (!options.prompt.some((m) => m.role === "tool")) {
         return { content: [{ type: "tool-call", toolCallId: "c1", toolName: "lookup", input: JSON.stringify({ id: "P-1" }) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage, warnings: [] };
       }
@@ -227,11 +229,13 @@ for (const subject of SUBJECTS) {
     it("without a key (negative control), every canary is in the bytes", async () => {
       const { store, raw, cleanup } = await subject.make();
       cleanups.push(cleanup);
-      await runCrew(store);
+      const log = await runCrew(store);
       const open = await raw();
       await store.close();
       const bytes = `${open}\n${await raw()}`;
       for (const canary of Object.values(CANARIES)) expect(bytes, canary).toContain(canary);
+      // The failed attempt's error, quoting the input, is logged when nothing is sealed.
+      expect(log).toContain(CANARIES.input);
       expect(bytes).not.toContain("cs1:");
     });
   });
