@@ -109,6 +109,7 @@ export function describeStoreConformance<S extends Store>(name: string, options:
       },
       tamperOutput: tamper && ((runId, task, output) => tamper(active().store, runId, task, output)),
       concurrent: options.concurrent ?? true,
+      encryption: options.encryption ?? true,
     };
 
     const { it, unmatched } = specIt(options.knownBugs ?? {});

@@ -38,6 +38,12 @@ export interface StoreConformanceOptions<S extends Store = Store> {
    * two handles at once; commits through one handle must still be safe to interleave.
    */
   concurrent?: boolean;
+  /**
+   * Whether the store seals values at rest (default true): every store built on `BaseStore` does,
+   * in its checked layer (`useEncryption`). A store that only wraps another behind the `Store`
+   * interface passes false, which skips the encryption spec, saying why.
+   */
+  encryption?: boolean;
   /** Runs only these specs (see `SpecName`), e.g. `["fencing", "leases"]`. Default: all. */
   only?: readonly SpecName[];
   /**
@@ -83,4 +89,6 @@ export interface ConformanceContext {
   readonly tamperOutput: ((runId: string, task: string, output: string) => Promise<void>) | undefined;
   /** See `StoreConformanceOptions.concurrent`. */
   readonly concurrent: boolean;
+  /** See `StoreConformanceOptions.encryption`. */
+  readonly encryption: boolean;
 }
