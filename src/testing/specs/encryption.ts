@@ -73,6 +73,17 @@ export function encryptionSpec(ctx: ConformanceContext, it: SpecIt): void {
     expect(raw!.run.status).toBe("failed");
     const other = use(await ctx.reopen(), KEY_1);
     expect(await other.getRun("run-1")).toEqual(run);
+
+    // A reuse that begins its run (a resume that reuses everything) seals the begin's inputs and plan too.
+    await store.reuseTasks("run-3", [{ record: completedTask("a", { output: SECRET }), fencingToken: 0 }], { type: "tasks_reused", data: { tasks: ["a"], why: SECRET } }, {
+      begin: { runId: "run-3", crew: "claims", inputs: { notes: SECRET }, planned: { why: SECRET } },
+    });
+    expect((await store.getRun("run-3"))?.inputs).toEqual({ notes: SECRET });
+    expect((await store.getRun("run-3"))?.tasks[0]?.output).toBe(SECRET);
+    const events3 = await store.events("run-3");
+    expect(events3.find((e) => e.type === "run_planned")?.data).toEqual({ why: SECRET });
+    expect(events3.find((e) => e.type === "tasks_reused")?.data).toEqual({ tasks: ["a"], why: SECRET });
+    expect(rawText(await store.exportRun("run-3", { sealed: true }))).not.toContain("canary-7f3a");
   });
 
   it(TITLES[1], async () => {
