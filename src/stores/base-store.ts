@@ -151,7 +151,15 @@ export abstract class BaseStore implements Store {
     const runs = await this.doListRuns();
     const sealer = this.sealer;
     // Names, statuses and times stay readable; a sealed error shows as such without the key.
-    return runs.map((r) => (r.error === null ? r : { ...r, error: sealer ? (sealer.openJson(r.error, { runId: r.runId, task: "", field: "error" }) as string) : sealedText(r.error) }));
+    const open = (r: RunSummary): string => {
+      if (!sealer) return sealedText(r.error!);
+      try {
+        return sealer.openJson(r.error, { runId: r.runId, task: "", field: "error" }) as string;
+      } catch {
+        return sealedText(r.error!); // another key's: the list still shows the run
+      }
+    };
+    return runs.map((r) => (r.error === null ? r : { ...r, error: open(r) }));
   }
 
   async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<Lease | undefined> {

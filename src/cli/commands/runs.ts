@@ -25,7 +25,7 @@ export function registerRuns(program: Command): void {
           summaries.map(async (summary) => {
             // Without the key, a sealed run shows what stays readable: its summary's counts.
             const { done, total, holders } = await progressOf(store, summary).catch((error: unknown) => {
-              if (isCrewstateError(error, "KEY_REQUIRED")) return { done: summary.completedCount, total: summary.taskCount, holders: [] };
+              if (isCrewstateError(error, "KEY_REQUIRED") || isCrewstateError(error, "KEY_MISMATCH")) return { done: summary.completedCount, total: summary.taskCount, holders: [] };
               throw error;
             });
             // Who holds a running crew run's tasks (a flow's one claim, whatever its status).

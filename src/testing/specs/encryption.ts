@@ -128,6 +128,7 @@ export function encryptionSpec(ctx: ConformanceContext, it: SpecIt): void {
 
     use(store, KEY_2);
     await expectCode(() => store.getRun("run-1"), "KEY_MISMATCH", "a key of another ID");
+    expect((await store.listRuns()).map((r) => [r.runId, r.status, r.error])).toEqual([["run-1", "failed", "(sealed)"]]);
     await expectCode(() => store.beginRun({ runId: "run-1", crew: "claims", inputs: {} }), "KEY_MISMATCH", "begin with a key of another ID");
     use(store, { key: KEY_2.key, keyId: "k1" });
     await expectCode(() => store.getRun("run-1"), "KEY_MISMATCH", "another key under the same ID");
