@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, createSecretKey, randomFillSync, type KeyObject } from "node:crypto";
 import { CrewstateError, quote } from "../errors.js";
+import { registerSecret } from "../redact.js";
 import type { CallRecord, Inputs, JsonValue, NewEvent, Run, RunDump, RunEvent, TaskRecord } from "./store.js";
 
 /**
@@ -81,6 +82,7 @@ function keyBytes(key: unknown, source: string): Buffer {
       throw new CrewstateError("INVALID_INPUT", `${source} is not base64: give 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`)`);
     }
     const bytes = Buffer.from(text, "base64");
+    registerSecret(text); // masked in every message and log, like an API key
     if (bytes.length !== 32) throw new CrewstateError("INVALID_INPUT", `${source} is ${bytes.length} bytes; an encryption key is exactly 32 bytes (44 base64 characters)`);
     return bytes;
   }
