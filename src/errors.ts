@@ -23,6 +23,8 @@ export type ErrorCode =
   | "CORRUPT_STATE" // stored bytes that do not parse or do not check out
   | "UNSUPPORTED_SCHEMA_VERSION"
   | "PAYLOAD_TOO_LARGE"
+  | "KEY_REQUIRED" // a sealed value (encryption at rest) read with no encryption key
+  | "KEY_MISMATCH" // a sealed value whose key is not among those given, or that does not open with it
   | "NOT_JSON" // a value that JSON cannot carry exactly (BigInt, NaN, a cycle, a Date…)
   | "FENCED_OUT" // a commit or heartbeat carrying a stale fencing token
   | "LEASE_HELD" // the task is claimed by another worker

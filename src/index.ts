@@ -31,6 +31,8 @@ export { redactUrl, redactSecrets } from "./redact.js";
 export { diagnoseStore, diagnoseRuns, type DoctorFinding, type DoctorReport } from "./engine/doctor.js";
 export { MemoryStore } from "./stores/memory/store.js";
 export { BaseStore } from "./stores/base-store.js";
+export { Sealer, isSealed, type EncryptionKey, type EncryptionOptions } from "./stores/seal.js";
+export { rekeyRuns } from "./stores/rekey.js";
 export {
   SCHEMA_VERSION,
   type BeginRun,

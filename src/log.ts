@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type ChildLoggerOptions, type Logger } from "pino";
 import { redactSecrets } from "./redact.js";
 
 export type { Logger };
@@ -21,4 +21,20 @@ function redactedError(error: unknown): unknown {
   } catch {
     return redactSecrets(String(error));
   }
+}
+
+/**
+ * The options of a run's child logger on `store`: with encryption at rest on (`store.hasher`), a
+ * logged error shows its type and code only, since its message may quote an input, a prompt or an
+ * output. Undefined (the logger as it is) when encryption is off.
+ */
+export function sealedLogOptions(store: { readonly hasher?: unknown }): ChildLoggerOptions | undefined {
+  if (store.hasher === undefined) return undefined;
+  return { serializers: { err: withheldError } };
+}
+
+function withheldError(error: unknown): unknown {
+  if (typeof error !== "object" || error === null) return "(message withheld: encryption at rest is on)";
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  return { type: typeof name === "string" ? name : "Error", ...(typeof code === "string" ? { code } : {}), message: "(withheld: encryption at rest is on)" };
 }

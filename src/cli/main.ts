@@ -10,6 +10,7 @@ import { registerInvalidate } from "./commands/invalidate.js";
 import { registerOutput } from "./commands/output.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerPrune } from "./commands/prune.js";
+import { registerRekey } from "./commands/rekey.js";
 import { registerReview } from "./commands/review.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
@@ -60,7 +61,7 @@ export function buildProgram(): Command {
     .addHelpText("after", HELP_AFTER)
     .showSuggestionAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerFork, registerDiff, registerTransfer, registerWorker, registerDoctor, registerUi, registerPrune]) {
+  for (const register of [registerRun, registerPlan, registerRuns, registerShow, registerOutput, registerInvalidate, registerReview, registerFlow, registerFork, registerDiff, registerTransfer, registerRekey, registerWorker, registerDoctor, registerUi, registerPrune]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

@@ -215,7 +215,7 @@ export class TaskJournal {
   /** A model call starting: its position, request hash and watch, and its recorded answer if it has one. */
   private async modelCall(modelId: string, params: LanguageModelV3CallOptions): Promise<ModelCall> {
     const position = this.position++;
-    const requestHash = hashOf(requestOf(params));
+    const requestHash = this.keyed(hashOf(requestOf(params)));
     const hit = await this.answer(position, "model", requestHash);
     const watch = this.watch({ kind: "model", position, name: modelId, input: null, messages: params.prompt, replayed: hit !== undefined });
     if (hit) {
@@ -286,7 +286,7 @@ export class TaskJournal {
         ...tool,
         execute: async (input: unknown, options: { toolCallId: string }) => {
           const position = this.positionOf(options.toolCallId);
-          const requestHash = hashOf({ tool: name, input });
+          const requestHash = this.keyed(hashOf({ tool: name, input }));
           const hit = await this.answer(position, "tool", requestHash);
           const watch = this.watch({ kind: "tool", position, name, input: toJson(input, `input of tool "${name}"`), replayed: hit !== undefined });
           if (hit) {
@@ -312,6 +312,11 @@ export class TaskJournal {
   }
 
   /** The recorded answer to this call, if any; from a cassette, copied into this run's journal. */
+  /** A request hash as the store keeps it: keyed when encryption at rest is on. */
+  private keyed(hash: string): string {
+    return this.store.hasher ? this.store.hasher(hash) : hash;
+  }
+
   private async answer(position: number, kind: CallRecord["kind"], requestHash: string): Promise<CallRecord | undefined> {
     const matches = (call: CallRecord | undefined) => call !== undefined && call.kind === kind && call.requestHash === requestHash;
     const own = this.recorded.get(position);

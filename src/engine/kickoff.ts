@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { CrewstateError, isCrewstateError, messageOf, quote } from "../errors.js";
 import { failureMessage } from "../llm/provider-error.js";
 import { plannedData } from "./planned.js";
-import { defaultLogger, type Logger } from "../log.js";
+import { defaultLogger, type Logger, sealedLogOptions } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import type { ConditionalTask } from "../model/conditional-task.js";
 import type { Task } from "../model/task.js";
@@ -224,7 +224,7 @@ class Kickoff {
     this.worker = options.worker ?? newWorkerId();
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.maxAttempts = options.maxAttempts ?? 5;
-    this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker });
+    this.log = (options.logger ?? defaultLogger()).child({ runId, crew: crew.name, worker: this.worker }, sealedLogOptions(store));
     const { onProgress, onToken } = options;
     const tracing = options.tracing === false ? [] : [tracingObserver()];
     const observers: RunObserver[] = [...(onProgress ? [{ onProgress }] : []), ...(onToken ? [{ onToken }] : []), ...tracing, ...(options.observers ?? [])];
@@ -403,7 +403,7 @@ class Kickoff {
     previous: TaskResult | undefined,
     mayDefer: boolean,
   ): Promise<TaskResult | Held> {
-    const inputHash = inputHashOf(parts);
+    const inputHash = inputHashOf(parts, this.store.hasher);
     const log = this.log.child({ task: task.name });
     for (;;) {
       const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
@@ -744,7 +744,7 @@ class Kickoff {
     }
     if (upstream === null) return {};
     const parts: HashParts = { ...next.parts, upstream };
-    const inputHash = inputHashOf(parts);
+    const inputHash = inputHashOf(parts, this.store.hasher);
     const stored = this.stored.get(next.name);
     const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(next.name) : undefined;
     const decision = decide(stored, inputHash, storedParts, parts);

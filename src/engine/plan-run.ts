@@ -56,17 +56,17 @@ export async function planRun(
     if (!store) return planAgainst(tasks, runId, undefined, async () => []);
     try {
       const run = await store.getRun(runId);
-      return await planAgainst(tasks, runId, run, () => store.events(runId));
+      return await planAgainst(tasks, runId, run, () => store.events(runId), store.hasher);
     } finally {
       await store.close();
     }
   }
   const run = await storeOrUrl.getRun(runId);
-  return planAgainst(tasks, runId, run, () => storeOrUrl.events(runId));
+  return planAgainst(tasks, runId, run, () => storeOrUrl.events(runId), storeOrUrl.hasher);
 }
 
 /** `events` is read only if some stored result is stale and the plan must say what changed. */
-async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: () => Promise<RunEvent[]>): Promise<RunPlan> {
+async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | undefined, events: () => Promise<RunEvent[]>, hasher?: (hash: string) => string): Promise<RunPlan> {
   const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
   let loaded: RunEvent[] | undefined;
   const runEvents = async () => (loaded ??= run ? await events() : []);
@@ -85,7 +85,7 @@ async function planAgainst(tasks: PreparedTask[], runId: string, run: Run | unde
     let decision: Decision;
     if (upstream !== null) {
       const current: HashParts = { ...task.parts, upstream };
-      const inputHash = inputHashOf(current);
+      const inputHash = inputHashOf(current, hasher);
       const stale = isResult(record) && record!.inputHash !== null && record!.inputHash !== inputHash;
       decision = decide(record, inputHash, stale ? await lastParts(task.name) : undefined, current);
     } else if (isResult(record) && record!.inputHash !== null) {

@@ -74,8 +74,10 @@ export function upstreamDigest(
   return previous == null ? null : foldUpstream(digest, `(previous) ${names[slot.previous]!}`, previous);
 }
 
-export function inputHashOf(parts: HashParts): string {
-  return hashOf({ v: 1, ...parts });
+/** With `hasher` (encryption at rest on, see `Store.hasher`), the keyed form of the hash. */
+export function inputHashOf(parts: HashParts, hasher?: (hash: string) => string): string {
+  const hash = hashOf({ v: 1, ...parts });
+  return hasher ? hasher(hash) : hash;
 }
 
 /**
@@ -87,6 +89,8 @@ export function decide(stored: TaskRecord | undefined, inputHash: string, stored
   if (stored.status === "completed" || stored.status === "skipped") {
     if (stored.inputHash === null) return { action: "reuse", adopted: true };
     if (stored.inputHash === inputHash) return { action: "reuse", adopted: false };
+    // Same parts under another hash: the hashing changed (another encryption key), not the inputs.
+    if (storedParts !== undefined && changedParts(storedParts, parts).length === 0) return { action: "reuse", adopted: true };
     return { action: "run", reason: "stale", changed: changedParts(storedParts, parts) };
   }
   if (stored.status === "failed") return { action: "run", reason: "failed", changed: [] };

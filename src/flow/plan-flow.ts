@@ -5,7 +5,7 @@ import type { Inputs, Run, Store } from "../stores/store.js";
 import type { Flow } from "./flow.js";
 import { parseState } from "./state.js";
 import { questionOf, readStepPayload, resultOf } from "./step-record.js";
-import { FlowWalk, staleReason } from "./walk.js";
+import { FlowWalk, sameStepInputs, staleReason } from "./walk.js";
 
 export interface PlannedStep {
   /** The step execution, e.g. `review#2`. */
@@ -33,27 +33,27 @@ export async function planFlow(flow: Flow, storeOrUrl: Store | string, options: 
   flow.check();
   const runId = checkRunId(options.runId);
   if (options.inputs !== undefined) parseState(flow, options.inputs, `the inputs of flow run ${quote(runId)}`);
-  if (typeof storeOrUrl !== "string") return planAgainst(flow, runId, await storeOrUrl.getRun(runId), options.inputs);
+  if (typeof storeOrUrl !== "string") return planAgainst(flow, runId, await storeOrUrl.getRun(runId), options.inputs, storeOrUrl.hasher);
   const store = await openStore(storeOrUrl, { mustExist: true, readOnly: true }).catch((error: unknown) => {
     if (isCrewstateError(error, "STORE_NOT_FOUND")) return undefined;
     throw error;
   });
   if (!store) return planAgainst(flow, runId, undefined, options.inputs);
   try {
-    return planAgainst(flow, runId, await store.getRun(runId), options.inputs);
+    return planAgainst(flow, runId, await store.getRun(runId), options.inputs, store.hasher);
   } finally {
     await store.close();
   }
 }
 
-function planAgainst(flow: Flow, runId: string, run: Run | undefined, inputs: Inputs | undefined): FlowPlan {
-  const walk = new FlowWalk(flow, parseState(flow, inputs ?? run?.inputs ?? {}, `the inputs of flow run ${quote(runId)}`));
+function planAgainst(flow: Flow, runId: string, run: Run | undefined, inputs: Inputs | undefined, hasher?: (hash: string) => string): FlowPlan {
+  const walk = new FlowWalk(flow, parseState(flow, inputs ?? run?.inputs ?? {}, `the inputs of flow run ${quote(runId)}`), hasher);
   const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
   const steps: PlannedStep[] = [];
   for (let execution = walk.next(); execution; execution = walk.next()) {
     const record = stored.get(execution.key);
     const payload = record ? readStepPayload(runId, record) : undefined;
-    const matches = record !== undefined && record.inputHash === execution.inputHash;
+    const matches = record !== undefined && sameStepInputs(record, payload, execution);
     if (matches && record.status === "completed" && payload) {
       steps.push({ name: execution.key, action: "reuse", explanation: payload.feedback ? "reuse (with the feedback given)" : "reuse" });
       walk.done(execution, { result: resultOf(payload), state: payload.state, label: payload.label });

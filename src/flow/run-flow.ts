@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { CrewstateError, isCrewstateError, messageOf, quote } from "../errors.js";
 import { outputHashOf } from "../hash.js";
-import { defaultLogger, type Logger } from "../log.js";
+import { defaultLogger, type Logger, sealedLogOptions } from "../log.js";
 import type { Crew } from "../model/crew.js";
 import { crashPoint } from "../engine/crash-points.js";
 import { generateRunId, kickoff, type KickoffOptions, type KickoffResult } from "../engine/kickoff.js";
@@ -15,7 +15,7 @@ import { newTaskRecord, type Inputs, type JsonValue, type RunParent, type Store,
 import type { Flow, StepContext } from "./flow.js";
 import { parseState } from "./state.js";
 import { displayOf, FLOW_RECORD, questionOf, readStepPayload, resultOf, type StepPayload } from "./step-record.js";
-import { FlowWalk, staleReason, type Execution } from "./walk.js";
+import { FlowWalk, sameStepInputs, staleReason, type Execution } from "./walk.js";
 
 export interface FlowRunOptions {
   /** The state's starting values, parsed by the flow's state schema. Default: the stored run's, else the schema's defaults. */
@@ -104,7 +104,7 @@ class FlowKickoff {
     private readonly options: FlowRunOptions,
   ) {
     this.worker = options.worker ?? newWorkerId();
-    this.log = (options.logger ?? defaultLogger()).child({ runId, flow: flow.name, worker: this.worker });
+    this.log = (options.logger ?? defaultLogger()).child({ runId, flow: flow.name, worker: this.worker }, sealedLogOptions(store));
     const tracing = options.tracing === false ? [] : [tracingObserver()];
     this.observer = fanOut([...tracing, ...(options.observers ?? [])], (error, method) => this.log.warn({ err: messageOf(error), method }, "a run observer failed; the run goes on"));
   }
@@ -120,7 +120,7 @@ class FlowKickoff {
     try {
       const run = await this.store.getRun(this.runId);
       const stored = new Map((run?.tasks ?? []).map((t) => [t.name, t]));
-      const walk = new FlowWalk(this.flow, initial);
+      const walk = new FlowWalk(this.flow, initial, this.store.hasher);
       const steps: StepResult[] = [];
       let awaiting: string | null = null;
       try {
@@ -184,7 +184,7 @@ class FlowKickoff {
   private async execute(execution: Execution, record: TaskRecord | undefined): Promise<{ result: StepResult; state: JsonValue }> {
     const payload = record ? readStepPayload(this.runId, record) : undefined;
     const base = { execution: execution.key, step: execution.step.name, iteration: execution.iteration };
-    if (record && payload && record.inputHash === execution.inputHash) {
+    if (record && payload && sameStepInputs(record, payload, execution)) {
       if (record.status === "completed") {
         const state = parseState(this.flow, payload.state, `the state step ${quote(execution.key)} of flow run ${quote(this.runId)} stored`);
         this.progress(execution.key, "reused", "input hash unchanged");

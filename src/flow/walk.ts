@@ -1,5 +1,5 @@
 import { CrewstateError, quote } from "../errors.js";
-import { hashOf } from "../hash.js";
+import { canonicalJson, hashOf } from "../hash.js";
 import type { JsonValue } from "../stores/store.js";
 import type { Flow, Step } from "./flow.js";
 import { sourceNames } from "./triggers.js";
@@ -57,6 +57,8 @@ export class FlowWalk {
   constructor(
     private readonly flow: Flow,
     public state: JsonValue,
+    /** The store's keyed hashing when encryption at rest is on (`Store.hasher`). */
+    private readonly hasher?: (hash: string) => string,
   ) {
     this.queue = flow.steps.filter((s) => s.kind === "start").map((step) => ({ step, trigger: null }));
     for (const { step } of this.queue) this.queued.add(step);
@@ -83,7 +85,11 @@ export class FlowWalk {
       state: hashOf(this.state),
       trigger: item.trigger ? `${item.trigger.key}:${hashOf(item.trigger.result)}` : null,
     };
-    return { step: item.step, key, iteration, position: this.executed.length, trigger: item.trigger, state: this.state, parts, inputHash: hashOf({ flow: this.flow.name, step: key, parts }) };
+    return { step: item.step, key, iteration, position: this.executed.length, trigger: item.trigger, state: this.state, parts, inputHash: this.keyed(hashOf({ flow: this.flow.name, step: key, parts })) };
+  }
+
+  private keyed(hash: string): string {
+    return this.hasher ? this.hasher(hash) : hash;
   }
 
   /** Records an execution as done and queues what it fires. */
@@ -122,4 +128,13 @@ export function staleReason(stored: StepHashParts | null, now: StepHashParts): s
   if (stored.state !== now.state) why.push("the state it starts from changed");
   if (stored.trigger !== now.trigger) why.push(`the result it listens to changed (${now.trigger?.split(":")[0] ?? "start"})`);
   return why.length === 0 ? "stale" : `stale: ${why.join("; ")}`;
+}
+
+/**
+ * Whether a stored step execution was made from the same inputs: its input hash matches, or —
+ * the hashing changed (another encryption key) — the parts it stored do.
+ */
+export function sameStepInputs(record: { inputHash: string | null }, stored: { parts: unknown } | undefined, execution: Execution): boolean {
+  if (record.inputHash === execution.inputHash) return true;
+  return stored !== undefined && canonicalJson(stored.parts) === canonicalJson(execution.parts);
 }

@@ -1,6 +1,8 @@
 import { CrewstateError, quote } from "../errors.js";
 import { redactUrl } from "../redact.js";
+import { sealerFrom } from "../stores/seal.js";
 import type { Inputs } from "../stores/store.js";
+import { sealedQueue } from "./sealed-queue.js";
 
 /**
  * The queue that hands runs to workers: pg-boss on PostgreSQL, BullMQ on Redis — existing queue
@@ -54,6 +56,13 @@ export function queueName(crew: string): string {
 }
 
 export async function openQueue(storeUrl: string, crew: string): Promise<RunQueue> {
+  // With CREWSTATE_ENCRYPTION_KEY set, jobs carry their inputs sealed.
+  const sealer = sealerFrom(undefined);
+  const queue = await openBackEndQueue(storeUrl, crew);
+  return sealer ? sealedQueue(queue, sealer) : queue;
+}
+
+async function openBackEndQueue(storeUrl: string, crew: string): Promise<RunQueue> {
   const scheme = /^([a-z]+):/i.exec(storeUrl)?.[1]?.toLowerCase();
   switch (scheme) {
     case "postgres":

@@ -1,6 +1,8 @@
 import { CrewstateError, FencedOutError, quote } from "../errors.js";
 import { checkRunId, checkTaskName, encodeJson } from "./codec.js";
+import { outputHashOf } from "../hash.js";
 import { checkStoredOutputs } from "./output-check.js";
+import { refuseSealedRun, refuseSealed, Sealer, type EncryptionOptions } from "./seal.js";
 import type { Busy, Exists, Fenced, NoRun, Ok, OtherCrew, OtherKind } from "./outcomes.js";
 import type {
   BeginRun,
@@ -66,6 +68,48 @@ export abstract class BaseStore implements Store {
   protected abstract doDropJournals(runId: string): Promise<Ok<Freed> | NoRun | Busy>;
   abstract close(): Promise<void>;
 
+  /** Seals values on the way in and opens them on the way out (encryption at rest); none when off. */
+  private sealer: Sealer | undefined;
+
+  /**
+   * Turns encryption at rest on (or, with undefined, off) for this handle: every value written
+   * from now on is sealed, and sealed values read are opened (see ./seal.ts, docs/encryption.md).
+   */
+  useEncryption(encryption: EncryptionOptions | Sealer | undefined): this {
+    this.sealer = encryption === undefined || encryption instanceof Sealer ? encryption : new Sealer(encryption);
+    return this;
+  }
+
+  /** With encryption on: turns a plain hash into its keyed form, which is what gets stored. */
+  get hasher(): ((hash: string) => string) | undefined {
+    return this.sealer?.keyHash;
+  }
+
+  /** A stored run opened: its sealed values opened, or KEY_REQUIRED with no key. */
+  private opened(run: Run): Run {
+    if (this.sealer) return this.sealer.openRun(run, outputHashOf);
+    refuseSealedRun(run);
+    return run;
+  }
+
+  private sealedTask(runId: string, task: TaskRecord): TaskRecord {
+    return this.sealer ? this.sealer.sealTask(runId, task) : task;
+  }
+
+  private sealedEvent<E extends NewEvent>(runId: string, event: E): E {
+    return this.sealer ? this.sealer.sealEvent(runId, event) : event;
+  }
+
+  private sealedEnd(runId: string, end: RunEnd | undefined): RunEnd | undefined {
+    if (!this.sealer || end === undefined) return end;
+    return { ...end, error: this.sealer.sealRunError(runId, end.error), event: this.sealer.sealEvent(runId, end.event) };
+  }
+
+  private sealedStart(runId: string, start: TaskStart | undefined): TaskStart | undefined {
+    if (!this.sealer || start === undefined) return start;
+    return { task: this.sealer.sealTask(runId, start.task), event: this.sealer.sealEvent(runId, { ...start.event, task: start.task.name }) };
+  }
+
   /** The clock that stamps records; stores with a server clock override it. */
   protected now(): string {
     return new Date().toISOString();
@@ -73,9 +117,20 @@ export abstract class BaseStore implements Store {
 
   async beginRun(init: BeginRun): Promise<Run> {
     const begin = checkBegin(init);
-    const outcome = await this.doBeginRun(begin, this.now());
+    // A run sealed with a key this handle lacks is refused before anything is written.
+    const before = await this.doGetRun(begin.runId);
+    if (before) this.opened(before);
+    const outcome = await this.doBeginRun(this.sealedBegin(begin), this.now());
     if (outcome.outcome !== "ok") throw this.mismatch(outcome, begin);
-    return this.checkOutputs(outcome.value);
+    return this.checkOutputs(this.opened(outcome.value));
+  }
+
+  /** A begin as stored: its inputs and plan sealed when encryption is on. */
+  private sealedBegin(begin: BeginRun): BeginRun {
+    if (!this.sealer) return begin;
+    const sealed: BeginRun = { ...begin, inputs: this.sealer.sealInputs(begin.runId, begin.inputs) };
+    if (begin.planned !== undefined) sealed.planned = this.sealer.sealEvent(begin.runId, { type: "run_planned", task: null, data: begin.planned }).data!;
+    return sealed;
   }
 
   /** The refusal of a begin of a run that is another crew's, or of another kind. */
@@ -89,7 +144,7 @@ export abstract class BaseStore implements Store {
 
   async getRun(runId: string): Promise<Run | undefined> {
     const run = await this.doGetRun(checkRunId(runId));
-    return run && this.checkOutputs(run);
+    return run && this.checkOutputs(this.opened(run));
   }
 
   /**
@@ -101,7 +156,18 @@ export abstract class BaseStore implements Store {
   }
 
   async listRuns(): Promise<RunSummary[]> {
-    return this.doListRuns();
+    const runs = await this.doListRuns();
+    const sealer = this.sealer;
+    // Names, statuses and times stay readable; a sealed error shows as such without the key.
+    const open = (r: RunSummary): string => {
+      if (!sealer) return sealedText(r.error!);
+      try {
+        return sealer.openJson(r.error, { runId: r.runId, task: "", field: "error" }) as string;
+      } catch {
+        return sealedText(r.error!); // another key's: the list still shows the run
+      }
+    };
+    return runs.map((r) => (r.error === null ? r : { ...r, error: open(r) }));
   }
 
   async saveTask(runId: string, task: TaskRecord, event: NewEvent, options: CommitOptions = {}): Promise<Lease | undefined> {
@@ -120,7 +186,13 @@ export abstract class BaseStore implements Store {
       if (options.next.task === task.name) throw new CrewstateError("INVALID_INPUT", `a commit of task ${quote(task.name)} cannot claim that same task next`, { runId, task: task.name });
     }
     if (options.endRun !== undefined) checkRunEnd(options.endRun);
-    const outcome = await this.doSaveTask(runId, task, { ...event, task: task.name }, this.now(), options);
+    let sealedOptions = options;
+    if (this.sealer) {
+      const sealer = this.sealer;
+      sealedOptions = { ...options, calls: options.calls?.map((c) => sealer.sealCall(runId, c)), endRun: this.sealedEnd(runId, options.endRun) };
+      if (options.next !== undefined) sealedOptions.next = { ...options.next, start: this.sealedStart(runId, options.next.start)! };
+    }
+    const outcome = await this.doSaveTask(runId, this.sealedTask(runId, task), this.sealedEvent(runId, { ...event, task: task.name }), this.now(), sealedOptions);
     return this.valueOf(outcome, runId, "commit", task.name, options);
   }
 
@@ -140,7 +212,10 @@ export abstract class BaseStore implements Store {
     encodeJson(event.data ?? null, "event data of a reuse");
     if (options.endRun !== undefined) checkRunEnd(options.endRun);
     if (tasks.length === 0 && options.endRun === undefined && begin === undefined) return;
-    const outcome = await this.doReuseTasks(runId, tasks, { ...event, task: null }, this.now(), { ...options, begin });
+    const sealed = this.sealer ? tasks.map((t) => ({ ...t, record: this.sealedTask(runId, t.record) })) : tasks;
+    const sealedOptions: ReuseOptions = { ...options, begin: begin && this.sealedBegin(begin) };
+    if (options.endRun !== undefined) sealedOptions.endRun = this.sealedEnd(runId, options.endRun)!;
+    const outcome = await this.doReuseTasks(runId, sealed, this.sealedEvent(runId, { ...event, task: null }), this.now(), sealedOptions);
     if (outcome.outcome === "fenced") {
       const read = tasks.find((t) => t.record.name === outcome.task)?.fencingToken;
       throw fencedOut("reuse", runId, outcome.task, undefined, read, outcome.current, this.location);
@@ -152,29 +227,39 @@ export abstract class BaseStore implements Store {
   async setRunStatus(runId: string, status: RunStatus, error: string | null, event: NewEvent): Promise<void> {
     checkRunId(runId);
     checkRunEnd({ status, error, event });
-    this.valueOf(await this.doSetRunStatus(runId, status, error, event, this.now()), runId, "status", "", {});
+    const end = this.sealedEnd(runId, { status, error, event })!;
+    this.valueOf(await this.doSetRunStatus(runId, status, end.error, end.event, this.now()), runId, "status", "", {});
   }
 
   async removeTask(runId: string, task: string, event: NewEvent): Promise<boolean> {
     checkRunId(runId);
     checkTaskName(task);
     encodeJson(event.data ?? null, `event data of task ${quote(task)}`);
-    return this.valueOf(await this.doRemoveTask(runId, task, { ...event, task }, this.now()), runId, "removal", task, {});
+    return this.valueOf(await this.doRemoveTask(runId, task, this.sealedEvent(runId, { ...event, task }), this.now()), runId, "removal", task, {});
   }
 
   async events(runId: string): Promise<RunEvent[]> {
-    return this.doEvents(checkRunId(runId));
+    const events = await this.doEvents(checkRunId(runId));
+    const sealer = this.sealer;
+    if (sealer) return events.map((e) => sealer.openEvent(e));
+    for (const e of events) refuseSealed(e.data, { runId, task: e.task ?? "", field: "event data" });
+    return events;
   }
 
   async recordCall(runId: string, call: CallRecord, options: FenceOptions = {}): Promise<void> {
     checkRunId(runId);
     checkCall(call);
     if (options.fencedBy !== undefined) checkTaskName(options.fencedBy);
-    this.valueOf(await this.doRecordCall(runId, call, options), runId, "journal entry", call.task, options);
+    const stored = this.sealer ? this.sealer.sealCall(runId, call) : call;
+    this.valueOf(await this.doRecordCall(runId, stored, options), runId, "journal entry", call.task, options);
   }
 
   async calls(runId: string, task: string): Promise<CallRecord[]> {
-    return this.doCalls(checkRunId(runId), checkTaskName(task));
+    const calls = await this.doCalls(checkRunId(runId), checkTaskName(task));
+    const sealer = this.sealer;
+    if (sealer) return calls.map((c) => sealer.openCall(runId, c));
+    for (const c of calls) refuseSealed(c.response, { runId, task, field: "journal" });
+    return calls;
   }
 
   async clearCalls(runId: string, task: string): Promise<void> {
@@ -188,7 +273,8 @@ export abstract class BaseStore implements Store {
     if (options.takeOverFrom !== undefined) checkWorker(options.takeOverFrom);
     if (options.seenToken !== undefined) checkToken(options.seenToken, `a claim of task ${quote(task)}`, 0);
     if (options.start !== undefined) checkStart(options.start, task, runId);
-    return this.valueOf(await this.doClaimTask(runId, task, worker, checkTtl(ttlMs), options), runId, "claim", task, {});
+    const sealedOptions = options.start === undefined || !this.sealer ? options : { ...options, start: this.sealedStart(runId, options.start)! };
+    return this.valueOf(await this.doClaimTask(runId, task, worker, checkTtl(ttlMs), sealedOptions), runId, "claim", task, {});
   }
 
   async heartbeat(lease: Lease, ttlMs: number): Promise<Lease> {
@@ -229,7 +315,8 @@ export abstract class BaseStore implements Store {
     for (const call of dump.calls) checkCall(call);
     for (const event of dump.events) encodeJson(event.data, `data of event ${event.seq} of run ${quote(dump.run.runId)}`);
     const normalised: RunDump = { ...dump, run: { ...dump.run, kind, parent, tasks: onceEach(dump.run.tasks) }, calls: lastCallAtEachPosition(dump.calls) };
-    const outcome = await this.doImportRun(normalised, options.overwrite === true);
+    // Values already sealed (a dump moving between stores as it is) stay as they are.
+    const outcome = await this.doImportRun(this.sealer ? this.sealer.sealDump(normalised) : normalised, options.overwrite === true);
     if (outcome.outcome === "exists") {
       throw new CrewstateError("RUN_EXISTS", `run ${quote(dump.run.runId)} already exists in ${this.location}; pass --overwrite to replace it`, {
         runId: dump.run.runId,
@@ -238,19 +325,30 @@ export abstract class BaseStore implements Store {
     }
   }
 
-  async exportRun(runId: string): Promise<RunDump | undefined> {
+  /**
+   * A whole run, its values opened. With `sealed`, its values as stored — sealed ones stay sealed
+   * (what `crewstate export` writes unless `--decrypt`, and what `migrate` moves).
+   */
+  async exportRun(runId: string, options: { sealed?: boolean } = {}): Promise<RunDump | undefined> {
     const dump = await this.doExportRun(checkRunId(runId));
-    if (dump) this.checkOutputs(dump.run);
-    return dump;
+    if (!dump || options.sealed === true) return dump;
+    const run = this.checkOutputs(this.opened(dump.run));
+    const sealer = this.sealer;
+    if (!sealer) {
+      for (const e of dump.events) refuseSealed(e.data, { runId, task: e.task ?? "", field: "event data" });
+      for (const c of dump.calls) refuseSealed(c.response, { runId, task: c.task, field: "journal" });
+      return { ...dump, run };
+    }
+    return { run, events: dump.events.map((e) => sealer.openEvent(e)), calls: dump.calls.map((c) => sealer.openCall(runId, c)) };
   }
 
-  /** Reads a whole run; stores that can read it in one snapshot override this. */
+  /** Reads a whole run as stored; stores that can read it in one snapshot override this. */
   protected async doExportRun(runId: string): Promise<RunDump | undefined> {
-    const run = await this.getRun(runId);
+    const run = await this.doGetRun(runId);
     if (!run) return undefined;
-    const events = await this.events(runId);
+    const events = await this.doEvents(runId);
     const calls: CallRecord[] = [];
-    for (const task of run.tasks) calls.push(...(await this.calls(runId, task.name)));
+    for (const task of run.tasks) calls.push(...(await this.doCalls(runId, task.name)));
     return { run, events, calls };
   }
 
@@ -265,6 +363,11 @@ export abstract class BaseStore implements Store {
         throw fencedOut(what, runId, task, fence.fencedBy, fence.fencingToken, outcome.current, this.location);
     }
   }
+}
+
+/** A sealed value as shown without its key. */
+function sealedText(value: string): string {
+  return /^cs1:/.test(value) ? "(sealed)" : value;
 }
 
 /** An import's tasks with each name once: in its first place, with its last record. */

@@ -4,6 +4,8 @@ import { redactUrl, registerUrlSecrets } from "../redact.js";
 import { MemoryStore } from "./memory/store.js";
 import { retentionRules, type RetentionOptions } from "../runs/prune-plan.js";
 import { setStoreRetention } from "../runs/prune.js";
+import { BaseStore } from "./base-store.js";
+import { sealerFrom, type EncryptionOptions } from "./seal.js";
 import type { Store } from "./store.js";
 
 export const DEFAULT_STORE_URL = "sqlite:.crewstate/state.db";
@@ -27,6 +29,12 @@ export interface OpenStoreOptions {
    * failure is a warning, never the run's. See docs/retention.md.
    */
   retention?: RetentionOptions;
+  /**
+   * Encryption at rest (see docs/encryption.md): the key that seals, and older ones that only
+   * open. Default: from `CREWSTATE_ENCRYPTION_KEY` (+ `_KEY_ID`, and `CREWSTATE_ENCRYPTION_KEYS`
+   * for older keys); off when neither is given.
+   */
+  encryption?: EncryptionOptions;
 }
 
 /**
@@ -35,14 +43,16 @@ export interface OpenStoreOptions {
  * Drivers of the server back ends are loaded only when their scheme is used.
  */
 export async function openStore(url: string = storeUrlFrom(), options: OpenStoreOptions = {}): Promise<Store> {
-  if (options.retention === undefined) return openByScheme(url, options);
-  retentionRules(options.retention); // bad rules: refused before anything is opened
-  const store = await openByScheme(url, options);
-  setStoreRetention(store, options.retention, url);
+  // Bad rules and a bad key are refused before any file is created or connection made.
+  if (options.retention !== undefined) retentionRules(options.retention);
+  const sealer = sealerFrom(options.encryption);
+  const store = await openBackEnd(url, options);
+  if (sealer && store instanceof BaseStore) store.useEncryption(sealer);
+  if (options.retention !== undefined) setStoreRetention(store, options.retention, url);
   return store;
 }
 
-async function openByScheme(url: string, options: OpenStoreOptions): Promise<Store> {
+async function openBackEnd(url: string, options: OpenStoreOptions): Promise<Store> {
   const readOnly = options.readOnly === true;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   registerUrlSecrets(url);

@@ -334,7 +334,14 @@ export interface Store {
 
   /** Writes a whole run; refuses an existing run ID with `RUN_EXISTS` unless `overwrite`. */
   importRun(dump: RunDump, options?: { overwrite?: boolean }): Promise<void>;
-  exportRun(runId: string): Promise<RunDump | undefined>;
+  /** With `sealed`, values sealed at rest stay sealed (see docs/encryption.md); otherwise they are opened. */
+  exportRun(runId: string, options?: { sealed?: boolean }): Promise<RunDump | undefined>;
+
+  /**
+   * With encryption at rest on: turns a plain hash (an input or request hash) into the keyed one
+   * kept in the store, so a stored hash cannot confirm a guessed input. Absent when off.
+   */
+  readonly hasher?: ((hash: string) => string) | undefined;
 
   close(): Promise<void>;
 }

@@ -101,12 +101,15 @@ export function decodeDumps(text: string, source: string): RunDump[] {
   return dumps;
 }
 
-/** The runs to export: the named ones (each must exist) or, with none named, every run. */
-export async function exportRuns(store: Store, runIds: string[]): Promise<RunDump[]> {
+/**
+ * The runs to export: the named ones (each must exist) or, with none named, every run. With
+ * `sealed`, values sealed at rest stay sealed (see docs/encryption.md).
+ */
+export async function exportRuns(store: Store, runIds: string[], options: { sealed?: boolean } = {}): Promise<RunDump[]> {
   const ids = runIds.length > 0 ? runIds : (await store.listRuns()).map((r) => r.runId).reverse();
   const dumps: RunDump[] = [];
   for (const runId of ids) {
-    const dump = await store.exportRun(runId);
+    const dump = await store.exportRun(runId, options.sealed === true ? { sealed: true } : {});
     if (!dump) throw new CrewstateError("RUN_NOT_FOUND", `run ${quote(runId)} not found in ${store.location}`, { runId, store: store.location });
     dumps.push(dump);
   }

@@ -18,6 +18,7 @@ import { concurrencySpec } from "./specs/concurrency.js";
 import { deleteRunSpec } from "./specs/delete-run.js";
 import { durabilitySpec } from "./specs/durability.js";
 import { encodingSpec } from "./specs/encoding.js";
+import { encryptionSpec } from "./specs/encryption.js";
 import { fencingSpec } from "./specs/fencing.js";
 import { importExportSpec } from "./specs/import-export.js";
 import { leasesSpec } from "./specs/leases.js";
@@ -64,6 +65,7 @@ export const CONFORMANCE_SPECS: Readonly<Record<SpecName, (ctx: ConformanceConte
   concurrency: concurrencySpec,
   "parallel-tasks": parallelTasksSpec,
   "output-hash": outputHashSpec,
+  encryption: encryptionSpec,
 };
 
 /** Declares the conformance suite for one store, as a vitest `describe` block named after it. */
@@ -109,6 +111,7 @@ export function describeStoreConformance<S extends Store>(name: string, options:
       },
       tamperOutput: tamper && ((runId, task, output) => tamper(active().store, runId, task, output)),
       concurrent: options.concurrent ?? true,
+      encryption: options.encryption ?? true,
     };
 
     const { it, unmatched } = specIt(options.knownBugs ?? {});

@@ -38,6 +38,12 @@ export interface StoreConformanceOptions<S extends Store = Store> {
    * two handles at once; commits through one handle must still be safe to interleave.
    */
   concurrent?: boolean;
+  /**
+   * Whether the store seals values at rest (default true): every store built on `BaseStore` does,
+   * in its checked layer (`useEncryption`). A store that only wraps another behind the `Store`
+   * interface passes false, which skips the encryption spec, saying why.
+   */
+  encryption?: boolean;
   /** Runs only these specs (see `SpecName`), e.g. `["fencing", "leases"]`. Default: all. */
   only?: readonly SpecName[];
   /**
@@ -71,7 +77,8 @@ export type SpecName =
   | "task-names"
   | "concurrency"
   | "parallel-tasks"
-  | "output-hash";
+  | "output-hash"
+  | "encryption";
 
 /** The view of the current test's store that every conformance spec receives. */
 export interface ConformanceContext {
@@ -83,4 +90,6 @@ export interface ConformanceContext {
   readonly tamperOutput: ((runId: string, task: string, output: string) => Promise<void>) | undefined;
   /** See `StoreConformanceOptions.concurrent`. */
   readonly concurrent: boolean;
+  /** See `StoreConformanceOptions.encryption`. */
+  readonly encryption: boolean;
 }

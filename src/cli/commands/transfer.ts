@@ -13,12 +13,13 @@ export function registerTransfer(program: Command): void {
     .argument("[run-id...]", "the runs to export (default with --all: every run)")
     .option("--all", "export every run in the store")
     .option("--store <url>", "where state lives")
-    .action(async (runIds: string[], options: { all?: boolean; store?: string }) => {
+    .option("--decrypt", "write values sealed at rest opened (needs CREWSTATE_ENCRYPTION_KEY); default: as stored")
+    .action(async (runIds: string[], options: { all?: boolean; store?: string; decrypt?: boolean }) => {
       if (runIds.length === 0 && !options.all) {
         throw new CrewstateError("INVALID_INPUT", "export needs run IDs or --all");
       }
       await withStore(options.store, async (store) => {
-        for (const dump of await exportRuns(store, runIds)) process.stdout.write(`${encodeDump(dump)}\n`);
+        for (const dump of await exportRuns(store, runIds, { sealed: options.decrypt !== true })) process.stdout.write(`${encodeDump(dump)}\n`);
       }, { readOnly: true });
     });
 
@@ -54,7 +55,8 @@ export function registerTransfer(program: Command): void {
     .option("--overwrite", "replace runs that already exist in the target")
     .argument("[run-id...]", "the runs to copy (default: all)")
     .action(async (runIds: string[], options: { from: string; to: string; overwrite?: boolean }) => {
-      const dumps = await withStore(options.from, (from) => exportRuns(from, runIds), { readOnly: true });
+      // Sealed values move as they are: the target needs the same keys to read them.
+      const dumps = await withStore(options.from, (from) => exportRuns(from, runIds, { sealed: true }), { readOnly: true });
       const target = await openStore(options.to);
       try {
         await importRuns(target, dumps, { overwrite: options.overwrite });

@@ -5,6 +5,7 @@ import type { BigIntStats } from "node:fs";
 import { CrewstateError, quote } from "../../errors.js";
 import { outputHashOf } from "../../hash.js";
 import { outputMatchesHash } from "../output-check.js";
+import { isSealed } from "../seal.js";
 import { BaseStore } from "../base-store.js";
 import { ok, type Busy, type Exists, type Fenced, type NoRun, type Ok, type OtherCrew, type OtherKind, type Refusal } from "../outcomes.js";
 import { reuseOp, StateImage, type RunImage, type StoreOp } from "../memory/state-image.js";
@@ -488,7 +489,8 @@ export class JsonFileStore extends BaseStore {
     const edits: HandEdit[] = [];
     for (const [runId, run] of view.image.runs) {
       for (const task of run.tasks.values()) {
-        if (task.status !== "completed" || outputMatchesHash(task)) continue;
+        // A sealed record cannot be edited by hand: it would not open (see ../seal.ts).
+        if (task.status !== "completed" || isSealed(task.output) || outputMatchesHash(task)) continue;
         const outputHash = outputHashOf(task.output ?? "", task.structured);
         edits.push({ runId, task: task.name, previousOutputHash: task.outputHash!, outputHash });
         task.outputHash = outputHash;
