@@ -198,29 +198,12 @@ export class PostgresStore extends BaseStore {
    */
   protected async doReuseTasks(runId: string, tasks: ReusedTask[], event: NewEvent, now: string, options: ReuseOptions): Promise<Ok | NoRun | Fenced | OtherCrew | OtherKind> {
     const rows = tasks.map((t) => toTaskRow(t.record, runId));
-    const column = <K extends keyof TaskRow>(key: K) => rows.map((r) => r[key]);
     const values: unknown[] = [
       runId,
       now,
       ...eventParams(event),
       timeOrderedId(),
-      column("name"),
-      column("status"),
-      column("input_hash"),
-      column("output"),
-      column("structured"),
-      column("output_hash"),
-      column("started_at"),
-      column("completed_at"),
-      column("attempts"),
-      column("error"),
-      column("input_tokens"),
-      column("output_tokens"),
-      column("cost_usd").map(floatParam),
-      column("model"),
-      column("worker"),
-      column("fencing_token"),
-      column("lease_expires_at"),
+      ...taskColumns(rows),
       tasks.map((t) => String(t.fencingToken)),
     ];
     if (options.endRun) values.push(...runEndParams(options.endRun, runId));
@@ -330,33 +313,13 @@ export class PostgresStore extends BaseStore {
       run.parent?.task ?? null,
       events.length,
     ];
-    const column = <K extends keyof TaskRow>(key: K) => tasks.map((t) => t[key]);
     return this.transaction<Ok | Exists>(async (client) => {
       const existing = await client.query(this.sql.lockRun, [runId]);
       if (existing.rowCount && !overwrite) return exists;
       await client.query(this.sql.deleteRun, [runId]);
       await client.query(this.sql.insertRun, runRow);
       if (tasks.length > 0) {
-        await client.query(this.sql.importTasks, [
-          runId,
-          column("name"),
-          column("status"),
-          column("input_hash"),
-          column("output"),
-          column("structured"),
-          column("output_hash"),
-          column("started_at"),
-          column("completed_at"),
-          column("attempts"),
-          column("error"),
-          column("input_tokens"),
-          column("output_tokens"),
-          column("cost_usd").map(floatParam),
-          column("model"),
-          column("worker"),
-          column("fencing_token"),
-          column("lease_expires_at"),
-        ]);
+        await client.query(this.sql.importTasks, [runId, ...taskColumns(tasks)]);
       }
       if (events.length > 0) {
         await client.query(this.sql.importEvents, [
@@ -963,4 +926,28 @@ function mapError(error: unknown, location: string): unknown {
 function isRaced(error: unknown): boolean {
   const cause = error instanceof CrewstateError ? error.cause : error;
   return isPgError(cause) && cause.code === "22012";
+}
+
+/** Task rows as one array per column, in the order the bulk statements (`unnest`) take them. */
+function taskColumns(rows: TaskRow[]): unknown[][] {
+  const column = <K extends keyof TaskRow>(key: K) => rows.map((r) => r[key]);
+  return [
+    column("name"),
+    column("status"),
+    column("input_hash"),
+    column("output"),
+    column("structured"),
+    column("output_hash"),
+    column("started_at"),
+    column("completed_at"),
+    column("attempts"),
+    column("error"),
+    column("input_tokens"),
+    column("output_tokens"),
+    column("cost_usd").map(floatParam),
+    column("model"),
+    column("worker"),
+    column("fencing_token"),
+    column("lease_expires_at"),
+  ];
 }

@@ -79,6 +79,27 @@ const leaseLib = `
       end`;
 
 /**
+ * Why a run may not be deleted now (needs leaseLib): no run, `running` or `paused`, or a task
+ * lease still running by the server's clock; nil when it may.
+ */
+const busyLib = `
+      local function refusal(meta, leases)
+        if redis.call('EXISTS', meta) == 0 then return {'no_run'} end
+        local status = redis.call('HGET', meta, 'status')
+        if status == 'running' or status == 'paused' then return {'busy', status} end
+        local clock = iso(now())
+        local entries = redis.call('HGETALL', leases)
+        for i = 1, #entries, 2 do
+          local _, expiry = parse(entries[i + 1])
+          if expiry and expiry ~= 'null' and later(string.sub(expiry, 2, -2), clock) then
+            return {'busy', status, entries[i], string.sub(expiry, 2, -2)}
+          end
+        end
+        return nil
+      end`;
+
+
+/**
  * Lua helpers that write a task, for scripts whose KEYS begin meta tasks order leases completed
  * events. `place` gives a task recorded for the first time (`added` = 1) the run's next position;
  * `write` upserts a record and its lease entry; `commit` writes them and their event as a commit does.
@@ -504,19 +525,11 @@ export const SCRIPTS = {
     lua: `
       ${alreadyApplied}
       ${leaseLib}
+      ${busyLib}
       local meta, runs, tasks, order, leases, completed, events, journals =
         KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-      if redis.call('EXISTS', meta) == 0 then return {'no_run'} end
-      local status = redis.call('HGET', meta, 'status')
-      if status == 'running' or status == 'paused' then return {'busy', status} end
-      local clock = iso(now())
-      local entries = redis.call('HGETALL', leases)
-      for i = 1, #entries, 2 do
-        local _, expiry = parse(entries[i + 1])
-        if expiry and expiry ~= 'null' and later(string.sub(expiry, 2, -2), clock) then
-          return {'busy', status, entries[i], string.sub(expiry, 2, -2)}
-        end
-      end
+      local refused = refusal(meta, leases)
+      if refused then return refused end
       local bytes = redis.call('HSTRLEN', meta, 'inputs')
       for _, record in ipairs(redis.call('HVALS', tasks)) do bytes = bytes + #record end
       for _, event in ipairs(redis.call('LRANGE', events, 0, -1)) do bytes = bytes + #event end
@@ -543,18 +556,10 @@ export const SCRIPTS = {
     lua: `
       ${alreadyApplied}
       ${leaseLib}
+      ${busyLib}
       local meta, tasks, leases, completed, journals = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-      if redis.call('EXISTS', meta) == 0 then return {'no_run'} end
-      local status = redis.call('HGET', meta, 'status')
-      if status == 'running' or status == 'paused' then return {'busy', status} end
-      local clock = iso(now())
-      local entries = redis.call('HGETALL', leases)
-      for i = 1, #entries, 2 do
-        local _, expiry = parse(entries[i + 1])
-        if expiry and expiry ~= 'null' and later(string.sub(expiry, 2, -2), clock) then
-          return {'busy', status, entries[i], string.sub(expiry, 2, -2)}
-        end
-      end
+      local refused = refusal(meta, leases)
+      if refused then return refused end
       local bytes = 0
       for _, task in ipairs(redis.call('SINTER', completed, journals)) do
         local record = redis.call('HGET', tasks, task)
