@@ -14,7 +14,7 @@
  *   npm run bench -- --all           also the slow peer variants at N = 1000 (~15 minutes)
  *
  * Then the sections of bench/journal.ts, workers.ts, parallel.ts, tracing.ts, recovery.ts,
- * lease-race.ts, view.ts, flow.ts, ui.ts, prune.ts and encryption.ts.
+ * lease-race.ts, view.ts, flow.ts, ui.ts, prune.ts, fork.ts and encryption.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -38,6 +38,7 @@ import { viewSection } from "./view.js";
 import { flowSection } from "./flow.js";
 import { uiSection } from "./ui.js";
 import { pruneSection } from "./prune.js";
+import { forkSection } from "./fork.js";
 import { encryptionSection } from "./encryption.js";
 
 interface Options {
@@ -313,6 +314,7 @@ async function main(): Promise<void> {
   await flowSection(process.argv.slice(2)); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
   await uiSection(process.argv.slice(2)); // the dashboard over 10,000 runs and a 1,000-task run, appended to docs/benchmarks.md unless --smoke
   await pruneSection(process.argv.slice(2)); // crewstate prune of 10,000 runs on sqlite, appended to docs/benchmarks.md unless --smoke
+  await forkSection(process.argv.slice(2)); // fork of a finished 1,000-task run on sqlite, and diff, appended to docs/benchmarks.md unless --smoke
   await encryptionSection(process.argv.slice(2)); // sealing values at rest on the 1,000-task SQLite chain, appended to docs/benchmarks.md unless --smoke
 }
 
