@@ -102,6 +102,13 @@ export interface KickoffOptions {
   replayFrom?: string;
   /** The run that kicked this one off (a flow's step execution); recorded when the run is created. */
   parent?: RunParent;
+  /**
+   * Whether a failed run is resumed (its failed task run again). Default true: an operator's
+   * `crewstate run`. A worker passes false: a second delivery of a failed run's job must not
+   * start its dead-lettered task again, nor may a kickoff run again a task another worker failed
+   * while it decided.
+   */
+  resumeFailed?: boolean;
 }
 
 export type { ProgressEvent, TaskOutcome };
@@ -241,6 +248,7 @@ class Kickoff {
     const begin: BeginRun = { runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null, planned: plannedData(this.tasks) };
     // A run of this crew that exists is begun with the kickoff's first commit (see `flushReused`); any other now, for its refusal to come first.
     const existing = await this.store.getRun(this.runId);
+    if (existing?.status === "failed" && this.options.resumeFailed === false) throw this.alreadyFailed(existing.error);
     const resumes = existing !== undefined && existing.kind === "crew" && (existing.crew === this.crew.name || existing.crew === "");
     const run = resumes ? existing : await this.store.beginRun(begin);
     if (resumes) this.pendingBegin = begin;
@@ -428,6 +436,13 @@ class Kickoff {
           : await this.execute(task, parts, inputHash, stored, decision, detail, slot, mayDefer);
       if (!("changed" in outcome)) return outcome;
       log.info("the task's record changed since it was read; deciding again");
+      if (outcome.changed?.status === "failed" && stored?.status !== "failed" && this.options.resumeFailed === false) {
+        // Another worker failed the task (and so the run) meanwhile: the run stays failed.
+        const error = `task ${quote(task.name)}: ${outcome.changed.error ?? "failed"}`;
+        await this.endRun({ status: "failed", error, event: { type: "run_failed", task: task.name, data: { error: outcome.changed.error } } });
+        this.failedRun = true;
+        throw this.alreadyFailed(error);
+      }
       stored = outcome.changed;
     }
   }
@@ -637,6 +652,15 @@ class Kickoff {
     } finally {
       await lease.stop();
     }
+  }
+
+  /** The refusal of a worker's kickoff of a run that failed (see `resumeFailed`). */
+  private alreadyFailed(error: string | null): CrewstateError {
+    return new CrewstateError(
+      "TASK_FAILED",
+      `run ${quote(this.runId)} has failed (${error ?? "no error recorded"}); a worker does not resume it — resume it with crewstate run --run-id ${quote(this.runId)}`,
+      { runId: this.runId, store: this.store.location },
+    );
   }
 
   /** Records a task's failure and the run's, then throws TASK_FAILED. */

@@ -95,7 +95,7 @@ export async function startWorker(crew: Workable, options: WorkerOptions = {}): 
       const observers = [...(options.observers ?? []), ...(job.join || joins === 0 ? [] : [{ onRunStart: queueJoins(job) }])];
       const result = isFlow(crew)
         ? await runFlow(crew, { runId: job.runId, inputs: Object.keys(job.inputs).length > 0 ? job.inputs : undefined, store, leaseTtlMs, logger: log, observers })
-        : await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers });
+        : await kickoff(crew, { runId: job.runId, inputs: job.inputs, store, leaseTtlMs, maxAttempts: options.maxAttempts, logger: log, observers, resumeFailed: false });
       report({ runId: job.runId, outcome: result.status });
     } catch (error) {
       if (isRunFailure(error)) {
