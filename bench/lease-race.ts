@@ -61,7 +61,7 @@ async function checkOnce(storeUrl: string, runId: string): Promise<void> {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function benchLeaseRace(options: RaceOptions = {}): Promise<string> {
-  const procs = options.procs ?? 8;
+  const procs = options.procs ?? (options.smoke ? 4 : 8);
   const reps = options.reps ?? (options.smoke ? 1 : 3);
   const delayMs = options.delayMs ?? (options.smoke ? 300 : 1_000);
   const scratch = mkdtempSync(path.join(os.tmpdir(), "crewstate-bench-race-"));

@@ -304,18 +304,25 @@ async function main(): Promise<void> {
   }
   const byCost = [...spent].sort((a, b) => b[1] - a[1]);
   process.stdout.write(`bench finished in ${seconds.toFixed(0)} s; by system: ${byCost.map(([id, s]) => `${id} ${s.toFixed(1)} s`).join(", ")}\n`);
-  await journalSection(process.argv.slice(2)); // journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
-  await workersSection(process.argv.slice(2)); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
-  await parallelSection(process.argv.slice(2)); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
-  await tracingSection(process.argv.slice(2)); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
-  await recoverySection(process.argv.slice(2)); // pickup after a SIGKILL on pg-boss and BullMQ, appended to docs/benchmarks.md unless --smoke
-  await leaseRaceSection(process.argv.slice(2)); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
-  await viewSection(process.argv.slice(2)); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
-  await flowSection(process.argv.slice(2)); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
-  await uiSection(process.argv.slice(2)); // the dashboard over 10,000 runs and a 1,000-task run, appended to docs/benchmarks.md unless --smoke
-  await pruneSection(process.argv.slice(2)); // crewstate prune of 10,000 runs on sqlite, appended to docs/benchmarks.md unless --smoke
-  await forkSection(process.argv.slice(2)); // fork of a finished 1,000-task run on sqlite, and diff, appended to docs/benchmarks.md unless --smoke
-  await encryptionSection(process.argv.slice(2)); // sealing values at rest on the 1,000-task SQLite chain, appended to docs/benchmarks.md unless --smoke
+  await timed("journal", () => journalSection(process.argv.slice(2))); // journal overhead and crash savings, appended to docs/benchmarks.md unless --smoke
+  await timed("workers", () => workersSection(process.argv.slice(2))); // many workers vs DBOS queues, appended to docs/benchmarks.md unless --smoke
+  await timed("parallel", () => parallelSection(process.argv.slice(2))); // 1 + 8 parallel + 1 tasks vs sequential, appended to docs/benchmarks.md unless --smoke
+  await timed("tracing", () => tracingSection(process.argv.slice(2))); // OpenTelemetry spans per task: off, no SDK, SDK, appended to docs/benchmarks.md unless --smoke
+  await timed("recovery", () => recoverySection(process.argv.slice(2))); // pickup after a SIGKILL on pg-boss and BullMQ, appended to docs/benchmarks.md unless --smoke
+  await timed("leaseRace", () => leaseRaceSection(process.argv.slice(2))); // 8 processes racing on one run vs one, appended to docs/benchmarks.md unless --smoke
+  await timed("view", () => viewSection(process.argv.slice(2))); // what the run view and streaming cost, appended to docs/benchmarks.md unless --smoke
+  await timed("flow", () => flowSection(process.argv.slice(2))); // a flow of 100 trivial steps vs DBOS and LangGraph.js, appended to docs/benchmarks.md unless --smoke
+  await timed("ui", () => uiSection(process.argv.slice(2))); // the dashboard over 10,000 runs and a 1,000-task run, appended to docs/benchmarks.md unless --smoke
+  await timed("prune", () => pruneSection(process.argv.slice(2))); // crewstate prune of 10,000 runs on sqlite, appended to docs/benchmarks.md unless --smoke
+  await timed("fork", () => forkSection(process.argv.slice(2))); // fork of a finished 1,000-task run on sqlite, and diff, appended to docs/benchmarks.md unless --smoke
+  await timed("encryption", () => encryptionSection(process.argv.slice(2))); // sealing values at rest on the 1,000-task SQLite chain, appended to docs/benchmarks.md unless --smoke
+}
+
+/** Runs a section and says how long it took, so the bench's minutes can be accounted for. */
+async function timed(name: string, section: () => Promise<unknown>): Promise<void> {
+  const since = process.hrtime.bigint();
+  await section();
+  process.stdout.write(`bench section ${name}: ${(elapsedSince(since) / 1000).toFixed(1)} s\n`);
 }
 
 function markdown(measured: Measured[], resumes: ResumeRow[], options: Options): string {
