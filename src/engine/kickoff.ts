@@ -246,7 +246,7 @@ class Kickoff {
   async run(): Promise<KickoffResult> {
     // The crew's task list as of this kickoff, in the begin's commit: `runs` counts against it, `show` follows its order.
     const begin: BeginRun = { runId: this.runId, crew: this.crew.name, inputs: this.inputs, parent: this.options.parent ?? null, planned: plannedData(this.tasks) };
-    // A run of this crew that exists is begun with the kickoff's first commit (see `flushReused`); any other now, for its refusal to come first.
+    // A run of this crew that exists is begun with the kickoff's first commit (see `commitPending`); any other now, for its refusal to come first.
     const existing = await this.store.getRun(this.runId);
     if (existing?.status === "failed" && this.options.resumeFailed === false) throw this.alreadyFailed(existing.error);
     const resumes = existing !== undefined && existing.kind === "crew" && (existing.crew === this.crew.name || existing.crew === "");
@@ -277,7 +277,7 @@ class Kickoff {
         const failed = error as CrewstateError;
         await this.endRun({ status: "failed", error: failed.message, event: { type: "run_failed", task: failed.context.task ?? null, data: { error: failed.message } } });
       } else {
-        await this.flushReused();
+        await this.commitPending();
       }
       this.observer.onRunEnd!({ runId: this.runId, status: "failed", error: messageOf(error) });
       throw stop.error;
@@ -414,8 +414,7 @@ class Kickoff {
     const inputHash = inputHashOf(parts, this.store.hasher);
     const log = this.log.child({ task: task.name });
     for (;;) {
-      const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(task.name) : undefined;
-      const decision = decide(stored, inputHash, storedParts, parts);
+      const decision = await this.decideFrom(task.name, stored, inputHash, parts);
       const skipped = stored?.status === "skipped";
       const detail = describeDecision(decision, skipped);
       if (decision.action === "reuse") {
@@ -472,7 +471,7 @@ class Kickoff {
     mayDefer: boolean,
   ): Promise<TaskResult | Held | { changed: TaskRecord | undefined }> {
     const log = this.log.child({ task: task.name });
-    await this.flushReused();
+    await this.commitPending();
     const lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, { seenToken: stored?.fencingToken ?? 0, wait: !mayDefer });
     if (!(lease instanceof TaskLease)) return lease;
     try {
@@ -529,7 +528,7 @@ class Kickoff {
     if (preclaim) {
       lease = TaskLease.adopt(this.store, preclaim.lease, this.leaseTtlMs, this.log);
     } else {
-      await this.flushReused();
+      await this.commitPending();
       lease = await TaskLease.acquire(this.store, this.runId, task.name, this.worker, this.leaseTtlMs, this.log, {
         seenToken: stored?.fencingToken ?? 0,
         start,
@@ -770,13 +769,18 @@ class Kickoff {
     const parts: HashParts = { ...next.parts, upstream };
     const inputHash = inputHashOf(parts, this.store.hasher);
     const stored = this.stored.get(next.name);
-    const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(next.name) : undefined;
-    const decision = decide(stored, inputHash, storedParts, parts);
+    const decision = await this.decideFrom(next.name, stored, inputHash, parts);
     if (decision.action !== "run") return {};
     const plan = this.planStart(next, inputHash, stored, decision);
     if (plan.start === undefined) return {};
     const claim: NextClaim = { task: next.name, worker: this.worker, ttlMs: this.leaseTtlMs, seenToken: stored?.fencingToken ?? 0, start: plan.start };
     return { next: { index: j, inputHash, plan, claim } };
+  }
+
+  /** What to do with a task from its record; a stale result's stored parts are read to say what changed. */
+  private async decideFrom(name: string, stored: TaskRecord | undefined, inputHash: string, parts: HashParts): Promise<Decision> {
+    const storedParts = isResult(stored) && stored!.inputHash !== inputHash ? await this.storedParts(name) : undefined;
+    return decide(stored, inputHash, storedParts, parts);
   }
 
   /** The claim the commit before made for task `index`, when it was for these inputs; another is released. */
@@ -793,7 +797,7 @@ class Kickoff {
    * Commits what is not committed yet — the run's begin, the reused results, and the run's end
    * when given — in one commit. Called before every other write of the kickoff (a claim, a status).
    */
-  private async flushReused(endRun?: RunEnd): Promise<void> {
+  private async commitPending(endRun?: RunEnd): Promise<void> {
     const reused = this.reused;
     const event: NewEvent = { type: "tasks_reused", data: { tasks: reused.map((r) => r.record.name), adopted: this.adopted } };
     this.reused = [];
@@ -811,7 +815,7 @@ class Kickoff {
 
   /** Sets the run's final status, with the reused results not committed yet. */
   private async endRun(end: RunEnd): Promise<void> {
-    await this.flushReused(end);
+    await this.commitPending(end);
     this.runEnded = true;
   }
 
